@@ -1,0 +1,73 @@
+"""Configuration classes, read from the environment when instantiated (12-factor).
+
+`create_app(Config())` reads the process environment at that moment, never at
+import time, so tests build a `TestingConfig` with explicit values instead of
+patching globals.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    """Production settings: `REDIS_URL`, `PUSHLITE_ADMIN_TOKEN` and
+    `PUSHLITE_ENCRYPTION_KEY` come from the environment."""
+
+    API_TITLE = "pushlite"
+    API_VERSION = "1.0"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "/docs"
+    # Served by pushlite itself from the swagger-ui-bundle package, so the docs
+    # page works on a machine without internet access.
+    OPENAPI_SWAGGER_UI_URL = "/docs/assets/"
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    JSON_SORT_KEYS = False
+
+    # Redis client timeouts: a Redis that is down or hung must turn into a 503
+    # within 2 seconds, not a hung request.
+    REDIS_SOCKET_TIMEOUT = 1.0
+    REDIS_CONNECT_TIMEOUT = 1.0
+
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        self.REDIS_URL = env.get("REDIS_URL") or None
+        self.PUSHLITE_QUEUE_URL = env.get("PUSHLITE_QUEUE_URL") or self.REDIS_URL
+        self.EMBEDDED = self.REDIS_URL is None
+        self.PUSHLITE_ADMIN_TOKEN = env.get("PUSHLITE_ADMIN_TOKEN") or None
+        self.PUSHLITE_ENCRYPTION_KEY = env.get("PUSHLITE_ENCRYPTION_KEY") or None
+        self.PUSHLITE_FCM_ENDPOINT = env.get("PUSHLITE_FCM_ENDPOINT") or "https://fcm.googleapis.com"
+        self.PUSHLITE_APNS_ENDPOINT = env.get("PUSHLITE_APNS_ENDPOINT") or None
+        self.PUSHLITE_DRY_RUN = _flag(env.get("PUSHLITE_DRY_RUN"), default=self.EMBEDDED)
+        self.PUSHLITE_MATRIX_GATEWAY_ALLOWLIST = env.get("PUSHLITE_MATRIX_GATEWAY_ALLOWLIST") or "https://*"
+        self.PORT = int(env.get("PORT") or 8000)
+        if self.EMBEDDED and self.PUSHLITE_ADMIN_TOKEN is None:
+            # Embedded mode is for trying pushlite out: make a token and print it.
+            self.PUSHLITE_ADMIN_TOKEN = secrets.token_urlsafe(24)
+
+    def validate(self) -> None:
+        """Refuse to start a shared deployment without its required secrets."""
+        if not self.EMBEDDED and not self.PUSHLITE_ADMIN_TOKEN:
+            raise RuntimeError("PUSHLITE_ADMIN_TOKEN must be set when REDIS_URL is set")
+
+
+class TestingConfig(Config):
+    """Settings for tests: an explicit Redis (or the in-process fake) and a fixed token."""
+
+    TESTING = True
+
+    def __init__(self, redis_url: str | None = None, **overrides: object) -> None:
+        environ = {"PUSHLITE_ADMIN_TOKEN": "test-admin-token"}
+        if redis_url:
+            environ["REDIS_URL"] = redis_url
+        super().__init__(environ)
+        for name, value in overrides.items():
+            setattr(self, name, value)

@@ -1,0 +1,43 @@
+"""`python -m pushlite`: run the service on $PORT (default 8000).
+
+Without REDIS_URL it runs embedded: in-process fakeredis, nothing to install,
+data kept only while it runs. It creates a `demo` instance and prints what is
+needed to try it.
+"""
+from __future__ import annotations
+
+import sys
+
+from config import Config
+from pushlite import store
+from pushlite.app import create_app
+from pushlite.storage import instances
+
+
+def main() -> None:
+    config = Config()
+    app = create_app(config)
+    base = f"http://127.0.0.1:{config.PORT}"
+    if config.EMBEDDED:
+        with app.app_context():
+            demo = instances.create(store.client(), "demo")
+        print(
+            "pushlite: no REDIS_URL set; running embedded (in-process fakeredis, dry-run delivery, "
+            "data lost on exit).\n"
+            f"  admin token:        {config.PUSHLITE_ADMIN_TOKEN}\n"
+            f"  demo instance id:   {demo.id}\n"
+            f"  demo secret key:    {demo.secret_key}\n"
+            f"  API docs:           {base}/docs\n"
+            "  register a device:\n"
+            f"    curl -s -X POST {base}/device_api/v1/instances/{demo.id}/devices/fcm "
+            "-H 'Content-Type: application/json' "
+            "-d '{\"token\": \"fcm-demo-token-0123456789abcdef\", \"bundleIdentifier\": \"com.example.app\"}'",
+            flush=True,
+        )
+    else:
+        print(f"pushlite: serving {base} with Redis from REDIS_URL", file=sys.stderr, flush=True)
+    app.run(host="127.0.0.1" if config.EMBEDDED else "0.0.0.0", port=config.PORT, threaded=True)
+
+
+if __name__ == "__main__":
+    main()

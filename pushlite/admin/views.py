@@ -1,0 +1,84 @@
+"""Instances: create, list, get, delete, rotate the secret key."""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from werkzeug.exceptions import NotFound
+
+from pushlite import store
+from pushlite.errors import handle_http_exception
+from pushlite.auth import AuthError, bearer, same_secret
+from pushlite.storage import instances
+from pushlite.storage.errors import InstanceNotFound
+
+from .schemas import InstanceCreateSchema, InstanceSchema, InstanceWithSecretSchema, SecretKeySchema
+
+blp = Blueprint(
+    "admin",
+    __name__,
+    url_prefix="/admin/v1",
+    description="Operator API: instances (tenants). `Authorization: Bearer $PUSHLITE_ADMIN_TOKEN`.",
+)
+
+
+@blp.before_request
+def require_admin_token() -> None:
+    try:
+        token = bearer(request.headers.get("Authorization"))
+    except AuthError as exc:
+        abort(401, message=exc.message)
+    if not same_secret(token, current_app.config["PUSHLITE_ADMIN_TOKEN"]):
+        abort(401, message="Invalid admin token.")
+
+
+@blp.errorhandler(InstanceNotFound)
+def instance_not_found(exc: InstanceNotFound):
+    return handle_http_exception(NotFound("Could not find the instance."))
+
+
+@blp.route("/instances")
+class Instances(MethodView):
+    @blp.doc(security=[{"AdminToken": []}])
+    @blp.response(200, InstanceSchema(many=True))
+    def get(self):
+        """List every instance."""
+        return [asdict(i) for i in instances.list_all(store.client())]
+
+    @blp.doc(security=[{"AdminToken": []}])
+    @blp.arguments(InstanceCreateSchema)
+    @blp.response(201, InstanceWithSecretSchema)
+    def post(self, body: dict):
+        """Create an instance; the response is the only one that shows its secret key."""
+        return asdict(instances.create(store.client(), body["name"]))
+
+
+@blp.route("/instances/<instance_id>")
+class InstanceById(MethodView):
+    @blp.doc(security=[{"AdminToken": []}])
+    @blp.response(200, InstanceSchema)
+    @blp.alt_response(404, description="Unknown instance")
+    def get(self, instance_id: str):
+        """Get an instance (never its secret key)."""
+        return asdict(instances.get(store.client(), instance_id))
+
+    @blp.doc(security=[{"AdminToken": []}])
+    @blp.response(204)
+    @blp.alt_response(404, description="Unknown instance")
+    def delete(self, instance_id: str):
+        """Delete an instance and every device, interest and user it has."""
+        instances.delete(store.client(), instance_id)
+
+
+@blp.route("/instances/<instance_id>/secret_key")
+class SecretKey(MethodView):
+    @blp.doc(security=[{"AdminToken": []}])
+    @blp.response(200, SecretKeySchema)
+    @blp.alt_response(404, description="Unknown instance")
+    def post(self, instance_id: str):
+        """Rotate the secret key; the new one is shown once, the old one stops working."""
+        instance = instances.rotate_secret(store.client(), instance_id)
+        return {"id": instance.id, "secret_key": instance.secret_key}

@@ -1,0 +1,39 @@
+"""The application factory."""
+from __future__ import annotations
+
+import swagger_ui_bundle
+from flask import Flask, send_from_directory
+from flask_smorest import Api
+
+from config import Config
+from pushlite import admin, beams, errors, health, store
+
+
+def create_app(config: object | None = None) -> Flask:
+    """Build the app from a config object (default: `Config()` from the environment)."""
+    config = config if config is not None else Config()
+    if hasattr(config, "validate"):
+        config.validate()
+    app = Flask(__name__)
+    app.config.from_object(config)
+    # "/instances//devices" must reach the Beams "missing param" errors, not a redirect.
+    app.url_map.merge_slashes = False
+    app.json.sort_keys = False
+
+    store.init_app(app)
+    errors.init_app(app)
+    api = Api(app, spec_kwargs={"info": {"description": "pushlite: a self-hosted push notification service."}})
+    api.spec.components.security_scheme("AdminToken", {"type": "http", "scheme": "bearer"})
+    api.spec.components.security_scheme("BeamsUserJWT", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    # flask-smorest registers its own HTTPException handler; pushlite's family-aware one wins.
+    errors.init_app(app)
+
+    admin.init_app(app, api)
+    beams.init_app(app, api)
+    app.register_blueprint(health.blp)
+
+    @app.get("/docs/assets/<path:filename>")
+    def swagger_assets(filename: str):
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
+
+    return app

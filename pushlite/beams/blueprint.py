@@ -1,0 +1,65 @@
+"""The Beams Device API blueprint and what every one of its requests goes
+through: instance id and device id checks, content type, JSON body."""
+from __future__ import annotations
+
+from flask import request
+from flask_smorest import Blueprint
+
+from pushlite.auth import AuthError
+from pushlite.errors import ApiError, handle_http_exception
+from pushlite.storage import records
+from pushlite.storage.errors import StorageError
+from pushlite.storage.instances import is_instance_id
+
+from . import errors
+
+blp = Blueprint(
+    "beams_devices",
+    __name__,
+    url_prefix="/device_api/v1/instances/<instance_id>/devices",
+    description="Pusher Beams Device API: what the Beams mobile SDKs call.",
+)
+
+# Endpoints whose body must be a JSON object.
+JSON_BODY = {"register_apns", "register_fcm", "metadata", "token", "interests"}
+
+# What a malformed device id gets, by endpoint: the seed names it for some.
+MALFORMED_DEVICE_ID = {
+    "user": (400, "Bad Request", "Invalid device id."),
+    "interest": (400, "Bad Request", "device-id given is not valid."),
+}
+
+
+def _view_name() -> str:
+    return (request.endpoint or "").rsplit(".", 1)[-1].lower()
+
+
+@blp.before_request
+def check_request() -> None:
+    args = request.view_args or {}
+    if not is_instance_id(args.get("instance_id", "")):
+        raise ApiError(400, "Bad Request", "instance-id given is not valid.")
+    view = _view_name()
+    device_id = args.get("device_id")
+    if device_id is not None and not records.is_device_id(device_id):
+        if request.method == "DELETE" and view == "interest":
+            raise ApiError(400, "Incomplete Request", "device-id given is not valid.")
+        if view in MALFORMED_DEVICE_ID:
+            raise ApiError(*MALFORMED_DEVICE_ID[view])
+        if request.method != "DELETE":
+            raise errors.device_not_found()
+    if request.method in ("POST", "PUT") and (view in JSON_BODY or request.content_length):
+        if request.mimetype != "application/json":
+            raise ApiError(400, "Invalid content type", "Only application/json is supported.")
+        if view in JSON_BODY and not isinstance(request.get_json(silent=True), dict):
+            raise ApiError(400, "Bad request", "Failed to read body as a JSON object.")
+
+
+@blp.errorhandler(StorageError)
+def storage_error(exc: StorageError):
+    return handle_http_exception(errors.from_storage(exc))
+
+
+@blp.errorhandler(AuthError)
+def auth_error(exc: AuthError):
+    return handle_http_exception(errors.from_auth(exc))

@@ -1,0 +1,134 @@
+"""Beams device views: register, get, delete, metadata, token, user id."""
+from __future__ import annotations
+
+import re
+
+from flask import request
+from flask.views import MethodView
+
+from pushlite import store
+from pushlite.auth import bearer, verify_user_token
+from pushlite.errors import ApiError
+from pushlite.storage import devices, instances
+from pushlite.storage.errors import DeviceNotFound
+
+from .blueprint import blp
+from .errors import BeamsErrorSchema
+from .schemas import (
+    DeviceSchema,
+    EmptySchema,
+    METADATA_FIELDS,
+    MetadataSchema,
+    RegisterApnsSchema,
+    RegisterFcmSchema,
+    RegisteredDeviceSchema,
+    TokenSchema,
+)
+
+APNS_TOKEN = re.compile(r"(?:[0-9a-fA-F]{2}){32,100}")
+FCM_TOKEN = re.compile(r"[A-Za-z0-9_\-:.]{20,4096}")
+
+PLATFORM = "<any(apns, fcm):platform>"
+
+
+def errors(*statuses: int):
+    """Document the Beams error responses a view can give."""
+    def decorate(view):
+        for status in statuses:
+            view = blp.alt_response(status, schema=BeamsErrorSchema, description="Error")(view)
+        return view
+    return decorate
+
+
+def _register(instance_id: str, platform: str, body: dict, pattern: re.Pattern, label: str) -> dict:
+    if not pattern.fullmatch(body["token"]):
+        raise ApiError(401, "Unauthorized", f"Incorrect {label} token supplied.")
+    device_id, interests = devices.register(
+        store.client(),
+        instance_id,
+        platform,
+        body["token"],
+        bundle_id=body.get("bundleIdentifier", ""),
+        metadata=body.get("metadata"),
+    )
+    return {"id": device_id, "initialInterestSet": interests}
+
+
+@blp.route("/apns")
+class RegisterApns(MethodView):
+    @blp.arguments(RegisterApnsSchema, error_status_code=400)
+    @blp.response(200, RegisteredDeviceSchema)
+    @errors(401, 404, 413, 503)
+    def post(self, body: dict, instance_id: str):
+        """Register an APNs device (the same token again returns the same device)."""
+        return _register(instance_id, "apns", body, APNS_TOKEN, "APNs")
+
+
+@blp.route("/fcm")
+class RegisterFcm(MethodView):
+    @blp.arguments(RegisterFcmSchema, error_status_code=400)
+    @blp.response(200, RegisteredDeviceSchema)
+    @errors(401, 404, 413, 503)
+    def post(self, body: dict, instance_id: str):
+        """Register an FCM device (the same token again returns the same device)."""
+        return _register(instance_id, "fcm", body, FCM_TOKEN, "FCM")
+
+
+@blp.route(f"/{PLATFORM}/<device_id>")
+class Device(MethodView):
+    @blp.response(200, DeviceSchema)
+    @errors(400, 404, 503)
+    def get(self, instance_id: str, platform: str, device_id: str):
+        """Get a device: its id, user id and metadata."""
+        device = devices.get(store.client(), instance_id, device_id, platform)
+        return {"id": device.id, "userId": device.user_id, "metadata": device.metadata}
+
+    @blp.response(200, EmptySchema)
+    @errors(400, 404, 503)
+    def delete(self, instance_id: str, platform: str, device_id: str):
+        """Delete a device with its interests and user; deleting it again is not an error."""
+        try:
+            devices.delete(store.client(), instance_id, device_id, platform)
+        except DeviceNotFound:
+            pass
+        return {}
+
+
+@blp.route(f"/{PLATFORM}/<device_id>/metadata")
+class Metadata(MethodView):
+    @blp.arguments(MetadataSchema, error_status_code=400)
+    @blp.response(200, EmptySchema)
+    @errors(404, 503)
+    def put(self, body: dict, instance_id: str, platform: str, device_id: str):
+        """Replace a device's metadata (APNs: sdkVersion, iosVersion, macosVersion; FCM: sdkVersion, androidVersion)."""
+        body = {k: v for k, v in body.items() if k in METADATA_FIELDS[platform]}
+        devices.set_metadata(store.client(), instance_id, device_id, platform, body)
+        return {}
+
+
+@blp.route("/fcm/<device_id>/token")
+class Token(MethodView):
+    @blp.arguments(TokenSchema, error_status_code=400)
+    @blp.response(200, EmptySchema)
+    @errors(401, 404, 503)
+    def put(self, body: dict, instance_id: str, device_id: str):
+        """Replace an FCM device's token (after FCM refreshed it)."""
+        if not FCM_TOKEN.fullmatch(body["token"]):
+            raise ApiError(401, "Unauthorized", "Incorrect FCM token supplied.")
+        devices.set_token(store.client(), instance_id, device_id, "fcm", body["token"])
+        return {}
+
+
+@blp.route(f"/{PLATFORM}/<device_id>/user")
+class User(MethodView):
+    @blp.doc(security=[{"BeamsUserJWT": []}])
+    @blp.response(200, EmptySchema)
+    @errors(400, 401, 403, 404, 422, 503)
+    def put(self, instance_id: str, platform: str, device_id: str):
+        """Associate the device with the user named by a Beams user JWT (`Authorization: Bearer`)."""
+        token = bearer(request.headers.get("Authorization"))
+        client = store.client()
+        secret = instances.secret_key(client, instance_id)
+        user_id = verify_user_token(token, instance_id, secret)
+        devices.add_user(client, instance_id, device_id, platform, user_id, exclusive=True)
+        return {}

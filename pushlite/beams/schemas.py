@@ -1,0 +1,110 @@
+"""Request and response bodies of the Beams Device API, with the error texts
+the seed documents for missing fields."""
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+
+class _Body(Schema):
+    class Meta:
+        # The SDKs may send fields this version does not know; Beams ignores them.
+        unknown = EXCLUDE
+
+
+def _required_string(message: str, **kwargs) -> fields.String:
+    return fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=4096, error=message),
+        error_messages={"required": message, "null": message, "invalid": message},
+        **kwargs,
+    )
+
+
+class ApnsMetadataSchema(_Body):
+    sdkVersion = fields.String(metadata={"description": "The version of the SDK."})
+    iosVersion = fields.String(metadata={"description": "The iOS version the device has."})
+    macosVersion = fields.String(metadata={"description": "The macOS version the device has."})
+
+
+class FcmMetadataSchema(_Body):
+    sdkVersion = fields.String(metadata={"description": "The version of the SDK."})
+    androidVersion = fields.String(metadata={"description": "The Android version the device has."})
+
+
+class MetadataSchema(ApnsMetadataSchema, FcmMetadataSchema):
+    """Either platform's metadata; the view keeps the fields of the device's platform."""
+
+
+METADATA_FIELDS = {
+    "apns": set(ApnsMetadataSchema._declared_fields),
+    "fcm": set(FcmMetadataSchema._declared_fields),
+}
+
+
+class RegisterApnsSchema(_Body):
+    token = _required_string("Missing APNs token.", metadata={"description": "The APNs gateway token."})
+    bundleIdentifier = _required_string(
+        "Missing App Bundle Identifier.", metadata={"description": "The application bundle identifier."}
+    )
+    metadata = fields.Nested(ApnsMetadataSchema)
+
+
+class RegisterFcmSchema(_Body):
+    token = _required_string("Missing FCM token.", metadata={"description": "The FCM gateway token."})
+    bundleIdentifier = fields.String(
+        validate=validate.Length(max=255), metadata={"description": "The application bundle identifier."}
+    )
+    metadata = fields.Nested(FcmMetadataSchema)
+
+
+class RegisteredDeviceSchema(Schema):
+    id = fields.String(metadata={"description": "Unique string used to identify this device."})
+    initialInterestSet = fields.List(
+        fields.String(), metadata={"description": "Interests the device is already subscribed to."}
+    )
+
+
+class DeviceSchema(Schema):
+    id = fields.String(metadata={"description": "Unique string used to identify this device."})
+    userId = fields.String(metadata={"description": "The User Id this device belongs to (empty if none)."})
+    metadata = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class TokenSchema(_Body):
+    token = _required_string(
+        "Missing token field with the FCM Registration Id.",
+        metadata={"description": "The updated FCM token for this device."},
+    )
+
+
+class InterestsSchema(_Body):
+    interests = fields.List(
+        fields.Raw(),
+        required=True,
+        error_messages={"required": "Missing interests field.", "null": "Missing interests field."},
+        metadata={"description": "The set of interests (1-164 chars of A-Z a-z 0-9 _ - = @ , . ;), "
+                                 "at most 5000; replaces the current set."},
+    )
+
+
+class InterestsQuerySchema(Schema):
+    limit = fields.Integer(
+        load_default=100,
+        validate=validate.Range(min=1, max=100, error="limit given is not valid."),
+        error_messages={"invalid": "limit given is not valid."},
+        metadata={"description": "At most this many interests (1-100, default 100)."},
+    )
+    cursor = fields.String(metadata={"description": "The nextCursor of the previous page."})
+
+
+class ResponseMetadataSchema(Schema):
+    nextCursor = fields.String(metadata={"description": "Present when more interests follow."})
+
+
+class InterestsPageSchema(Schema):
+    interests = fields.List(fields.String())
+    responseMetadata = fields.Nested(ResponseMetadataSchema)
+
+
+class EmptySchema(Schema):
+    pass

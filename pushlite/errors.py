@@ -1,0 +1,111 @@
+"""One error path per API family.
+
+Every error a request can meet (a view's ``ApiError``, a webargs validation
+failure, a routing 404/405, a body over the size limit, Redis being down, an
+unexpected exception) ends in ``handle_http_exception``, which renders it in
+the shape of the family the request's path belongs to. Never an HTML page,
+never a stack trace.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import redis
+from flask import Flask, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+Renderer = Callable[[HTTPException], tuple[int, dict]]
+
+
+class ApiError(HTTPException):
+    """An error a view raises on purpose: status, the family's title, a message."""
+
+    def __init__(self, status: int, title: str, description: str) -> None:
+        super().__init__(description=description)
+        self.code = status
+        self.title = title
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    prefixes: tuple[str, ...]
+    render: Renderer
+
+
+def validation_messages(exc: HTTPException) -> dict | None:
+    """The webargs/marshmallow messages flask-smorest attaches to a 422."""
+    data = getattr(exc, "data", None) or {}
+    return data.get("messages")
+
+
+def first_message(messages: object) -> str | None:
+    """The first leaf message of a (nested) marshmallow error dict."""
+    if isinstance(messages, str):
+        return messages
+    if isinstance(messages, dict):
+        for value in messages.values():
+            found = first_message(value)
+            if found:
+                return found
+    if isinstance(messages, list):
+        for value in messages:
+            found = first_message(value)
+            if found:
+                return found
+    return None
+
+
+def render_default(exc: HTTPException) -> tuple[int, dict]:
+    """flask-smorest's shape, used by the admin API and unknown paths."""
+    body: dict = {"code": exc.code, "status": exc.name}
+    messages = validation_messages(exc)
+    if messages:
+        body["errors"] = messages
+    if exc.description:
+        body["message"] = exc.description
+    return exc.code or 500, body
+
+
+_DEFAULT = Family("default", (), render_default)
+
+
+def family_of(app: Flask, path: str) -> Family:
+    for family in app.extensions["pushlite.families"]:
+        if path.startswith(family.prefixes):
+            return family
+    return _DEFAULT
+
+
+def register_family(app: Flask, family: Family) -> None:
+    app.extensions.setdefault("pushlite.families", []).append(family)
+
+
+def handle_http_exception(exc: HTTPException):
+    status, body = family_of(current_app, request.path).render(exc)
+    response = jsonify(body)
+    response.status_code = status
+    allow = dict(exc.get_headers()).get("Allow")
+    if allow:
+        response.headers["Allow"] = allow
+    return response
+
+
+def handle_redis_error(exc: redis.RedisError):
+    current_app.logger.warning("redis unavailable: %s", type(exc).__name__)
+    return handle_http_exception(
+        ServiceUnavailable("The data store is unavailable; try again shortly.")
+    )
+
+
+def handle_unexpected(exc: Exception):
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return handle_http_exception(InternalServerError("Internal server error."))
+
+
+def init_app(app: Flask) -> None:
+    app.extensions.setdefault("pushlite.families", [])
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(redis.RedisError, handle_redis_error)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,1 @@
+"""Redis storage shared by the web app and the workers (no Flask here)."""

@@ -1,0 +1,28 @@
+"""Redis clients for the app and the workers.
+
+With no URL, pushlite runs embedded: an in-process fakeredis server, so the
+service starts on a machine without Redis. Each call without a URL makes a new,
+empty server, which is also what gives every test its own store.
+"""
+from __future__ import annotations
+
+import redis
+
+
+def connect(
+    url: str | None,
+    *,
+    socket_timeout: float | None = 1.0,
+    connect_timeout: float = 1.0,
+) -> redis.Redis:
+    if url is None:
+        import fakeredis
+
+        return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=connect_timeout,
+        health_check_interval=30,
+    )

@@ -1,0 +1,148 @@
+"""Devices: register, read, update and delete, each one script call.
+
+Every write goes through ``lua/device.lua`` so that a device, its interest
+sets, its users and the token index always change together.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import redis
+
+from . import keys, records
+from .errors import DeviceNotFound, InstanceNotFound, InterestLimit, UserAlreadySet, UserDeviceLimit
+from .records import Device
+from .scripts import run
+
+MAX_DEVICES_PER_USER = 100
+MAX_INTERESTS_PER_DEVICE = 5000
+
+_FAILURES = {
+    "no_instance": InstanceNotFound,
+    "not_found": DeviceNotFound,
+    "already": UserAlreadySet,
+    "user_cap": UserDeviceLimit,
+    "interest_cap": InterestLimit,
+}
+
+
+def platform_code(platform: str | None) -> str:
+    return records.PLATFORM_CODES[platform] if platform else ""
+
+
+def call(
+    client: redis.Redis,
+    instance_id: str,
+    command: str,
+    device_id: str,
+    args: Sequence[Any],
+) -> list[Any]:
+    """Run one device.lua command; raise the domain exception for a failure."""
+    result = run(
+        client,
+        "device.lua",
+        keys=[keys.instance(instance_id), keys.device_bucket(instance_id, device_id)],
+        args=[command, *keys.script_prefixes(instance_id), *args],
+    )
+    status = result[0]
+    if status != "ok":
+        raise _FAILURES[status](device_id)
+    return result
+
+
+def register(
+    client: redis.Redis,
+    instance_id: str,
+    platform: str,
+    token: str,
+    *,
+    environment: str | None = None,
+    bundle_id: str = "",
+    metadata: dict[str, str] | None = None,
+) -> tuple[str, list[str]]:
+    """Register a token, or find the device that already has it.
+
+    Returns the device id and its current interests. One round trip.
+    """
+    derived = records.derive_id(instance_id, platform, token)
+    _, device_id, interests = call(
+        client,
+        instance_id,
+        "register",
+        derived,
+        [
+            derived,
+            records.PLATFORM_CODES[platform],
+            records.ENVIRONMENT_CODES[environment],
+            token,
+            bundle_id,
+            records.pack_metadata(metadata),
+            records.random_id(),
+        ],
+    )
+    return device_id, interests.split(records.LIST_SEP) if interests else []
+
+
+def get(client: redis.Redis, instance_id: str, device_id: str, platform: str | None = None) -> Device:
+    """The device, checking in the same round trip that the instance exists."""
+    with client.pipeline(transaction=False) as pipe:
+        pipe.exists(keys.instance(instance_id))
+        pipe.hget(keys.device_bucket(instance_id, device_id), device_id)
+        exists, record = pipe.execute()
+    if not exists:
+        raise InstanceNotFound(instance_id)
+    if record is None:
+        raise DeviceNotFound(device_id)
+    device = records.unpack(device_id, record)
+    if platform and device.platform != platform:
+        raise DeviceNotFound(device_id)
+    return device
+
+
+def delete(client: redis.Redis, instance_id: str, device_id: str, platform: str | None = None) -> None:
+    call(client, instance_id, "delete", device_id, [device_id, platform_code(platform)])
+
+
+def set_metadata(
+    client: redis.Redis, instance_id: str, device_id: str, platform: str | None, metadata: dict[str, str]
+) -> None:
+    call(
+        client,
+        instance_id,
+        "metadata",
+        device_id,
+        [device_id, platform_code(platform), records.pack_metadata(metadata)],
+    )
+
+
+def set_token(client: redis.Redis, instance_id: str, device_id: str, platform: str, token: str) -> None:
+    """Move the device to a new token; a device that held that token merges into it."""
+    derived = records.derive_id(instance_id, platform, token)
+    call(client, instance_id, "token", device_id, [device_id, platform_code(platform), derived, token])
+
+
+def add_user(
+    client: redis.Redis,
+    instance_id: str,
+    device_id: str,
+    platform: str | None,
+    user_id: str,
+    *,
+    exclusive: bool,
+) -> None:
+    """Attach the device to a user, holding the per-user device cap atomically.
+
+    ``exclusive`` is the Beams rule: a device belongs to at most one user.
+    """
+    call(
+        client,
+        instance_id,
+        "user",
+        device_id,
+        [device_id, platform_code(platform), user_id, "1" if exclusive else "0", MAX_DEVICES_PER_USER],
+    )
+
+
+def user_device_ids(client: redis.Redis, instance_id: str, user_id: str) -> list[str]:
+    value = client.hget(keys.user_bucket(instance_id, user_id), user_id)
+    return value.split(",") if value else []

@@ -1,0 +1,92 @@
+"""The Redis key schema: the only module that spells a key.
+
+Every key of an instance starts with the hash tag ``{<instance_id>}`` so that a
+multi-key change is one atomic script on a single Redis Cluster shard.
+
+Per instance:
+
+``{iid}:instance``          hash: name, secret_key, client_token, created_at
+``{iid}:d:<bbb>``           hash bucket of device records: field = device id,
+                            value = the packed record (see ``records.py``);
+                            ``bbb`` = the first three hex digits of the id
+``{iid}:tokens``            hash: derived id -> comma-separated ids of devices
+                            whose token derives to that id but which live under
+                            another id (token updated, or an id collision)
+``{iid}:i:<interest>``      set of device ids subscribed to an interest
+``{iid}:u:<bbb>``           hash bucket of users: field = user id, value =
+                            comma-separated device ids (at most 100)
+
+Device ids are derived from (instance, platform, token), so for almost every
+device the id itself is the token index: registering a token again finds its
+device without any index entry. Devices and users are kept in bucket hashes
+rather than a key each, which saves the ~100 bytes of per-key overhead Redis
+pays for every top-level key.
+
+Global: ``pushlite:instances`` (set of instance ids).
+"""
+from __future__ import annotations
+
+INSTANCES = "pushlite:instances"
+
+DEVICE_BUCKET_WIDTH = 3  # hex digits of the device id -> 4,096 buckets
+USER_BUCKETS = 4096
+
+
+def tag(instance_id: str) -> str:
+    return "{%s}" % instance_id
+
+
+def instance(instance_id: str) -> str:
+    return tag(instance_id) + ":instance"
+
+
+def instance_pattern(instance_id: str) -> str:
+    """A SCAN pattern matching every key of the instance."""
+    return tag(instance_id) + ":*"
+
+
+def device_prefix(instance_id: str) -> str:
+    return tag(instance_id) + ":d:"
+
+
+def device_bucket(instance_id: str, device_id: str) -> str:
+    return device_prefix(instance_id) + device_id[:DEVICE_BUCKET_WIDTH]
+
+
+def token_index(instance_id: str) -> str:
+    return tag(instance_id) + ":tokens"
+
+
+def interest_prefix(instance_id: str) -> str:
+    return tag(instance_id) + ":i:"
+
+
+def interest(instance_id: str, name: str) -> str:
+    return interest_prefix(instance_id) + name
+
+
+def user_prefix(instance_id: str) -> str:
+    return tag(instance_id) + ":u:"
+
+
+def user_bucket_suffix(user_id: str) -> str:
+    """The bucket of a user id; ``device.lua`` computes the same function."""
+    h = 0
+    for byte in user_id.encode("utf-8"):
+        h = (h * 31 + byte) % 1000000007
+    return "%03x" % (h % USER_BUCKETS)
+
+
+def user_bucket(instance_id: str, user_id: str) -> str:
+    return user_prefix(instance_id) + user_bucket_suffix(user_id)
+
+
+def script_prefixes(instance_id: str) -> list[str]:
+    """The key prefixes every device script receives as its first ARGV entries,
+    in the order ``device.lua`` reads them."""
+    return [
+        device_prefix(instance_id),
+        interest_prefix(instance_id),
+        user_prefix(instance_id),
+        token_index(instance_id),
+    ]

@@ -1,0 +1,82 @@
+"""The packed device record and device ids.
+
+A device is one string in its bucket hash: fields joined by US (0x1f), lists
+inside a field joined by RS (0x1e). ``device.lua`` reads and writes the same
+layout; the field order below is the contract between the two.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+
+FIELD_SEP = "\x1f"
+LIST_SEP = "\x1e"
+
+# Field positions (0-based here, 1-based in Lua).
+PLATFORM, ENVIRONMENT, TOKEN, USERS, INTERESTS, BUNDLE, METADATA, ALIAS = range(8)
+
+PLATFORM_CODES = {"fcm": "f", "apns": "a", "apns_voip": "v"}
+PLATFORMS = {code: name for name, code in PLATFORM_CODES.items()}
+ENVIRONMENT_CODES = {None: "", "production": "p", "sandbox": "s"}
+ENVIRONMENTS = {code: name for name, code in ENVIRONMENT_CODES.items()}
+
+DEVICE_ID_LENGTH = 12
+
+
+@dataclass
+class Device:
+    id: str
+    platform: str
+    token: str
+    environment: str | None = None
+    users: list[str] = field(default_factory=list)
+    interests: list[str] = field(default_factory=list)
+    bundle_id: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def user_id(self) -> str:
+        """The Beams user id: the first (and through Beams the only) user."""
+        return self.users[0] if self.users else ""
+
+
+def derive_id(instance_id: str, platform: str, token: str) -> str:
+    """The id a (platform, token) gets unless that id is already taken.
+
+    Deriving ids from tokens makes re-registration idempotent without a token
+    index entry per device; the instance id is mixed in so that the same token
+    in two instances gives two unrelated ids.
+    """
+    digest = hashlib.sha1(f"{instance_id}\n{platform}\n{token}".encode()).hexdigest()
+    return digest[:DEVICE_ID_LENGTH]
+
+
+def random_id() -> str:
+    """The id for a token whose derived id is taken (see ``device.lua``)."""
+    return secrets.token_hex(DEVICE_ID_LENGTH // 2)
+
+
+def is_device_id(value: str) -> bool:
+    return len(value) == DEVICE_ID_LENGTH and all(c in "0123456789abcdef" for c in value)
+
+
+def pack_metadata(metadata: dict[str, str] | None) -> str:
+    return json.dumps(metadata, separators=(",", ":"), sort_keys=True) if metadata else ""
+
+
+def unpack(device_id: str, record: str | bytes) -> Device:
+    if isinstance(record, bytes):
+        record = record.decode("utf-8")
+    parts = record.split(FIELD_SEP)
+    return Device(
+        id=device_id,
+        platform=PLATFORMS[parts[PLATFORM]],
+        environment=ENVIRONMENTS.get(parts[ENVIRONMENT]),
+        token=parts[TOKEN],
+        users=parts[USERS].split(LIST_SEP) if parts[USERS] else [],
+        interests=parts[INTERESTS].split(LIST_SEP) if parts[INTERESTS] else [],
+        bundle_id=parts[BUNDLE],
+        metadata=json.loads(parts[METADATA]) if parts[METADATA] else {},
+    )
