@@ -60,11 +60,12 @@ def first_message(messages: object) -> str | None:
 def render_default(exc: HTTPException) -> tuple[int, dict]:
     """flask-smorest's shape, used by the admin API and unknown paths."""
     body: dict = {"code": exc.code, "status": exc.name}
-    messages = validation_messages(exc)
-    if messages:
-        body["errors"] = messages
-    if exc.description:
-        body["message"] = exc.description
+    data = getattr(exc, "data", None) or {}
+    if data.get("messages"):
+        body["errors"] = data["messages"]
+    message = data.get("message") or exc.description
+    if message:
+        body["message"] = message
     return exc.code or 500, body
 
 

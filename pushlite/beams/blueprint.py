@@ -21,7 +21,7 @@ blp = Blueprint(
 )
 
 # Endpoints whose body must be a JSON object.
-JSON_BODY = {"register_apns", "register_fcm", "metadata", "token", "interests"}
+JSON_BODY = {"registerapns", "registerfcm", "metadata", "token", "interests"}
 
 # What a malformed device id gets, by endpoint: the seed names it for some.
 MALFORMED_DEVICE_ID = {
