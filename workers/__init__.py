@@ -1,0 +1,1 @@
+"""RQ jobs and provider senders. Nothing in this package imports Flask."""

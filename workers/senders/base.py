@@ -1,0 +1,149 @@
+"""The one interface every provider sender implements.
+
+A delivery job hands a sender a batch of `Target`s and one provider payload and
+gets back an `Outcome` that sorts every device id into exactly one of four
+lists: delivered, dead (remove the device everywhere), retry (temporary; honour
+the delay when given) and failed (permanent, but the token is fine: a bad
+payload or a bad credential).
+
+Senders are built once per (instance, provider) and reused for the life of the
+worker process: they keep their HTTP/2 connections and auth tokens between
+batches. Their connections belong to the event loop that used them first; keep
+one loop per process (e.g. an `asyncio.Runner` that stays open).
+"""
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+__all__ = [
+    "CredentialError",
+    "Outcome",
+    "Sender",
+    "SenderError",
+    "SenderSettings",
+    "Target",
+    "UnknownProviderError",
+    "build_sender",
+    "sender_class",
+]
+
+class SenderError(Exception):
+    """Base class of the configuration errors raised by this package."""
+
+
+class CredentialError(SenderError, ValueError):
+    """A provider credential that cannot work.
+
+    The message is meant for the operator (the admin API answers 400 with it)
+    and never contains key material.
+    """
+
+
+class UnknownProviderError(SenderError, ValueError):
+    """No sender exists for that provider name."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One device to notify."""
+
+    device_id: str
+    token: str
+    platform: str  # "apns" | "apns_voip" | "fcm"
+    environment: str | None = None  # APNs only: "production" | "sandbox" | None (= credential default)
+
+
+@dataclass
+class Outcome:
+    """What happened to each target of one batch; every device id lands in one list."""
+
+    delivered: list[str] = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)
+    retry: list[tuple[str, float | None]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.delivered) + len(self.dead) + len(self.retry) + len(self.failed)
+
+    def counts(self) -> dict[str, int]:
+        """Per-list sizes, for logs and the publish record's counters."""
+        return {
+            "delivered": len(self.delivered),
+            "dead": len(self.dead),
+            "retry": len(self.retry),
+            "failed": len(self.failed),
+        }
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    """Process-wide knobs, from config (`PUSHLITE_FCM_ENDPOINT`, `PUSHLITE_APNS_ENDPOINT`).
+
+    An `http://` endpoint is spoken as HTTP/2 with prior knowledge (h2c); an
+    `https://` one negotiates HTTP/2 over verified TLS.
+    """
+
+    fcm_endpoint: str = "https://fcm.googleapis.com"
+    apns_endpoint: str | None = None  # overrides both APNs hosts
+    timeout: float = 10.0
+    max_concurrency: int = 500  # streams in flight per batch
+
+
+class Sender(abc.ABC):
+    """A provider connection: validates its credential when built, then sends batches."""
+
+    provider: ClassVar[str]
+
+    def __init__(self, credential: dict[str, Any], settings: SenderSettings) -> None:
+        """`credential` is what `validate_credential` returned."""
+        self.settings = settings
+
+    @classmethod
+    @abc.abstractmethod
+    def validate_credential(cls, credential: dict[str, Any]) -> dict[str, Any]:
+        """Return the normalized credential, or raise `CredentialError` saying what is wrong."""
+
+    @abc.abstractmethod
+    async def send(self, targets: Sequence[Target], payload: dict[str, Any]) -> Outcome:
+        """Send one payload to every target concurrently; never raises for a provider answer."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Close the provider connections."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        # Never the credential: a repr ends up in logs and tracebacks.
+        return f"<{type(self).__name__} provider={self.provider!r}>"
+
+
+def sender_class(provider: str) -> type[Sender]:
+    """The sender class for a provider name ("apns", "fcm").
+
+    The admin API calls `sender_class(name).validate_credential(...)` to check a
+    credential before storing it.
+    """
+    # Imported here so that importing the interface pulls in no provider module.
+    from workers.senders.apns import APNsSender
+    from workers.senders.fcm import FCMSender
+
+    classes: dict[str, type[Sender]] = {"apns": APNsSender, "fcm": FCMSender}
+    try:
+        return classes[provider]
+    except KeyError:
+        raise UnknownProviderError(f"unknown provider {provider!r}; expected one of {sorted(classes)}") from None
+
+
+def build_sender(provider: str, credential: dict[str, Any], settings: SenderSettings) -> Sender:
+    """Validate the credential and build the provider's sender (no network yet)."""
+    cls = sender_class(provider)
+    return cls(cls.validate_credential(credential), settings)
