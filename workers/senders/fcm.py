@@ -1,0 +1,148 @@
+"""FCM HTTP v1 sender: one `messages:send` stream per target over one HTTP/2 connection.
+
+Classification follows the v1 error model (`error.status`, and the FCM
+`errorCode` in `error.details[]`): UNREGISTERED, 404, or an INVALID_ARGUMENT
+that names `message.token` means the token is dead; 429 and 5xx are temporary;
+everything else is a permanent failure that leaves the token alone.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from workers.senders.base import Outcome, Sender, SenderSettings, Target
+from workers.senders.fcm_auth import AccessToken, OAuthError, validate_fcm_credential
+from workers.senders.fcm_message import BodyTemplate, to_v1_message
+from workers.senders.transport import ClientPool, bounded_gather, json_object, retry_after
+
+log = logging.getLogger(__name__)
+
+TOKEN_FIELD = "message.token"
+
+
+def error_fields(content: bytes) -> tuple[str, str, str, list[str]] | None:
+    """(status, errorCode, message, fieldViolation fields) of a v1 error body, None if unreadable."""
+    body = json_object(content)
+    error = body.get("error") if body else None
+    if not isinstance(error, dict):
+        return None
+    status = error.get("status") if isinstance(error.get("status"), str) else ""
+    message = error.get("message") if isinstance(error.get("message"), str) else ""
+    code, fields = "", []
+    details = error.get("details")
+    for detail in details if isinstance(details, list) else []:
+        if not isinstance(detail, dict):
+            continue
+        if isinstance(detail.get("errorCode"), str) and not code:
+            code = detail["errorCode"]
+        violations = detail.get("fieldViolations")
+        for violation in violations if isinstance(violations, list) else []:
+            if isinstance(violation, dict) and isinstance(violation.get("field"), str):
+                fields.append(violation["field"])
+    return status, code, message, fields
+
+
+def classify(http_status: int, content: bytes) -> tuple[str, str]:
+    """Sort an FCM answer: ("delivered" | "dead" | "retry" | "failed", reason for failed)."""
+    if http_status == 200:
+        return "delivered", ""
+    parsed = error_fields(content)
+    if parsed is None:
+        status, code, message, fields = "", "", "", []
+    else:
+        status, code, message, fields = parsed
+    reason = f"fcm:{http_status}:{code or status or 'unreadable'}"
+    if http_status == 404 or "UNREGISTERED" in (code, status):
+        return "dead", reason
+    if http_status == 400 and status == "INVALID_ARGUMENT" and (
+        TOKEN_FIELD in fields or TOKEN_FIELD in message or "registration token" in message.lower()
+    ):
+        return "dead", reason
+    if http_status == 429 or http_status >= 500:
+        return "retry", reason
+    return "failed", reason
+
+
+class FCMSender(Sender):
+    """Sends one payload to many FCM tokens concurrently with a shared, cached access token."""
+
+    provider = "fcm"
+
+    def __init__(self, credential: dict[str, Any], settings: SenderSettings) -> None:
+        super().__init__(credential, settings)
+        self.project_id: str = credential["project_id"]
+        self._clients = ClientPool(settings.timeout)
+        self.access_token = AccessToken(credential, self._clients)
+        self._endpoint = settings.fcm_endpoint.rstrip("/")
+        self._path = f"/v1/projects/{quote(self.project_id, safe='')}/messages:send"
+
+    @classmethod
+    def validate_credential(cls, credential: dict[str, Any]) -> dict[str, Any]:
+        return validate_fcm_credential(credential)
+
+    async def send(self, targets: Sequence[Target], payload: dict[str, Any]) -> Outcome:
+        outcome = Outcome()
+        template = BodyTemplate(to_v1_message(payload))
+        try:
+            await self.access_token.get()
+        except OAuthError as exc:
+            log.warning("fcm: token exchange for %s failed: %s", self.project_id, exc.reason)
+            self._record_auth_failure([t.device_id for t in targets], exc, outcome)
+            return outcome
+
+        async def deliver(target: Target) -> None:
+            try:
+                await self._deliver(target, template, outcome)
+            except OAuthError as exc:
+                self._record_auth_failure([target.device_id], exc, outcome)
+            except Exception:  # a bug must not lose the rest of the batch
+                log.exception("fcm: unexpected error sending to device %s", target.device_id)
+                outcome.retry.append((target.device_id, None))
+
+        await bounded_gather(self.settings.max_concurrency, targets, deliver)
+        if outcome.failed:
+            log.warning("fcm: %d of %d failed, first: %s", len(outcome.failed), len(targets), outcome.failed[0])
+        return outcome
+
+    async def _deliver(self, target: Target, template: BodyTemplate, outcome: Outcome) -> None:
+        client = self._clients.get(self._endpoint)
+        body = template.render(target.token)
+        for attempt in (1, 2):
+            token = await self.access_token.get()
+            headers = {"authorization": "Bearer " + token, "content-type": "application/json"}
+            try:
+                response = await client.post(self._path, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                log.info("fcm: %s sending to device %s; will retry", type(exc).__name__, target.device_id)
+                outcome.retry.append((target.device_id, None))
+                return
+            if response.status_code == 200:
+                outcome.delivered.append(target.device_id)
+                return
+            kind, reason = classify(response.status_code, response.content)
+            if response.status_code != 401 or reason.endswith("THIRD_PARTY_AUTH_ERROR"):
+                break
+            if attempt == 1:
+                await self.access_token.refresh(stale=token)
+                continue
+            kind = "retry"  # still 401 with a fresh token: let the job's backoff try later
+        if kind == "dead":
+            outcome.dead.append(target.device_id)
+        elif kind == "retry":
+            outcome.retry.append((target.device_id, retry_after(response.headers.get("retry-after"))))
+        else:
+            outcome.failed.append((target.device_id, reason))
+
+    @staticmethod
+    def _record_auth_failure(device_ids: list[str], exc: OAuthError, outcome: Outcome) -> None:
+        if exc.temporary:
+            outcome.retry.extend((device_id, exc.retry_after) for device_id in device_ids)
+        else:
+            outcome.failed.extend((device_id, exc.reason) for device_id in device_ids)
+
+    async def aclose(self) -> None:
+        await self._clients.aclose()
