@@ -1,0 +1,187 @@
+"""A small HTTP/2 server (h2c, prior knowledge) on 127.0.0.1 for provider mocks.
+
+It runs its own event loop in a background thread, answers each request from
+an async handler in its own task (so many streams are open at once, as on the
+real providers), and counts the streams open at the same time.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes = b""
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def json(cls, status: int, value: Any, headers: list[tuple[str, str]] | None = None) -> Response:
+        return cls(status, json.dumps(value).encode(), [("content-type", "application/json"), *(headers or [])])
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, server: H2Server) -> None:
+        self.server = server
+        self.conn = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+        )
+        self.transport: asyncio.Transport | None = None
+        self.partial: dict[int, Request] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.conn.local_settings = h2.settings.Settings(
+            client=False,
+            initial_values={
+                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.server.max_concurrent_streams,
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 20,
+            },
+        )
+        self.conn.initiate_connection()
+        self.conn.increment_flow_control_window(1 << 24)
+        self.flush()
+
+    def flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            events = self.conn.receive_data(data)
+        except h2.exceptions.ProtocolError:
+            self.flush()
+            if self.transport is not None:
+                self.transport.close()
+            return
+        for event in events:
+            if isinstance(event, h2.events.RequestReceived):
+                headers = dict(event.headers)
+                self.partial[event.stream_id] = Request(headers.pop(":method"), headers.pop(":path"), headers)
+                self.server.stream_opened()
+            elif isinstance(event, h2.events.DataReceived):
+                request = self.partial.get(event.stream_id)
+                if request is not None:
+                    request.body += event.data
+                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamEnded):
+                request = self.partial.pop(event.stream_id, None)
+                if request is not None:
+                    asyncio.get_running_loop().create_task(self.respond(event.stream_id, request))
+            elif isinstance(event, h2.events.StreamReset):
+                if self.partial.pop(event.stream_id, None) is not None:
+                    self.server.stream_closed()
+            elif isinstance(event, h2.events.ConnectionTerminated) and self.transport is not None:
+                self.transport.close()
+        self.flush()
+
+    async def respond(self, stream_id: int, request: Request) -> None:
+        try:
+            response = await self.server.handler(request)
+        except Exception as exc:  # a mock bug shows up as a 599 the test will notice
+            response = Response(599, repr(exc).encode())
+        self.server.stream_closed()
+        headers = [(":status", str(response.status)), *response.headers]
+        try:
+            self.conn.send_headers(stream_id, headers, end_stream=not response.body)
+            if response.body:
+                self.conn.send_data(stream_id, response.body, end_stream=True)
+        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+            return
+        self.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for _ in self.partial:
+            self.server.stream_closed()
+        self.partial.clear()
+
+
+class H2Server:
+    """Base of the provider mocks: `handler` answers, `url` is where to point a sender."""
+
+    max_concurrent_streams = 1000
+
+    def __init__(self) -> None:
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._count_lock = threading.Lock()
+        self.open_streams = 0
+        self.max_open_streams = 0
+
+    async def handler(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stream_opened(self) -> None:
+        with self._count_lock:
+            self.open_streams += 1
+            self.max_open_streams = max(self.max_open_streams, self.open_streams)
+
+    def stream_closed(self) -> None:
+        with self._count_lock:
+            self.open_streams -= 1
+
+    def start(self) -> H2Server:
+        ready = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._server = self._loop.run_until_complete(
+                self._loop.create_server(lambda: _Connection(self), self.host, 0)
+            )
+            self.port = self._server.sockets[0].getsockname()[1]
+            ready.set()
+            self._loop.run_forever()
+            self._server.close()
+            self._loop.run_until_complete(self._server.wait_closed())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=run, name=type(self).__name__, daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("mock server did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def __enter__(self) -> H2Server:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
