@@ -1,0 +1,73 @@
+// Benchmark-grade provider mock: one h2c (HTTP/2, prior knowledge) server on
+// 127.0.0.1 that answers like APNs and FCM as fast as it can. It checks
+// nothing; use tests/mocks/ for behaviour. Node 20, no npm packages.
+//
+//   node bench/mock_providers.js PORT
+//
+//   POST /3/device/<token>                   -> 200, apns-id header (APNs)
+//   POST /v1/projects/<id>/messages:send     -> 200 {"name": ...}    (FCM)
+//   POST /token                              -> 200 {"access_token", "expires_in": 3600, "token_type": "Bearer"}
+//   anything else                            -> 404
+//
+// Prints "listening <port>" once ready, and the request counts as JSON on
+// SIGTERM / SIGINT before exiting.
+'use strict';
+
+const http2 = require('node:http2');
+const crypto = require('node:crypto');
+
+const port = Number(process.argv[2] || 0);
+const counts = { apns: 0, fcm: 0, token: 0, other: 0 };
+let messageId = 0;
+
+const server = http2.createServer({
+  settings: { maxConcurrentStreams: 1000, initialWindowSize: 1 << 20 },
+  peerMaxConcurrentStreams: 1000,
+});
+
+function finish(stream, status, headers, body) {
+  if (stream.destroyed || stream.closed) return;
+  stream.respond({ ':status': status, ...headers }, { endStream: body === undefined });
+  if (body !== undefined) stream.end(body);
+}
+
+server.on('stream', (stream, headers) => {
+  const method = headers[':method'];
+  const path = headers[':path'] || '';
+  stream.on('error', () => {});
+  // Drain the request body, answer when it has all arrived.
+  stream.on('data', () => {});
+  stream.on('end', () => {
+    if (method === 'POST' && path.startsWith('/3/device/')) {
+      counts.apns += 1;
+      finish(stream, 200, { 'apns-id': crypto.randomUUID() });
+    } else if (method === 'POST' && /^\/v1\/projects\/[^/]+\/messages:send$/.test(path)) {
+      counts.fcm += 1;
+      const project = path.split('/')[3];
+      messageId += 1;
+      finish(stream, 200, { 'content-type': 'application/json' },
+        JSON.stringify({ name: `projects/${project}/messages/${messageId}` }));
+    } else if (method === 'POST' && path === '/token') {
+      counts.token += 1;
+      finish(stream, 200, { 'content-type': 'application/json' },
+        JSON.stringify({ access_token: `ya29.bench-${crypto.randomBytes(12).toString('hex')}`, expires_in: 3600, token_type: 'Bearer' }));
+    } else {
+      counts.other += 1;
+      finish(stream, 404, { 'content-type': 'application/json' }, JSON.stringify({ reason: 'BadPath' }));
+    }
+  });
+});
+
+server.on('sessionError', () => {});
+
+function stop() {
+  const total = counts.apns + counts.fcm + counts.token + counts.other;
+  process.stdout.write(JSON.stringify({ total, ...counts }) + '\n');
+  process.exit(0);
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+
+server.listen(port, '127.0.0.1', () => {
+  process.stdout.write(`listening ${server.address().port}\n`);
+});
