@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import secrets
 
+from cryptography.fernet import Fernet
+
 
 def _flag(value: str | None, default: bool) -> bool:
     if value is None or value == "":
@@ -49,14 +51,24 @@ class Config:
         self.PUSHLITE_DRY_RUN = _flag(env.get("PUSHLITE_DRY_RUN"), default=self.EMBEDDED)
         self.PUSHLITE_MATRIX_GATEWAY_ALLOWLIST = env.get("PUSHLITE_MATRIX_GATEWAY_ALLOWLIST") or "https://*"
         self.PORT = int(env.get("PORT") or 8000)
-        if self.EMBEDDED and self.PUSHLITE_ADMIN_TOKEN is None:
-            # Embedded mode is for trying pushlite out: make a token and print it.
-            self.PUSHLITE_ADMIN_TOKEN = secrets.token_urlsafe(24)
+        if self.EMBEDDED:
+            # Embedded mode is for trying pushlite out: make what is missing.
+            self.PUSHLITE_ADMIN_TOKEN = self.PUSHLITE_ADMIN_TOKEN or secrets.token_urlsafe(24)
+            self.PUSHLITE_ENCRYPTION_KEY = self.PUSHLITE_ENCRYPTION_KEY or Fernet.generate_key().decode()
 
     def validate(self) -> None:
         """Refuse to start a shared deployment without its required secrets."""
-        if not self.EMBEDDED and not self.PUSHLITE_ADMIN_TOKEN:
-            raise RuntimeError("PUSHLITE_ADMIN_TOKEN must be set when REDIS_URL is set")
+        if self.EMBEDDED:
+            return
+        for name in ("PUSHLITE_ADMIN_TOKEN", "PUSHLITE_ENCRYPTION_KEY"):
+            if not getattr(self, name):
+                raise RuntimeError(f"{name} must be set when REDIS_URL is set")
+        try:
+            Fernet(self.PUSHLITE_ENCRYPTION_KEY)
+        except ValueError:
+            raise RuntimeError("PUSHLITE_ENCRYPTION_KEY is not a Fernet key "
+                               "(make one: python -c 'from cryptography.fernet import Fernet; "
+                               "print(Fernet.generate_key().decode())')") from None
 
 
 class TestingConfig(Config):
@@ -65,7 +77,10 @@ class TestingConfig(Config):
     TESTING = True
 
     def __init__(self, redis_url: str | None = None, **overrides: object) -> None:
-        environ = {"PUSHLITE_ADMIN_TOKEN": "test-admin-token"}
+        environ = {
+            "PUSHLITE_ADMIN_TOKEN": "test-admin-token",
+            "PUSHLITE_ENCRYPTION_KEY": "nAvXMyYq1PtqcKUzldnnEQ5FINvJcmgB3-DbTq8cmtw=",
+        }
         if redis_url:
             environ["REDIS_URL"] = redis_url
         super().__init__(environ)

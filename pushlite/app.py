@@ -6,7 +6,7 @@ from flask import Flask, send_from_directory
 from flask_smorest import Api
 
 from config import Config
-from pushlite import admin, beams, errors, health, store
+from pushlite import admin, beams, dashboard, delivery, errors, health, store
 
 
 def create_app(config: object | None = None) -> Flask:
@@ -21,16 +21,19 @@ def create_app(config: object | None = None) -> Flask:
     app.json.sort_keys = False
 
     store.init_app(app)
+    delivery.init_app(app)
     errors.init_app(app)
     api = Api(app, spec_kwargs={"info": {"description": "pushlite: a self-hosted push notification service."}})
     api.spec.components.security_scheme("AdminToken", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("BeamsUserJWT", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    api.spec.components.security_scheme("SecretKey", {"type": "http", "scheme": "bearer"})
     # flask-smorest registers its own HTTPException handler; pushlite's family-aware one wins.
     errors.init_app(app)
 
     admin.init_app(app, api)
     beams.init_app(app, api)
     app.register_blueprint(health.blp)
+    dashboard.init_app(app)
 
     @app.get("/docs/assets/<path:filename>")
     def swagger_assets(filename: str):

@@ -16,4 +16,8 @@ def init_app(app: Flask) -> None:
 
 
 def client() -> redis.Redis:
-    return current_app.extensions["pushlite.redis"]
+    return client_of(current_app)
+
+
+def client_of(app: Flask) -> redis.Redis:
+    return app.extensions["pushlite.redis"]

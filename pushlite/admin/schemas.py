@@ -29,3 +29,32 @@ class InstanceWithSecretSchema(InstanceSchema):
 class SecretKeySchema(Schema):
     id = fields.String()
     secret_key = fields.String(metadata={"description": "The new secret key; the old one stops working."})
+
+
+class FcmCredentialSchema(Schema):
+    service_account = fields.Dict(
+        required=True, metadata={"description": "The service account JSON file Google gives, as an object."}
+    )
+
+
+class ApnsCredentialSchema(Schema):
+    key_id = fields.String(required=True, metadata={"description": "The 10-character Key ID of the .p8 key."})
+    team_id = fields.String(required=True, metadata={"description": "The 10-character Team ID."})
+    private_key = fields.String(required=True, metadata={"description": "The .p8 file's PEM text."})
+    topic = fields.String(required=True, metadata={"description": "The app's bundle id (apns-topic)."})
+    environment = fields.String(
+        load_default="production",
+        validate=validate.OneOf(["production", "development"]),
+        metadata={"description": "APNs environment for devices that do not name one."},
+    )
+
+
+class CredentialsSummarySchema(Schema):
+    apns = fields.Dict(metadata={"description": "key_id, team_id, topic, environment (never the key)"})
+    fcm = fields.Dict(metadata={"description": "project_id, client_email, private_key_id (never the key)"})
+
+
+class OutboxSchema(Schema):
+    notifications = fields.List(fields.Dict(), metadata={
+        "description": "The latest 100 notifications a dry run recorded, newest first: provider, platform, "
+                       "device_id, token, payload, at."})

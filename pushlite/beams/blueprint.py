@@ -5,10 +5,8 @@ from __future__ import annotations
 from flask import request
 from flask_smorest import Blueprint
 
-from pushlite.auth import AuthError
-from pushlite.errors import ApiError, handle_http_exception
+from pushlite.errors import ApiError
 from pushlite.storage import records
-from pushlite.storage.errors import StorageError
 from pushlite.storage.instances import is_instance_id
 
 from . import errors
@@ -54,12 +52,3 @@ def check_request() -> None:
         if view in JSON_BODY and not isinstance(request.get_json(silent=True), dict):
             raise ApiError(400, "Bad request", "Failed to read body as a JSON object.")
 
-
-@blp.errorhandler(StorageError)
-def storage_error(exc: StorageError):
-    return handle_http_exception(errors.from_storage(exc))
-
-
-@blp.errorhandler(AuthError)
-def auth_error(exc: AuthError):
-    return handle_http_exception(errors.from_auth(exc))

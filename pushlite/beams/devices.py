@@ -13,7 +13,7 @@ from pushlite.storage import devices, instances
 from pushlite.storage.errors import DeviceNotFound
 
 from .blueprint import blp
-from .errors import BeamsErrorSchema
+from .errors import document_errors
 from .schemas import (
     DeviceSchema,
     EmptySchema,
@@ -32,12 +32,7 @@ PLATFORM = "<any(apns, fcm):platform>"
 
 
 def errors(*statuses: int):
-    """Document the Beams error responses a view can give."""
-    def decorate(view):
-        for status in statuses:
-            view = blp.alt_response(status, schema=BeamsErrorSchema, description="Error")(view)
-        return view
-    return decorate
+    return document_errors(blp, *statuses)
 
 
 def _register(instance_id: str, platform: str, body: dict, pattern: re.Pattern, label: str) -> dict:

@@ -28,6 +28,15 @@ class BeamsErrorSchema(Schema):
     description = fields.String(metadata={"description": "What went wrong"})
 
 
+def document_errors(blp, *statuses: int):
+    """Document the Beams error responses a view can give."""
+    def decorate(view):
+        for status in statuses:
+            view = blp.alt_response(status, schema=BeamsErrorSchema, description="Error")(view)
+        return view
+    return decorate
+
+
 def render(exc: HTTPException) -> tuple[int, dict]:
     messages = validation_messages(exc)
     if messages is not None:

@@ -143,6 +143,49 @@ def add_user(
     )
 
 
+def delete_user(client: redis.Redis, instance_id: str, user_id: str) -> int:
+    """Delete the user and every device of theirs; returns how many devices."""
+    result = run(
+        client,
+        "device.lua",
+        keys=[keys.instance(instance_id), keys.user_bucket(instance_id, user_id)],
+        args=["delete_user", *keys.script_prefixes(instance_id), user_id],
+    )
+    if result[0] != "ok":
+        raise _FAILURES[result[0]](instance_id)
+    return int(result[1])
+
+
 def user_device_ids(client: redis.Redis, instance_id: str, user_id: str) -> list[str]:
     value = client.hget(keys.user_bucket(instance_id, user_id), user_id)
     return value.split(",") if value else []
+
+
+def load_many(client: redis.Redis, instance_id: str, device_ids: Sequence[str]) -> dict[str, Device]:
+    """The devices that still exist among ``device_ids``, in one round trip."""
+    by_bucket: dict[str, list[str]] = {}
+    for device_id in device_ids:
+        by_bucket.setdefault(keys.device_bucket(instance_id, device_id), []).append(device_id)
+    with client.pipeline(transaction=False) as pipe:
+        for bucket, ids in by_bucket.items():
+            pipe.hmget(bucket, ids)
+        found = pipe.execute()
+    return {
+        device_id: records.unpack(device_id, record)
+        for ids, records_ in zip(by_bucket.values(), found)
+        for device_id, record in zip(ids, records_)
+        if record is not None
+    }
+
+
+def delete_many(client: redis.Redis, instance_id: str, device_ids: Sequence[str]) -> None:
+    """Delete devices (e.g. dead tokens) in one round trip; missing ones are skipped."""
+    with client.pipeline(transaction=False) as pipe:
+        for device_id in device_ids:
+            run(
+                pipe,
+                "device.lua",
+                keys=[keys.instance(instance_id), keys.device_bucket(instance_id, device_id)],
+                args=["delete", *keys.script_prefixes(instance_id), device_id, ""],
+            )
+        pipe.execute()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import bisect
 import re
-from typing import Iterable
+from typing import Iterable, Iterator, Sequence
 
 import redis
 
-from . import devices
+from . import devices, keys
 from .devices import MAX_INTERESTS_PER_DEVICE
 
 INTEREST_NAME = re.compile(r"[A-Za-z0-9_\-=@,.;]{1,164}")
@@ -53,3 +53,30 @@ def page(names: list[str], limit: int, after: str | None) -> tuple[list[str], st
     chunk = names[start:start + limit]
     more = start + limit < len(names)
     return chunk, (chunk[-1] if more and chunk else None)
+
+
+def sizes(client: redis.Redis, instance_id: str, names: Sequence[str]) -> list[int]:
+    with client.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.scard(keys.interest(instance_id, name))
+        return pipe.execute()
+
+
+def members(client: redis.Redis, instance_id: str, name: str) -> set[str]:
+    """Every device of a small interest (use ``scan`` for a large one)."""
+    return client.smembers(keys.interest(instance_id, name))
+
+
+def scan(client: redis.Redis, instance_id: str, name: str, count: int) -> Iterator[list[str]]:
+    """The devices of an interest in chunks of about ``count``, without loading
+    the whole set (SSCAN; a device may come twice if the set is resized meanwhile)."""
+    key = keys.interest(instance_id, name)
+    cursor, chunk = 0, []
+    while True:
+        cursor, ids = client.sscan(key, cursor, count=count)
+        chunk.extend(ids)
+        if len(chunk) >= count or (cursor == 0 and chunk):
+            yield chunk
+            chunk = []
+        if cursor == 0:
+            return

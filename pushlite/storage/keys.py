@@ -15,6 +15,11 @@ Per instance:
 ``{iid}:i:<interest>``      set of device ids subscribed to an interest
 ``{iid}:u:<bbb>``           hash bucket of users: field = user id, value =
                             comma-separated device ids (at most 100)
+``{iid}:credentials``       hash: provider -> Fernet-encrypted credential JSON
+``{iid}:p:<publish id>``    hash: one publish's targets, payload, status and
+                            counters (expires after a week)
+``{iid}:p:<id>:failures``   list: the latest "device id<TAB>reason" failures
+``{iid}:outbox``            list: the latest notifications a dry run recorded
 
 Device ids are derived from (instance, platform, token), so for almost every
 device the id itself is the token index: registering a token again finds its
@@ -90,3 +95,19 @@ def script_prefixes(instance_id: str) -> list[str]:
         user_prefix(instance_id),
         token_index(instance_id),
     ]
+
+
+def credentials(instance_id: str) -> str:
+    return tag(instance_id) + ":credentials"
+
+
+def publish(instance_id: str, publish_id: str) -> str:
+    return tag(instance_id) + ":p:" + publish_id
+
+
+def publish_failures(instance_id: str, publish_id: str) -> str:
+    return publish(instance_id, publish_id) + ":failures"
+
+
+def outbox(instance_id: str) -> str:
+    return tag(instance_id) + ":outbox"

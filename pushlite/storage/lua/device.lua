@@ -2,8 +2,8 @@
 -- sets, the user buckets and the token index move together or not at all.
 --
 -- KEYS[1]  the instance hash (the instance must exist)
--- KEYS[2]  the bucket of the device the command names (declared for Cluster;
---          every key shares the {instance} hash tag)
+-- KEYS[2]  the bucket of the device (or user) the command names (declared for
+--          Cluster; every key shares the {instance} hash tag)
 -- ARGV[1]  command; ARGV[2..5] key prefixes from keys.script_prefixes();
 -- ARGV[6..] the command's arguments.
 -- Returns {status, ...}; status "ok", "no_instance", "not_found", "already",
@@ -217,6 +217,18 @@ function commands.remove_interests()
   rec[INTERESTS] = table.concat(kept, LS)
   save(id, rec)
   return { "ok" }
+end
+
+-- delete_user: user id. Deletes every device of the user (Beams customer API).
+function commands.delete_user()
+  local user = A[1]
+  local ids = split(redis.call("HGET", ubucket(user), user) or "", ",")
+  for _, id in ipairs(ids) do
+    local rec = load(id)
+    if rec then drop(id, rec) end
+  end
+  redis.call("HDEL", ubucket(user), user)
+  return { "ok", #ids }
 end
 
 if redis.call("EXISTS", KEYS[1]) == 0 then return { "no_instance" } end

@@ -1,0 +1,81 @@
+"""Provider credentials of an instance, and the dry-run outbox."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import abort
+
+from pushlite import delivery, store
+from pushlite.storage import credentials, instances, outbox
+from workers.senders import CredentialError, sender_class
+
+from .schemas import ApnsCredentialSchema, CredentialsSummarySchema, FcmCredentialSchema, OutboxSchema
+from .views import blp
+
+
+def _store(instance_id: str, provider: str, credential: dict[str, Any]) -> dict:
+    try:
+        normalized = sender_class(provider).validate_credential(credential)
+    except CredentialError as exc:
+        abort(400, message=str(exc))
+    credentials.put(store.client(), delivery.fernet(), instance_id, provider, normalized)
+    return credentials.summary(store.client(), delivery.fernet(), instance_id)
+
+
+@blp.route("/instances/<instance_id>/credentials/fcm")
+class FcmCredential(MethodView):
+    @blp.doc(security=[{"AdminToken": []}])
+    @blp.arguments(FcmCredentialSchema)
+    @blp.response(200, CredentialsSummarySchema)
+    @blp.alt_response(400, description="The credential cannot work")
+    @blp.alt_response(404, description="Unknown instance")
+    def put(self, body: dict, instance_id: str):
+        """Store the instance's FCM service account (encrypted at rest)."""
+        return _store(instance_id, "fcm", body["service_account"])
+
+
+@blp.route("/instances/<instance_id>/credentials/apns")
+class ApnsCredential(MethodView):
+    @blp.doc(security=[{"AdminToken": []}])
+    @blp.arguments(ApnsCredentialSchema)
+    @blp.response(200, CredentialsSummarySchema)
+    @blp.alt_response(400, description="The credential cannot work")
+    @blp.alt_response(404, description="Unknown instance")
+    def put(self, body: dict, instance_id: str):
+        """Store the instance's APNs token key (encrypted at rest)."""
+        return _store(instance_id, "apns", body)
+
+
+@blp.route("/instances/<instance_id>/credentials")
+class Credentials(MethodView):
+    @blp.doc(security=[{"AdminToken": []}])
+    @blp.response(200, CredentialsSummarySchema)
+    @blp.alt_response(404, description="Unknown instance")
+    def get(self, instance_id: str):
+        """Which providers are set, with their key ids (never the keys)."""
+        instances.get(store.client(), instance_id)
+        return credentials.summary(store.client(), delivery.fernet(), instance_id)
+
+
+@blp.route("/instances/<instance_id>/credentials/<any(apns, fcm):provider>")
+class CredentialByProvider(MethodView):
+    @blp.doc(security=[{"AdminToken": []}])
+    @blp.response(204)
+    @blp.alt_response(404, description="Unknown instance or no such credential")
+    def delete(self, instance_id: str, provider: str):
+        """Remove a provider credential; its devices are skipped from then on."""
+        instances.get(store.client(), instance_id)
+        if not credentials.delete(store.client(), instance_id, provider):
+            abort(404, message=f"The instance has no {provider} credential.")
+
+
+@blp.route("/instances/<instance_id>/outbox")
+class Outbox(MethodView):
+    @blp.doc(security=[{"AdminToken": []}])
+    @blp.response(200, OutboxSchema)
+    @blp.alt_response(404, description="Unknown instance")
+    def get(self, instance_id: str):
+        """The latest 100 notifications a dry run recorded instead of sending (embedded default)."""
+        instances.get(store.client(), instance_id)
+        return {"notifications": outbox.latest(store.client(), instance_id)}

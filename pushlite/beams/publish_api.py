@@ -1,0 +1,150 @@
+"""The Beams Publish and Customer APIs (what the Beams server SDKs call),
+authenticated with ``Authorization: Bearer <secret key>``."""
+from __future__ import annotations
+
+import json
+
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from pushlite import delivery, store
+from pushlite.auth import AuthError, bearer, same_secret
+from pushlite.errors import ApiError
+from pushlite.storage import devices, instances, interests, publishes
+from pushlite.storage.errors import InstanceNotFound
+from pushlite.storage.publishes import PublishNotFound
+
+from .errors import document_errors, instance_not_found
+from .schemas import EmptySchema
+from .publish_schemas import (
+    PublishInterestsSchema,
+    PublishResponseSchema,
+    PublishStatusSchema,
+    PublishUsersSchema,
+)
+
+publish_blp = Blueprint(
+    "beams_publish", __name__, url_prefix="/publish_api/v1/instances/<instance_id>",
+    description="Pusher Beams Publish API: what the Beams server SDKs call (`Bearer <secret key>`).",
+)
+customer_blp = Blueprint(
+    "beams_customer", __name__, url_prefix="/customer_api/v1/instances/<instance_id>",
+    description="Pusher Beams Customer API (`Bearer <secret key>`).",
+)
+
+MAX_INTERESTS = 100
+MAX_USERS = 1000
+# Largest payload each provider accepts (bytes of JSON).
+PAYLOAD_LIMITS = {"apns": 4096, "apns_voip": 5120, "fcm": 4096}
+
+
+def bad_request(description: str) -> ApiError:
+    return ApiError(400, "Bad request", description)
+
+
+def check_secret_key() -> None:
+    """Every publish/customer request carries the instance's secret key."""
+    instance_id = (request.view_args or {}).get("instance_id", "")
+    if not instances.is_instance_id(instance_id):
+        raise ApiError(400, "Bad Request", "instance-id given is not valid.")
+    try:
+        given = bearer(request.headers.get("Authorization"))
+    except AuthError as exc:
+        raise ApiError(401, "Unauthorized", exc.message) from None
+    try:
+        secret = instances.secret_key(store.client(), instance_id)
+    except InstanceNotFound:
+        raise instance_not_found() from None
+    if not same_secret(given, secret):
+        raise ApiError(401, "Unauthorized", "Incorrect API Key")
+
+
+publish_blp.before_request(check_secret_key)
+customer_blp.before_request(check_secret_key)
+
+
+def payloads(body: dict) -> dict:
+    """The provider payloads of a publish, checked against the providers' limits."""
+    found = {name: body[name] for name in PAYLOAD_LIMITS if body.get(name) is not None}
+    if not found:
+        raise bad_request("The publish has no payload for a supported platform: give apns, fcm or apns_voip.")
+    for name, payload in found.items():
+        sent = {k: v for k, v in payload.items() if k != "headers"} if name.startswith("apns") else payload
+        size = len(json.dumps(sent, separators=(",", ":")).encode())
+        if size > PAYLOAD_LIMITS[name]:
+            raise ApiError(400, "Payload too large",
+                           f"The {name} payload is {size} bytes; the provider accepts at most {PAYLOAD_LIMITS[name]}.")
+    return found
+
+
+def _publish(instance_id: str, kind: str, targets: list[str], body: dict) -> dict:
+    content = payloads(body)
+    publish_id = publishes.create(store.client(), instance_id, kind, targets, content)
+    delivery.start(instance_id, publish_id)
+    return {"publishId": publish_id}
+
+
+def _errors(*statuses: int):
+    return document_errors(publish_blp, *statuses)
+
+
+@publish_blp.route("/publishes/interests")
+class PublishToInterests(MethodView):
+    @publish_blp.doc(security=[{"SecretKey": []}])
+    @publish_blp.arguments(PublishInterestsSchema, error_status_code=400)
+    @publish_blp.response(200, PublishResponseSchema)
+    @_errors(401, 404, 413, 503)
+    def post(self, body: dict, instance_id: str):
+        """Publish to the devices subscribed to 1-100 interests (each device gets it once)."""
+        names = body["interests"]
+        if not names:
+            raise bad_request("Publish must target at least one interest.")
+        if len(names) > MAX_INTERESTS:
+            raise bad_request(f"Publish can target at most {MAX_INTERESTS} interests.")
+        if not all(interests.is_interest_name(n) for n in names):
+            raise ApiError(400, "Invalid interest name", "interest-name given is not valid.")
+        return _publish(instance_id, "interests", list(dict.fromkeys(names)), body)
+
+
+@publish_blp.route("/publishes/users")
+class PublishToUsers(MethodView):
+    @publish_blp.doc(security=[{"SecretKey": []}])
+    @publish_blp.arguments(PublishUsersSchema, error_status_code=400)
+    @publish_blp.response(200, PublishResponseSchema)
+    @_errors(401, 404, 413, 503)
+    def post(self, body: dict, instance_id: str):
+        """Publish to every device of 1-1000 users."""
+        users = body["users"]
+        if not users:
+            raise bad_request("Publish must target at least one user.")
+        if len(users) > MAX_USERS:
+            raise bad_request(f"Publish can target at most {MAX_USERS} users.")
+        if not all(isinstance(u, str) and 1 <= len(u) <= 164 for u in users):
+            raise bad_request("User ids must be strings of 1-164 characters.")
+        return _publish(instance_id, "users", list(dict.fromkeys(users)), body)
+
+
+@publish_blp.route("/publishes/<publish_id>")
+class PublishStatus(MethodView):
+    @publish_blp.doc(security=[{"SecretKey": []}])
+    @publish_blp.response(200, PublishStatusSchema)
+    @_errors(401, 404, 503)
+    def get(self, instance_id: str, publish_id: str):
+        """A publish's progress: status and how many devices were targeted, delivered, failed, retried, removed, skipped."""
+        try:
+            record = publishes.get(store.client(), instance_id, publish_id)
+        except PublishNotFound:
+            raise ApiError(404, "Publish not found", "Could not find the publish (they are kept for 7 days).") from None
+        return {"publishId": publish_id, **record}
+
+
+@customer_blp.route("/users/<user_id>")
+class User(MethodView):
+    @customer_blp.doc(security=[{"SecretKey": []}])
+    @customer_blp.response(200, EmptySchema)
+    @document_errors(customer_blp, 401, 404, 503)
+    def delete(self, instance_id: str, user_id: str):
+        """Delete a user and all their devices."""
+        devices.delete_user(store.client(), instance_id, user_id)
+        return {}

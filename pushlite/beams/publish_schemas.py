@@ -1,0 +1,53 @@
+"""Bodies of the Beams Publish API, and pushlite's publish status."""
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields
+
+_PAYLOAD_DOC = "Provider payload; see the Beams platform publish formats."
+
+
+class _PublishBody(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    apns = fields.Dict(metadata={"description": "APNs payload (`aps` and custom keys); an optional `headers` "
+                                                "object sets apns-priority, apns-expiration, apns-collapse-id."})
+    apns_voip = fields.Dict(metadata={"description": "pushlite extension: the payload for APNs VoIP devices "
+                                                     "(without it they are skipped)."})
+    fcm = fields.Dict(metadata={"description": "FCM payload: `notification`, `data`, and legacy options."})
+    web = fields.Dict(metadata={"description": "Accepted for SDK compatibility; pushlite does not deliver web push."})
+
+
+class PublishInterestsSchema(_PublishBody):
+    interests = fields.List(fields.Raw(), required=True,
+                            error_messages={"required": "Missing interests field.", "null": "Missing interests field."},
+                            metadata={"description": "1 to 100 interest names."})
+
+
+class PublishUsersSchema(_PublishBody):
+    users = fields.List(fields.Raw(), required=True,
+                        error_messages={"required": "Missing users field.", "null": "Missing users field."},
+                        metadata={"description": "1 to 1000 user ids."})
+
+
+class PublishResponseSchema(Schema):
+    publishId = fields.String()
+
+
+class FailureSchema(Schema):
+    device_id = fields.String()
+    reason = fields.String()
+
+
+class PublishStatusSchema(Schema):
+    publishId = fields.String()
+    status = fields.String(metadata={"description": "queued, fanning_out, delivering or done"})
+    targeted = fields.Integer()
+    delivered = fields.Integer()
+    failed = fields.Integer()
+    retried = fields.Integer()
+    removed = fields.Integer(metadata={"description": "Devices removed because the provider called their token dead."})
+    skipped = fields.Integer(metadata={"description": "Devices not sent to: no credential or no payload for them."})
+    created_at = fields.Integer()
+    finished_at = fields.Integer(allow_none=True)
+    failures = fields.List(fields.Nested(FailureSchema), metadata={"description": "The latest 100 failures."})

@@ -1,0 +1,56 @@
+"""The web side of delivery: where a publish's fan-out job goes.
+
+With Redis, the job goes to the RQ queue the workers listen on. Embedded, it
+runs in-process at once (RQ's synchronous mode) on the app's own store, with
+dry-run delivery unless configured otherwise.
+"""
+from __future__ import annotations
+
+from cryptography.fernet import Fernet
+from flask import Flask, current_app
+from rq import Queue
+
+from pushlite import store
+from pushlite.storage.connection import connect_queue
+from workers import runtime as worker_runtime
+from workers.jobs import enqueue_publish
+from workers.senders import SenderSettings
+
+
+def init_app(app: Flask) -> None:
+    config = app.config
+    app.extensions["pushlite.fernet"] = Fernet(config["PUSHLITE_ENCRYPTION_KEY"])
+    data = store.client_of(app)
+    if config["EMBEDDED"]:
+        runtime = worker_runtime.Runtime(
+            data,
+            connect_queue(None, data),
+            app.extensions["pushlite.fernet"],
+            SenderSettings(fcm_endpoint=config["PUSHLITE_FCM_ENDPOINT"], apns_endpoint=config["PUSHLITE_APNS_ENDPOINT"]),
+            dry_run=config["PUSHLITE_DRY_RUN"],
+            is_async=False,
+        )
+        worker_runtime.install(runtime)
+        queue = runtime.fanout_queue
+    else:
+        connection = connect_queue(
+            config["PUSHLITE_QUEUE_URL"],
+            data,
+            socket_timeout=config["REDIS_SOCKET_TIMEOUT"],
+            connect_timeout=config["REDIS_CONNECT_TIMEOUT"],
+        )
+        queue = Queue(worker_runtime.FANOUT_QUEUE, connection=connection)
+    app.extensions["pushlite.fanout_queue"] = queue
+
+
+def fernet() -> Fernet:
+    return current_app.extensions["pushlite.fernet"]
+
+
+def queue() -> Queue:
+    return current_app.extensions["pushlite.fanout_queue"]
+
+
+def start(instance_id: str, publish_id: str) -> None:
+    """Enqueue the publish's one fan-out job."""
+    enqueue_publish(queue(), instance_id, publish_id)

@@ -1,0 +1,22 @@
+-- Progress of one publish, kept consistent across concurrent delivery jobs.
+--
+-- KEYS[1] the publish hash.
+-- ARGV[1] "batch": a delivery batch finished. ARGV[2] = batches it scheduled
+--         (retries), then counter/increment pairs.
+-- ARGV[1] "fanout": the fan-out finished. ARGV[2] = batches it enqueued.
+-- The publish is "done" once the fan-out has finished and every batch with it.
+
+local key, command = KEYS[1], ARGV[1]
+if redis.call("EXISTS", key) == 0 then return 0 end
+redis.call("HINCRBY", key, "batches_total", tonumber(ARGV[2]))
+if command == "batch" then
+  redis.call("HINCRBY", key, "batches_done", 1)
+  for i = 3, #ARGV, 2 do redis.call("HINCRBY", key, ARGV[i], tonumber(ARGV[i + 1])) end
+else
+  redis.call("HSET", key, "fanout_done", "1", "status", "delivering")
+end
+local state = redis.call("HMGET", key, "fanout_done", "batches_total", "batches_done")
+if state[1] == "1" and tonumber(state[3] or "0") >= tonumber(state[2] or "0") then
+  redis.call("HSET", key, "status", "done", "finished_at", redis.call("TIME")[1])
+end
+return 1

@@ -1,0 +1,29 @@
+"""`python -m workers`: an RQ worker for the fan-out and delivery queues (the
+Procfile's `worker` line). It does not fork per job, so its HTTP/2
+connections and provider tokens live as long as the process."""
+from __future__ import annotations
+
+import logging
+
+from rq.worker import SimpleWorker
+
+from config import Config
+from workers.runtime import Runtime, install
+
+
+def main() -> None:
+    config = Config()
+    config.validate()
+    if config.EMBEDDED:
+        raise SystemExit("workers need REDIS_URL: the embedded default delivers in-process")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    runtime = Runtime.from_config(config)
+    install(runtime)
+    worker = SimpleWorker(
+        [runtime.fanout_queue, runtime.delivery_queue], connection=runtime.fanout_queue.connection
+    )
+    worker.work(with_scheduler=True, logging_level="WARNING")
+
+
+if __name__ == "__main__":
+    main()

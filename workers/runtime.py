@@ -1,0 +1,132 @@
+"""What a worker process keeps for its whole life: Redis clients, the RQ
+queues, one event loop in a background thread, and one sender per
+(instance, provider) with its HTTP/2 connections and provider tokens.
+
+Jobs call ``runtime()``; the first call builds it from the environment. The
+embedded web app and the tests ``install`` their own.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, TypeVar
+
+import redis
+from cryptography.fernet import Fernet
+from rq import Queue
+
+from config import Config
+from pushlite.storage import credentials
+from pushlite.storage.connection import connect, connect_queue
+from workers.senders import Sender, SenderSettings, build_sender
+
+T = TypeVar("T")
+
+FANOUT_QUEUE = "pushlite-fanout"
+DELIVERY_QUEUE = "pushlite-delivery"
+
+
+@dataclass
+class DeliverySettings:
+    batch_size: int = 1000
+    max_attempts: int = 5
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 300.0
+
+
+class Runtime:
+    def __init__(
+        self,
+        data: redis.Redis,
+        queue_connection: redis.Redis,
+        fernet: Fernet,
+        sender_settings: SenderSettings,
+        *,
+        dry_run: bool = False,
+        is_async: bool = True,
+        delivery: DeliverySettings | None = None,
+        sender_factory: Callable[[str, dict[str, Any], SenderSettings], Sender] = build_sender,
+    ) -> None:
+        self.redis = data
+        self.fernet = fernet
+        self.sender_settings = sender_settings
+        self.dry_run = dry_run
+        self.delivery = delivery or DeliverySettings()
+        self.sender_factory = sender_factory
+        self.fanout_queue = Queue(FANOUT_QUEUE, connection=queue_connection, is_async=is_async)
+        self.delivery_queue = Queue(DELIVERY_QUEUE, connection=queue_connection, is_async=is_async)
+        self._senders: dict[tuple[str, str], tuple[str, Sender]] = {}
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> "Runtime":
+        data = connect(config.REDIS_URL, socket_timeout=None)
+        return cls(
+            data,
+            connect_queue(config.PUSHLITE_QUEUE_URL, data, socket_timeout=None),
+            Fernet(config.PUSHLITE_ENCRYPTION_KEY),
+            SenderSettings(
+                fcm_endpoint=config.PUSHLITE_FCM_ENDPOINT,
+                apns_endpoint=config.PUSHLITE_APNS_ENDPOINT,
+            ),
+            dry_run=config.PUSHLITE_DRY_RUN,
+            is_async=not config.EMBEDDED,
+        )
+
+    def run(self, coroutine: Awaitable[T]) -> T:
+        """Run a coroutine on the process's one event loop (from any thread)."""
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="pushlite-senders", daemon=True).start()
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def senders(self, instance_id: str) -> dict[str, Sender]:
+        """The instance's senders by provider, rebuilt when its credential changed."""
+        stored = credentials.load(self.redis, self.fernet, instance_id)
+        out = {}
+        with self._lock:
+            for provider, (version, credential) in stored.items():
+                cached = self._senders.get((instance_id, provider))
+                if cached is None or cached[0] != version:
+                    if cached is not None:
+                        self._close_later(cached[1])
+                    cached = (version, self.sender_factory(provider, credential, self.sender_settings))
+                    self._senders[(instance_id, provider)] = cached
+                out[provider] = cached[1]
+            for key in [k for k in self._senders if k[0] == instance_id and k[1] not in stored]:
+                self._close_later(self._senders.pop(key)[1])
+        return out
+
+    def _close_later(self, sender: Sender) -> None:
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(sender.aclose(), self._loop)
+
+    def close(self) -> None:
+        with self._lock:
+            senders = [s for _, s in self._senders.values()]
+            self._senders.clear()
+        if self._loop is not None:
+            for sender in senders:
+                asyncio.run_coroutine_threadsafe(sender.aclose(), self._loop).result(5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop = None
+
+
+_runtime: Runtime | None = None
+
+
+def install(runtime_: Runtime | None) -> None:
+    global _runtime
+    if _runtime is not None and _runtime is not runtime_:
+        _runtime.close()
+    _runtime = runtime_
+
+
+def runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime.from_config(Config())
+    return _runtime
