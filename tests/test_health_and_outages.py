@@ -8,6 +8,8 @@ import signal
 import time
 
 import pytest
+from werkzeug.routing import AnyConverter
+from werkzeug.routing.converters import NumberConverter
 
 import config
 from pushlite.app import create_app
@@ -16,7 +18,20 @@ from tests.conftest import ADMIN, RedisServer
 DEADLINE = 2.0
 FCM_TOKEN = "fcm-token-0123456789abcdef"
 APNS_TOKEN = "ab" * 32
-SKIP_ENDPOINTS = ("static", "api-docs.", "health.", "swagger_assets")
+# Not API families: static files, the docs, the probes, and RQ Dashboard (an HTML operator UI).
+SKIP_ENDPOINTS = ("static", "api-docs.", "health.", "swagger_assets", "rq_dashboard.")
+# The error body fields of each family (DESIGN.md), by path prefix; longest prefix wins.
+FAMILY_ERROR_FIELDS = {
+    "/device_api/": {"error", "description"},
+    "/publish_api/": {"error", "description"},
+    "/customer_api/": {"error", "description"},
+    "/admin/": {"code", "status", "message"},
+    "/_matrix/": {"errcode", "error"},
+    "/api/": {"status_code", "message"},
+    "/users/@me/": {"code", "message"},
+    "/v1/PushNotifications": {"code", "message", "status"},
+    "/v1/Users/": {"code", "message", "status"},
+}
 
 needs_redis_server = pytest.mark.skipif(
     shutil.which("redis-server") is None, reason="redis-server is not installed (apt-get install redis-server)"
@@ -127,19 +142,33 @@ def assert_all_503(client, iid: str, dev: str) -> None:
             assert body["code"] == 503
 
 
+def route_value(rule, argument: str, known: dict[str, str]) -> object:
+    """A value the route's converter accepts: a known id, or the first choice of an ``any(...)``."""
+    converter = rule._converters[argument]
+    if isinstance(converter, AnyConverter):
+        return known[argument] if known.get(argument) in converter.items else sorted(converter.items)[0]
+    if isinstance(converter, NumberConverter):
+        return 1
+    return known.get(argument, "x")
+
+
 def assert_every_route_answers_json(app, client, iid: str, dev: str) -> None:
     """Every route of every family (including ones added later): JSON, no 500, in time."""
     values = {"instance_id": iid, "device_id": dev, "platform": "fcm", "interest_name": "news"}
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith(SKIP_ENDPOINTS):
             continue
-        path = rule.build({a: values.get(a, "x") for a in rule.arguments}, append_unknown=False)[1]
+        path = rule.build({a: route_value(rule, a, values) for a in rule.arguments}, append_unknown=False)[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             label = f"{method} {rule.rule}"
             response, elapsed = timed(client, method.lower(), path, json={}, headers=ADMIN)
             assert elapsed < DEADLINE, (label, elapsed)
             assert response.status_code != 500 and response.status_code < 600, (label, response.status_code)
-            assert_clean_json(response, label)
+            body = assert_clean_json(response, label)
+            prefixes = [p for p in FAMILY_ERROR_FIELDS if path.startswith(p)]
+            if response.status_code >= 400 and prefixes:
+                expected = FAMILY_ERROR_FIELDS[max(prefixes, key=len)]
+                assert expected <= set(body), (label, body)
 
 
 def assert_serving(client) -> None:
