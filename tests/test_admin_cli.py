@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jwt
 import redis
+from cryptography.fernet import Fernet
 
 from tests.conftest import ADMIN
 
@@ -129,7 +130,8 @@ def test_instances_help_lists_the_commands(runner):
 def test_the_real_flask_command_against_redis(redis_server):
     """What the README tells operators to type: `flask --app wsgi instances ...`."""
     redis.Redis.from_url(redis_server.url).flushall()
-    env = {**os.environ, "REDIS_URL": redis_server.url, "PUSHLITE_ADMIN_TOKEN": "cli-admin-token"}
+    env = {**os.environ, "REDIS_URL": redis_server.url, "PUSHLITE_ADMIN_TOKEN": "cli-admin-token",
+           "PUSHLITE_ENCRYPTION_KEY": Fernet.generate_key().decode()}
     root = Path(__file__).resolve().parents[1]
 
     def flask(*args: str) -> subprocess.CompletedProcess:
