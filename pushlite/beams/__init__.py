@@ -5,19 +5,15 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from pushlite.auth import AuthError
-from pushlite.errors import Family, handle_http_exception, register_family
-from pushlite.storage.errors import StorageError
+from pushlite.errors import Family, register_family
 
 from . import devices, interests  # noqa: F401  (routes register on the blueprint)
 from .blueprint import blp
-from .errors import from_auth, from_storage, render
+from .errors import render
 from .publish_api import customer_blp, publish_blp
 
 
 def init_app(app: Flask, api: Api) -> None:
     for blueprint in (blp, publish_blp, customer_blp):
-        blueprint.register_error_handler(StorageError, lambda exc: handle_http_exception(from_storage(exc)))
-        blueprint.register_error_handler(AuthError, lambda exc: handle_http_exception(from_auth(exc)))
         api.register_blueprint(blueprint)
     register_family(app, Family("beams", ("/device_api/", "/publish_api/", "/customer_api/"), render))

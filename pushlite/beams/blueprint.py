@@ -18,6 +18,8 @@ blp = Blueprint(
     description="Pusher Beams Device API: what the Beams mobile SDKs call.",
 )
 
+errors.install_handlers(blp)
+
 # Endpoints whose body must be a JSON object.
 JSON_BODY = {"registerapns", "registerfcm", "metadata", "token", "interests"}
 
@@ -46,7 +48,7 @@ def check_request() -> None:
             raise ApiError(*MALFORMED_DEVICE_ID[view])
         if request.method != "DELETE":
             raise errors.device_not_found()
-    if request.method in ("POST", "PUT") and (view in JSON_BODY or request.content_length):
+    if (request.method in ("POST", "PUT") and view in JSON_BODY) or request.content_length:
         if request.mimetype != "application/json":
             raise ApiError(400, "Invalid content type", "Only application/json is supported.")
         if view in JSON_BODY and not isinstance(request.get_json(silent=True), dict):

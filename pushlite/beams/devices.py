@@ -7,7 +7,7 @@ from flask import request
 from flask.views import MethodView
 
 from pushlite import store
-from pushlite.auth import bearer, verify_user_token
+from pushlite.auth import AuthError, bearer, same_secret, verify_user_token
 from pushlite.errors import ApiError
 from pushlite.storage import devices, instances
 from pushlite.storage.errors import DeviceNotFound
@@ -35,7 +35,23 @@ def errors(*statuses: int):
     return document_errors(blp, *statuses)
 
 
+def check_client_token(instance_id: str) -> None:
+    """The Beams SDKs send no credentials to register; a client that does
+    send ``Authorization: Bearer <client token>`` must send the right one."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return
+    try:
+        given = bearer(header)
+        expected = instances.get(store.client(), instance_id).client_token
+    except AuthError:
+        given, expected = "", "-"
+    if not same_secret(given, expected):
+        raise ApiError(401, "Unauthorized", "Incorrect instance credentials.")
+
+
 def _register(instance_id: str, platform: str, body: dict, pattern: re.Pattern, label: str) -> dict:
+    check_client_token(instance_id)
     if not pattern.fullmatch(body["token"]):
         raise ApiError(401, "Unauthorized", f"Incorrect {label} token supplied.")
     device_id, interests = devices.register(
@@ -55,7 +71,10 @@ class RegisterApns(MethodView):
     @blp.response(200, RegisteredDeviceSchema)
     @errors(401, 404, 413, 503)
     def post(self, body: dict, instance_id: str):
-        """Register an APNs device (the same token again returns the same device)."""
+        """Register an APNs device (the same token again returns the same device).
+
+        An optional `Authorization: Bearer <client token>` is checked (401 when wrong).
+        """
         return _register(instance_id, "apns", body, APNS_TOKEN, "APNs")
 
 
@@ -65,7 +84,10 @@ class RegisterFcm(MethodView):
     @blp.response(200, RegisteredDeviceSchema)
     @errors(401, 404, 413, 503)
     def post(self, body: dict, instance_id: str):
-        """Register an FCM device (the same token again returns the same device)."""
+        """Register an FCM device (the same token again returns the same device).
+
+        An optional `Authorization: Bearer <client token>` is checked (401 when wrong).
+        """
         return _register(instance_id, "fcm", body, FCM_TOKEN, "FCM")
 
 

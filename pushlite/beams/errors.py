@@ -7,7 +7,7 @@ from flask import request
 from werkzeug.exceptions import HTTPException, NotFound
 
 from pushlite.auth import AuthError
-from pushlite.errors import ApiError, first_message, validation_messages
+from pushlite.errors import ApiError, first_message, handle_http_exception, validation_messages
 from pushlite.storage import errors as storage
 
 TITLES = {
@@ -26,6 +26,13 @@ TITLES = {
 class BeamsErrorSchema(Schema):
     error = fields.String(metadata={"description": "The error title"})
     description = fields.String(metadata={"description": "What went wrong"})
+
+
+def install_handlers(blp) -> None:
+    """Turn storage and auth outcomes raised in a Beams blueprint's views into
+    Beams errors (once, when the blueprint module is imported)."""
+    blp.register_error_handler(storage.StorageError, lambda exc: handle_http_exception(from_storage(exc)))
+    blp.register_error_handler(AuthError, lambda exc: handle_http_exception(from_auth(exc)))
 
 
 def document_errors(blp, *statuses: int):

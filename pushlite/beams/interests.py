@@ -62,7 +62,8 @@ class Interests(MethodView):
         return {}
 
 
-@blp.route(f"/{PLATFORM}/<device_id>/interests/<interest_name>")
+# A path converter, so that an encoded slash reaches the name check.
+@blp.route(f"/{PLATFORM}/<device_id>/interests/<path:interest_name>")
 class Interest(MethodView):
     @blp.response(200, EmptySchema)
     @errors(400, 404, 503)

@@ -15,7 +15,7 @@ from pushlite.storage import devices, instances, interests, publishes
 from pushlite.storage.errors import InstanceNotFound
 from pushlite.storage.publishes import PublishNotFound
 
-from .errors import document_errors, instance_not_found
+from .errors import document_errors, install_handlers, instance_not_found
 from .schemas import EmptySchema
 from .publish_schemas import (
     PublishInterestsSchema,
@@ -60,8 +60,9 @@ def check_secret_key() -> None:
         raise ApiError(401, "Unauthorized", "Incorrect API Key")
 
 
-publish_blp.before_request(check_secret_key)
-customer_blp.before_request(check_secret_key)
+for _blueprint in (publish_blp, customer_blp):
+    _blueprint.before_request(check_secret_key)
+    install_handlers(_blueprint)
 
 
 def payloads(body: dict) -> dict:

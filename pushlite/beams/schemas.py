@@ -11,11 +11,17 @@ class _Body(Schema):
         unknown = EXCLUDE
 
 
-def _required_string(message: str, **kwargs) -> fields.String:
+def _required_string(message: str, name: str, max_length: int | None = None, **kwargs) -> fields.String:
+    """A required string whose absence gets the seed's message. A present but
+    malformed value is not "missing": it gets its own message (or the view
+    judges it, as with token shapes)."""
+    validators = [validate.Length(min=1, error=message)]
+    if max_length:
+        validators.append(validate.Length(max=max_length, error=f"{name} is longer than {max_length} characters."))
     return fields.String(
         required=True,
-        validate=validate.Length(min=1, max=4096, error=message),
-        error_messages={"required": message, "null": message, "invalid": message},
+        validate=validators,
+        error_messages={"required": message, "null": message, "invalid": f"{name} must be a string."},
         **kwargs,
     )
 
@@ -42,15 +48,16 @@ METADATA_FIELDS = {
 
 
 class RegisterApnsSchema(_Body):
-    token = _required_string("Missing APNs token.", metadata={"description": "The APNs gateway token."})
+    token = _required_string("Missing APNs token.", "token", metadata={"description": "The APNs gateway token."})
     bundleIdentifier = _required_string(
-        "Missing App Bundle Identifier.", metadata={"description": "The application bundle identifier."}
+        "Missing App Bundle Identifier.", "bundleIdentifier", 255,
+        metadata={"description": "The application bundle identifier."},
     )
     metadata = fields.Nested(ApnsMetadataSchema)
 
 
 class RegisterFcmSchema(_Body):
-    token = _required_string("Missing FCM token.", metadata={"description": "The FCM gateway token."})
+    token = _required_string("Missing FCM token.", "token", metadata={"description": "The FCM gateway token."})
     bundleIdentifier = fields.String(
         validate=validate.Length(max=255), metadata={"description": "The application bundle identifier."}
     )
@@ -72,14 +79,14 @@ class DeviceSchema(Schema):
 
 class TokenSchema(_Body):
     token = _required_string(
-        "Missing token field with the FCM Registration Id.",
+        "Missing token field with the FCM Registration Id.", "token",
         metadata={"description": "The updated FCM token for this device."},
     )
 
 
 class InterestsSchema(_Body):
     interests = fields.List(
-        fields.Raw(),
+        fields.Raw(allow_none=True),
         required=True,
         error_messages={"required": "Missing interests field.", "null": "Missing interests field."},
         metadata={"description": "The set of interests (1-164 chars of A-Z a-z 0-9 _ - = @ , . ;), "
