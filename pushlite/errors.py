@@ -8,8 +8,12 @@ never a stack trace.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Callable
+from http import HTTPStatus
+from typing import Any, Callable
+
+from apispec import BasePlugin
 
 import redis
 from flask import Flask, current_app, jsonify, request
@@ -32,6 +36,8 @@ class Family:
     name: str
     prefixes: tuple[str, ...]
     render: Renderer
+    # The marshmallow schema of the family's error body, for the OpenAPI spec.
+    schema: type | None = None
 
 
 def validation_messages(exc: HTTPException) -> dict | None:
@@ -79,8 +85,33 @@ def family_of(app: Flask, path: str) -> Family:
     return _DEFAULT
 
 
-def register_family(app: Flask, family: Family) -> None:
+def register_family(app: Flask, family: Family, api: Any = None) -> None:
     app.extensions.setdefault("pushlite.families", []).append(family)
+    if api is not None and family.schema is not None:
+        name = family.schema.__name__.removesuffix("Schema")
+        if name not in api.spec.components.schemas:
+            api.spec.components.schema(name, schema=family.schema)
+
+
+class FamilyErrorsPlugin(BasePlugin):
+    """Documents every error response of a family's paths with that family's
+    error body, replacing flask-smorest's default error schema there."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        family = family_of(self.app, re.sub(r"\{[^}]*\}", "x", path or ""))
+        if family.schema is None:
+            return
+        ref = {"$ref": "#/components/schemas/" + family.schema.__name__.removesuffix("Schema")}
+        for operation in (operations or {}).values():
+            responses = operation.get("responses", {})
+            responses.pop("default", None)
+            for status in list(responses):
+                if str(status)[0] in "45":
+                    description = HTTPStatus(int(status)).phrase
+                    responses[status] = {"description": description, "content": {"application/json": {"schema": ref}}}
 
 
 def handle_http_exception(exc: HTTPException):

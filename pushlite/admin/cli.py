@@ -5,12 +5,13 @@ import json
 from dataclasses import asdict
 
 import click
+from flask.cli import AppGroup
 
 from pushlite import store
 from pushlite.storage import instances as storage
 from pushlite.storage.errors import InstanceNotFound
 
-instances = click.Group("instances", help="Create, list and delete pushlite instances.")
+instances = AppGroup("instances", help="Create, list and delete pushlite instances.")
 
 
 @instances.command("create")

@@ -5,13 +5,14 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import abort
+from flask_smorest.error_handler import ErrorSchema
 
 from pushlite import delivery, store
 from pushlite.storage import credentials, instances, outbox
 from workers.senders import CredentialError, sender_class
 
 from .schemas import ApnsCredentialSchema, CredentialsSummarySchema, FcmCredentialSchema, OutboxSchema
-from .views import blp
+from .views import admin_doc, blp
 
 
 def _store(instance_id: str, provider: str, credential: dict[str, Any]) -> dict:
@@ -25,11 +26,11 @@ def _store(instance_id: str, provider: str, credential: dict[str, Any]) -> dict:
 
 @blp.route("/instances/<instance_id>/credentials/fcm")
 class FcmCredential(MethodView):
-    @blp.doc(security=[{"AdminToken": []}])
+    @admin_doc
     @blp.arguments(FcmCredentialSchema)
     @blp.response(200, CredentialsSummarySchema)
-    @blp.alt_response(400, description="The credential cannot work")
-    @blp.alt_response(404, description="Unknown instance")
+    @blp.alt_response(400, schema=ErrorSchema, description="The credential cannot work")
+    @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
     def put(self, body: dict, instance_id: str):
         """Store the instance's FCM service account (encrypted at rest)."""
         return _store(instance_id, "fcm", body["service_account"])
@@ -37,11 +38,11 @@ class FcmCredential(MethodView):
 
 @blp.route("/instances/<instance_id>/credentials/apns")
 class ApnsCredential(MethodView):
-    @blp.doc(security=[{"AdminToken": []}])
+    @admin_doc
     @blp.arguments(ApnsCredentialSchema)
     @blp.response(200, CredentialsSummarySchema)
-    @blp.alt_response(400, description="The credential cannot work")
-    @blp.alt_response(404, description="Unknown instance")
+    @blp.alt_response(400, schema=ErrorSchema, description="The credential cannot work")
+    @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
     def put(self, body: dict, instance_id: str):
         """Store the instance's APNs token key (encrypted at rest)."""
         return _store(instance_id, "apns", body)
@@ -49,9 +50,9 @@ class ApnsCredential(MethodView):
 
 @blp.route("/instances/<instance_id>/credentials")
 class Credentials(MethodView):
-    @blp.doc(security=[{"AdminToken": []}])
+    @admin_doc
     @blp.response(200, CredentialsSummarySchema)
-    @blp.alt_response(404, description="Unknown instance")
+    @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
     def get(self, instance_id: str):
         """Which providers are set, with their key ids (never the keys)."""
         instances.get(store.client(), instance_id)
@@ -60,9 +61,9 @@ class Credentials(MethodView):
 
 @blp.route("/instances/<instance_id>/credentials/<any(apns, fcm):provider>")
 class CredentialByProvider(MethodView):
-    @blp.doc(security=[{"AdminToken": []}])
+    @admin_doc
     @blp.response(204)
-    @blp.alt_response(404, description="Unknown instance or no such credential")
+    @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance or no such credential")
     def delete(self, instance_id: str, provider: str):
         """Remove a provider credential; its devices are skipped from then on."""
         instances.get(store.client(), instance_id)
@@ -72,9 +73,9 @@ class CredentialByProvider(MethodView):
 
 @blp.route("/instances/<instance_id>/outbox")
 class Outbox(MethodView):
-    @blp.doc(security=[{"AdminToken": []}])
+    @admin_doc
     @blp.response(200, OutboxSchema)
-    @blp.alt_response(404, description="Unknown instance")
+    @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
     def get(self, instance_id: str):
         """The latest 100 notifications a dry run recorded instead of sending (embedded default)."""
         instances.get(store.client(), instance_id)

@@ -6,6 +6,7 @@ from dataclasses import asdict
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
+from flask_smorest.error_handler import ErrorSchema
 
 from werkzeug.exceptions import NotFound
 
@@ -25,6 +26,12 @@ blp = Blueprint(
 )
 
 
+def admin_doc(view):
+    """Document the admin token and its 401 on an admin operation."""
+    view = blp.alt_response(401, schema=ErrorSchema, description="Missing or wrong admin token")(view)
+    return blp.doc(security=[{"AdminToken": []}])(view)
+
+
 @blp.before_request
 def require_admin_token() -> None:
     try:
@@ -42,13 +49,13 @@ def instance_not_found(exc: InstanceNotFound):
 
 @blp.route("/instances")
 class Instances(MethodView):
-    @blp.doc(security=[{"AdminToken": []}])
+    @admin_doc
     @blp.response(200, InstanceSchema(many=True))
     def get(self):
         """List every instance."""
         return [asdict(i) for i in instances.list_all(store.client())]
 
-    @blp.doc(security=[{"AdminToken": []}])
+    @admin_doc
     @blp.arguments(InstanceCreateSchema)
     @blp.response(201, InstanceWithSecretSchema)
     def post(self, body: dict):
@@ -58,16 +65,16 @@ class Instances(MethodView):
 
 @blp.route("/instances/<instance_id>")
 class InstanceById(MethodView):
-    @blp.doc(security=[{"AdminToken": []}])
+    @admin_doc
     @blp.response(200, InstanceSchema)
-    @blp.alt_response(404, description="Unknown instance")
+    @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
     def get(self, instance_id: str):
         """Get an instance (never its secret key)."""
         return asdict(instances.get(store.client(), instance_id))
 
-    @blp.doc(security=[{"AdminToken": []}])
+    @admin_doc
     @blp.response(204)
-    @blp.alt_response(404, description="Unknown instance")
+    @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
     def delete(self, instance_id: str):
         """Delete an instance and every device, interest and user it has."""
         instances.delete(store.client(), instance_id)
@@ -75,9 +82,9 @@ class InstanceById(MethodView):
 
 @blp.route("/instances/<instance_id>/secret_key")
 class SecretKey(MethodView):
-    @blp.doc(security=[{"AdminToken": []}])
+    @admin_doc
     @blp.response(200, SecretKeySchema)
-    @blp.alt_response(404, description="Unknown instance")
+    @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
     def post(self, instance_id: str):
         """Rotate the secret key; the new one is shown once, the old one stops working."""
         instance = instances.rotate_secret(store.client(), instance_id)
