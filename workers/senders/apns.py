@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 from cryptography.hazmat.primitives import serialization
 
 from workers.senders.apns_auth import ProviderToken, validate_apns_credential
 from workers.senders.base import Outcome, Sender, SenderSettings, Target
-from workers.senders.transport import ClientPool, bounded_gather, dumps, json_object, retry_after
+from workers.senders.transport import (
+    TRANSPORT_ERRORS, Answer, ClientPool, bounded_gather, dumps, json_object, retry_after,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def classify(status: int, reason: str) -> str:
     return "failed"
 
 
-def error_reason(response: httpx.Response) -> str:
+def error_reason(response: Answer) -> str:
     """APNs' `reason` string from an error body, or "unreadable"."""
     body = json_object(response.content)
     reason = body.get("reason") if body else None
@@ -119,7 +120,7 @@ class APNsSender(Sender):
         self.environment: str = credential["environment"]  # "production" | "development"
         key = serialization.load_pem_private_key(credential["private_key"].encode(), password=None)
         self.provider_token = ProviderToken(credential["key_id"], credential["team_id"], key)  # type: ignore[arg-type]
-        self._clients = ClientPool(settings.timeout)
+        self._clients = ClientPool(settings.timeout, settings.http_client)
 
     @classmethod
     def validate_credential(cls, credential: dict[str, Any]) -> dict[str, Any]:
@@ -168,7 +169,7 @@ class APNsSender(Sender):
                 response = await client.post(
                     path, content=request.body, headers={**headers, "authorization": "bearer " + token}
                 )
-            except httpx.HTTPError as exc:
+            except TRANSPORT_ERRORS as exc:
                 log.info("apns: %s sending to device %s; will retry", type(exc).__name__, target.device_id)
                 outcome.retry.append((target.device_id, None))
                 return

@@ -91,6 +91,7 @@ class SenderSettings:
     apns_endpoint: str | None = None  # overrides both APNs hosts
     timeout: float = 10.0
     max_concurrency: int = 500  # streams in flight per batch
+    http_client: str = "h2"  # "h2" (workers.senders.h2client) or "httpx"; see bench/sender_throughput.py
 
 
 class Sender(abc.ABC):

@@ -12,12 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from workers.senders.base import Outcome, Sender, SenderSettings, Target
 from workers.senders.fcm_auth import AccessToken, OAuthError, validate_fcm_credential
 from workers.senders.fcm_message import BodyTemplate, to_v1_message
-from workers.senders.transport import ClientPool, bounded_gather, json_object, retry_after
+from workers.senders.transport import TRANSPORT_ERRORS, ClientPool, bounded_gather, json_object, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +73,7 @@ class FCMSender(Sender):
     def __init__(self, credential: dict[str, Any], settings: SenderSettings) -> None:
         super().__init__(credential, settings)
         self.project_id: str = credential["project_id"]
-        self._clients = ClientPool(settings.timeout)
+        self._clients = ClientPool(settings.timeout, settings.http_client)
         self.access_token = AccessToken(credential, self._clients)
         self._endpoint = settings.fcm_endpoint.rstrip("/")
         self._path = f"/v1/projects/{quote(self.project_id, safe='')}/messages:send"
@@ -116,7 +114,7 @@ class FCMSender(Sender):
             headers = {"authorization": "Bearer " + token, "content-type": "application/json"}
             try:
                 response = await client.post(self._path, content=body, headers=headers)
-            except httpx.HTTPError as exc:
+            except TRANSPORT_ERRORS as exc:
                 log.info("fcm: %s sending to device %s; will retry", type(exc).__name__, target.device_id)
                 outcome.retry.append((target.device_id, None))
                 return

@@ -111,7 +111,7 @@ class AccessToken:
         claims = {"iss": self._email, "scope": SCOPE, "aud": self._token_uri, "iat": now, "exp": now + ASSERTION_LIFETIME}
         headers = {"kid": self._key_id} if self._key_id else None
         assertion = jwt.encode(claims, self._key, algorithm="RS256", headers=headers)
-        client = self._clients.get(origin_of(self._token_uri))
+        client = self._clients.httpx(origin_of(self._token_uri))
         try:
             response = await client.post(self._token_uri, data={"grant_type": GRANT_TYPE, "assertion": assertion})
         except httpx.HTTPError as exc:

@@ -1,8 +1,10 @@
 """HTTP/2 plumbing shared by the senders.
 
-One long-lived `httpx.AsyncClient` per origin carries every stream to that
-provider host: `http://` origins are spoken as HTTP/2 with prior knowledge
-(h2c, for local mocks), `https://` ones negotiate HTTP/2 over verified TLS.
+One long-lived client per origin carries every stream to that provider host:
+`http://` origins are spoken as HTTP/2 with prior knowledge (h2c, for local
+mocks), `https://` ones negotiate HTTP/2 over verified TLS. The hot path uses
+`h2client.H2Client` or an `httpx.AsyncClient` (`SenderSettings.http_client`);
+occasional requests such as the OAuth exchange always use httpx.
 """
 from __future__ import annotations
 
@@ -11,12 +13,35 @@ import email.utils
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
+from workers.senders.h2client import H2Client, TransportError, tls_context
+
 T = TypeVar("T")
+
+HTTP_CLIENTS = ("h2", "httpx")
+# What a failed request raises on either client: the caller retries later.
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, TransportError)
+
+
+class Answer(Protocol):
+    """What the senders read of a provider's answer (httpx.Response and h2client.Reply)."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def headers(self) -> Any: ...
+    @property
+    def content(self) -> bytes: ...
+
+
+class Poster(Protocol):
+    """The one call the senders' hot path makes."""
+
+    async def post(self, url: str, *, content: bytes, headers: Any) -> Any: ...
 
 # Providers close idle connections themselves; this only bounds how long a
 # silently dropped connection (NAT, load balancer) can linger in the pool.
@@ -36,6 +61,7 @@ def new_client(origin: str, timeout: float) -> httpx.AsyncClient:
     prior_knowledge = origin.startswith("http://")
     return httpx.AsyncClient(
         base_url=origin,
+        verify=tls_context(),  # not httpx's certifi bundle: the system's CAs plus SSL_CERT_FILE
         http1=not prior_knowledge,
         http2=True,
         timeout=timeout,
@@ -47,29 +73,40 @@ def new_client(origin: str, timeout: float) -> httpx.AsyncClient:
 class ClientPool:
     """The clients of one sender, by origin.
 
-    httpx connections belong to the event loop that opened them. If a caller
+    Connections belong to the event loop that opened them. If a caller
     switches loops (a new `asyncio.run` per job), the old clients cannot be
     used or closed from the new loop: they are dropped and new ones made, while
     the sender's auth tokens survive.
     """
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, http_client: str = "h2") -> None:
+        if http_client not in HTTP_CLIENTS:
+            raise ValueError(f"http_client must be one of {HTTP_CLIENTS}, not {http_client!r}")
         self._timeout = timeout
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._kind = http_client
+        self._clients: dict[tuple[str, str], H2Client | httpx.AsyncClient] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def get(self, origin: str) -> httpx.AsyncClient:
-        self._check_loop()
-        client = self._clients.get(origin)
-        if client is None:
-            client = self._clients[origin] = new_client(origin, self._timeout)
+    def get(self, origin: str) -> Poster:
+        """The hot-path client for an origin."""
+        return self._client(self._kind, origin)
+
+    def httpx(self, origin: str) -> httpx.AsyncClient:
+        """An httpx client, for occasional requests that need its conveniences (forms)."""
+        client = self._client("httpx", origin)
+        assert isinstance(client, httpx.AsyncClient)
         return client
 
-    def _check_loop(self) -> None:
+    def _client(self, kind: str, origin: str) -> H2Client | httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._clients = {}
             self._loop = loop
+        client = self._clients.get((kind, origin))
+        if client is None:
+            client = H2Client(origin, self._timeout) if kind == "h2" else new_client(origin, self._timeout)
+            self._clients[(kind, origin)] = client
+        return client
 
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}
