@@ -13,6 +13,8 @@ Device tokens drive the answer by their prefix:
 | `expired`      | 403 ExpiredProviderToken the first time only         |
 | `staletoken`   | 403 ExpiredProviderToken every time                  |
 | `flaky<N>`     | 503 for the first N requests for that token, then 200|
+| `shutdown`     | 503 Shutdown, then GOAWAY (streams after it are lost)|
+| `drop`         | the TCP connection is cut instead of an answer       |
 | anything else  | 200 with an `apns-id`                                |
 
 Requests that real APNs would refuse are refused the same way: a provider
@@ -133,6 +135,10 @@ class APNsMock(H2Server):
             return Response(500, b"<html>upstream exploded</html>", [("content-type", "text/html")])
         if device.startswith("staletoken") or (device.startswith("expired") and count == 1):
             return _error(403, "ExpiredProviderToken")
+        if device.startswith("shutdown"):
+            return Response.json(503, {"reason": "Shutdown"}, then="goaway")
+        if device.startswith("drop"):
+            return Response(0, then="drop")
         flaky = re.match(r"flaky(\d+)", device)
         if flaky and count <= int(flaky.group(1)):
             return _error(503, "ServiceUnavailable")

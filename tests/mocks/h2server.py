@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -36,10 +37,12 @@ class Response:
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    then: str | None = None  # "goaway": answer, then GOAWAY naming this stream last; "drop": cut the TCP connection instead
 
     @classmethod
-    def json(cls, status: int, value: Any, headers: list[tuple[str, str]] | None = None) -> Response:
-        return cls(status, json.dumps(value).encode(), [("content-type", "application/json"), *(headers or [])])
+    def json(cls, status: int, value: Any, headers: list[tuple[str, str]] | None = None,
+             then: str | None = None) -> Response:
+        return cls(status, json.dumps(value).encode(), [("content-type", "application/json"), *(headers or [])], then)
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -108,11 +111,17 @@ class _Connection(asyncio.Protocol):
         except Exception as exc:  # a mock bug shows up as a 599 the test will notice
             response = Response(599, repr(exc).encode())
         self.server.stream_closed()
+        if response.then == "drop":
+            if self.transport is not None:
+                self.transport.abort()
+            return
         headers = [(":status", str(response.status)), *response.headers]
         try:
             self.conn.send_headers(stream_id, headers, end_stream=not response.body)
             if response.body:
                 self.conn.send_data(stream_id, response.body, end_stream=True)
+            if response.then == "goaway":
+                self.conn.close_connection(last_stream_id=stream_id)
         except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
             return
         self.flush()
@@ -131,6 +140,7 @@ class H2Server:
     def __init__(self) -> None:
         self.host = "127.0.0.1"
         self.port = 0
+        self.ssl_context: ssl.SSLContext | None = None  # set before start() to serve HTTP/2 over TLS
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -143,7 +153,7 @@ class H2Server:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}"
 
     def stream_opened(self) -> None:
         with self._count_lock:
@@ -160,7 +170,7 @@ class H2Server:
         def run() -> None:
             self._loop = asyncio.new_event_loop()
             self._server = self._loop.run_until_complete(
-                self._loop.create_server(lambda: _Connection(self), self.host, 0)
+                self._loop.create_server(lambda: _Connection(self), self.host, 0, ssl=self.ssl_context)
             )
             self.port = self._server.sockets[0].getsockname()[1]
             ready.set()

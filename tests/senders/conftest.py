@@ -103,17 +103,23 @@ def run() -> Iterator[Callable[[Coroutine[Any, Any, T]], T]]:
         yield runner.run
 
 
-@pytest.fixture
+@pytest.fixture(params=["h2", "httpx"])
 def make_sender(
-    run: Callable[[Coroutine[Any, Any, Any]], Any], apns_mock: APNsMock, fcm_mock: FCMMock,
-    apns_credential: dict[str, Any], fcm_credential: dict[str, Any],
+    request: pytest.FixtureRequest, run: Callable[[Coroutine[Any, Any, Any]], Any], apns_mock: APNsMock,
+    fcm_mock: FCMMock, apns_credential: dict[str, Any], fcm_credential: dict[str, Any],
 ) -> Iterator[Callable[..., Sender]]:
-    """`make_sender("apns" | "fcm", credential_overrides..., settings=...)` against the mocks."""
+    """`make_sender("apns" | "fcm", settings={...}, **credential_overrides)` against the mocks.
+
+    Every test using it runs once per HTTP client (`SenderSettings.http_client`).
+    """
     made: list[Sender] = []
 
     def make(provider: str, settings: dict[str, Any] | None = None, **overrides: Any) -> Sender:
         base = apns_credential if provider == "apns" else fcm_credential
-        options = {"apns_endpoint": apns_mock.url, "fcm_endpoint": fcm_mock.url, "timeout": 5.0, **(settings or {})}
+        options = {
+            "apns_endpoint": apns_mock.url, "fcm_endpoint": fcm_mock.url, "timeout": 5.0,
+            "http_client": request.param, **(settings or {}),
+        }
         sender = build_sender(provider, {**base, **overrides}, SenderSettings(**options))
         made.append(sender)
         return sender
@@ -121,3 +127,31 @@ def make_sender(
     yield make
     for sender in made:
         run(sender.aclose())
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and its key, as PEM files (cert, key)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pushlite test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_text(pem(key))
+    return str(cert_file), str(key_file)

@@ -246,3 +246,58 @@ def test_sender_survives_a_new_event_loop(apns_mock: APNsMock, apns_credential: 
     asyncio.run(sender.aclose())
     assert len(apns_mock.provider_tokens) == 1
     gc.collect()  # the abandoned connection's ResourceWarning belongs to this test
+
+
+def test_cut_connection_means_retry_and_a_new_connection(make_sender: MakeSender, run: Run) -> None:
+    sender = make_sender("apns", settings={"max_concurrency": 1})  # one stream at a time: only drop1 is hit
+    outcome = run(sender.send(targets("before", "drop1", "after"), ALERT))
+    assert outcome.delivered == ["d-before", "d-after"]
+    assert outcome.retry == [("d-drop1", None)]
+
+
+def test_goaway_is_survived(make_sender: MakeSender, run: Run) -> None:
+    sender = make_sender("apns", settings={"max_concurrency": 1})
+    outcome = run(sender.send(targets("before", "shutdown1", "after"), ALERT))
+    assert outcome.delivered == ["d-before", "d-after"]
+    assert outcome.retry == [("d-shutdown1", None)]
+
+
+def test_goaway_and_cut_in_a_busy_batch_lose_nothing(make_sender: MakeSender, run: Run) -> None:
+    sender = make_sender("apns")
+    tokens = [f"n{i}" for i in range(200)]
+    tokens[50], tokens[150] = "shutdown2", "drop2"
+    outcome = run(sender.send(targets(*tokens), ALERT))
+    assert outcome.total == 200 and not outcome.failed and not outcome.dead
+    again = run(sender.send([t for t in targets(*tokens) if t.device_id in dict(outcome.retry)
+                             and t.token not in ("shutdown2", "drop2")], ALERT))
+    assert not again.retry and not again.failed
+
+
+@pytest.mark.parametrize("http_client", ["h2", "httpx"])
+def test_https_endpoint_is_verified_tls(
+    http_client: str, tls_files: tuple[str, str], apns_key: Any, apns_credential: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch, run: Run,
+) -> None:
+    import ssl
+
+    from tests.senders.conftest import APNS_KEY_ID, APNS_TEAM_ID
+
+    cert_file, key_file = tls_files
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert_file, key_file)
+    server_context.set_alpn_protocols(["h2"])
+    mock = APNsMock(apns_key.public_key(), APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC)
+    mock.ssl_context = server_context
+    with mock:
+        settings = SenderSettings(apns_endpoint=mock.url, http_client=http_client, timeout=3)
+        assert settings.apns_endpoint and settings.apns_endpoint.startswith("https://")
+        untrusting = build_sender("apns", apns_credential, settings)
+        refused = run(untrusting.send(targets("tls0"), ALERT))
+        run(untrusting.aclose())
+        monkeypatch.setenv("SSL_CERT_FILE", cert_file)
+        trusting = build_sender("apns", apns_credential, settings)
+        outcome = run(trusting.send(targets("tls1", "tls2"), ALERT))
+        run(trusting.aclose())
+    assert refused.retry == [("d-tls0", None)]  # unknown CA: nothing was sent
+    assert sorted(outcome.delivered) == ["d-tls1", "d-tls2"]
+    assert [r.token for r in mock.requests] in (["tls1", "tls2"], ["tls2", "tls1"])
