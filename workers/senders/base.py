@@ -8,8 +8,9 @@ payload or a bad credential).
 
 Senders are built once per (instance, provider) and reused for the life of the
 worker process: they keep their HTTP/2 connections and auth tokens between
-batches. Their connections belong to the event loop that used them first; keep
-one loop per process (e.g. an `asyncio.Runner` that stays open).
+batches. Connections belong to the event loop that opened them, so keep one
+loop per process (e.g. an `asyncio.Runner` that stays open): a sender called
+from a new loop still works, but opens new connections.
 """
 from __future__ import annotations
 
@@ -84,14 +85,16 @@ class SenderSettings:
     """Process-wide knobs, from config (`PUSHLITE_FCM_ENDPOINT`, `PUSHLITE_APNS_ENDPOINT`).
 
     An `http://` endpoint is spoken as HTTP/2 with prior knowledge (h2c); an
-    `https://` one negotiates HTTP/2 over verified TLS.
+    `https://` one negotiates HTTP/2 over verified TLS (system CAs plus
+    `SSL_CERT_FILE`). `http_client` picks the hot-path HTTP/2 client: "h2"
+    (`h2client`, about 3x less CPU per push) or "httpx".
     """
 
     fcm_endpoint: str = "https://fcm.googleapis.com"
     apns_endpoint: str | None = None  # overrides both APNs hosts
     timeout: float = 10.0
     max_concurrency: int = 500  # streams in flight per batch
-    http_client: str = "h2"  # "h2" (workers.senders.h2client) or "httpx"; see bench/sender_throughput.py
+    http_client: str = "h2"  # "h2" | "httpx"; compare with bench/sender_throughput.py
 
 
 class Sender(abc.ABC):

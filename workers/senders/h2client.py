@@ -1,217 +1,31 @@
 """A minimal HTTP/2 client for the senders' hot path: many small POSTs to one origin.
 
-Why not httpx here: measured through `bench/sender_throughput.py`, httpx over
-h2 tops out near 1,800 requests/s in one process (httpcore alone near 2,600),
-the time going to its per-request models, pool bookkeeping and anyio layers.
-This client drives the same `h2` state machine from one asyncio protocol and
-does several times that. It does only what the senders need: POST with a
-small body, read the whole answer, honour the server's stream limit and flow
-control, reconnect after GOAWAY or a lost connection. Any transport failure
-raises `TransportError` (the caller retries later).
+Why not httpx here: measured with `bench/sender_throughput.py`, an APNs push
+through httpx over h2 costs about 600 us of CPU (calling httpcore directly
+saves about a third), spent in per-request models, pool bookkeeping and anyio
+layers; driving the same `h2` state machine from one asyncio protocol
+(`h2protocol`) costs about 175 us. This
+client does only what the senders need: POST a small body, read the whole
+answer, reconnect after GOAWAY, a lost connection or a long idle time. Any
+transport failure raises `TransportError` (the caller retries later).
 """
 from __future__ import annotations
 
 import asyncio
-import collections
 import os
 import ssl
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import h2.config
-import h2.connection
-import h2.errors
-import h2.events
 import h2.exceptions
 from hpack import NeverIndexedHeaderTuple
 
-CONNECTION_WINDOW = 1 << 24  # what we let the server send before we acknowledge
+from workers.senders.h2protocol import Connection, Reply, TransportError
+
+__all__ = ["H2Client", "Reply", "TransportError", "tls_context"]
+
 IDLE_LIMIT = 300.0  # a connection unused this long is replaced rather than trusted
-
-
-class TransportError(Exception):
-    """The request may or may not have reached the server: connect, reset, GOAWAY, timeout."""
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """The parts of an answer the senders read (named like httpx's Response)."""
-
-    status_code: int
-    headers: Mapping[str, str]
-    content: bytes
-
-
-class _Stream:
-    __slots__ = ("done", "status", "headers", "body")
-
-    def __init__(self, done: asyncio.Future[None]) -> None:
-        self.done = done
-        self.status = 0
-        self.headers: dict[str, str] = {}
-        self.body = bytearray()
-
-
-class _Connection(asyncio.Protocol):
-    """One HTTP/2 connection; streams are futures resolved from `data_received`."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        # Header names are ours and already lowercase, so h2's per-request
-        # normalization pass is skipped; outbound validation stays on. Secret
-        # headers are marked never-indexed by `H2Client.post` itself.
-        config = h2.config.H2Configuration(
-            client_side=True, header_encoding="utf-8", normalize_outbound_headers=False
-        )
-        self.h2 = h2.connection.H2Connection(config)
-        self.transport: asyncio.Transport | None = None
-        self.streams: dict[int, _Stream] = {}
-        self.ready: asyncio.Future[None] = self.loop.create_future()  # first SETTINGS from the server
-        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()  # slots / window
-        self.usable = True  # False after GOAWAY or loss: no new streams
-        self.last_used = time.monotonic()
-        self.flush_pending = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.h2.initiate_connection()
-        self.h2.increment_flow_control_window(CONNECTION_WINDOW)
-        self.flush()
-
-    def flush(self) -> None:
-        self.flush_pending = False
-        data = self.h2.data_to_send()
-        if data and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-
-    def flush_soon(self) -> None:
-        """Write once per loop turn: the frames of many new streams leave in one send()."""
-        if not self.flush_pending:
-            self.flush_pending = True
-            self.loop.call_soon(self.flush)
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            events = self.h2.receive_data(data)
-        except h2.exceptions.ProtocolError as exc:
-            self.flush()
-            self.fail(TransportError(f"HTTP/2 protocol error: {type(exc).__name__}"))
-            return
-        for event in events:
-            if isinstance(event, h2.events.ResponseReceived):
-                stream = self.streams.get(event.stream_id)
-                if stream is not None:
-                    for name, value in event.headers:
-                        if name == ":status":
-                            stream.status = int(value)
-                        else:
-                            stream.headers[name] = value
-            elif isinstance(event, h2.events.DataReceived):
-                stream = self.streams.get(event.stream_id)
-                if stream is not None:
-                    stream.body += event.data
-                self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-            elif isinstance(event, h2.events.StreamEnded):
-                self.finish(event.stream_id, None)
-            elif isinstance(event, h2.events.StreamReset):
-                self.finish(event.stream_id, TransportError(f"stream reset by server ({event.error_code!r})"))
-            elif isinstance(event, (h2.events.RemoteSettingsChanged, h2.events.WindowUpdated)):
-                if not self.ready.done():
-                    self.ready.set_result(None)
-                self.wake()
-            elif isinstance(event, h2.events.ConnectionTerminated):
-                self.goaway(event.last_stream_id or 0)
-        self.flush()
-
-    def finish(self, stream_id: int, error: Exception | None) -> None:
-        stream = self.streams.pop(stream_id, None)
-        if stream is not None and not stream.done.done():
-            if error is None:
-                stream.done.set_result(None)
-            else:
-                stream.done.set_exception(error)
-        self.wake()
-        if not self.usable and not self.streams and self.transport is not None:
-            self.transport.close()
-
-    def goaway(self, last_stream_id: int) -> None:
-        """The server stops taking streams: those it never saw fail, the rest may finish."""
-        self.usable = False
-        for stream_id in [s for s in self.streams if s > last_stream_id]:
-            self.finish(stream_id, TransportError("server sent GOAWAY"))
-        self.fail_waiters(TransportError("server sent GOAWAY"))
-        if not self.streams and self.transport is not None:
-            self.transport.close()
-
-    def wake(self) -> None:
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def fail_waiters(self, error: Exception) -> None:
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(error)
-        if not self.ready.done():
-            self.ready.set_exception(error)
-            self.ready.exception()  # retrieved: nobody may be waiting
-
-    def fail(self, error: Exception) -> None:
-        self.usable = False
-        for stream_id in list(self.streams):
-            self.finish(stream_id, error)
-        self.fail_waiters(error)
-        if self.transport is not None:
-            self.transport.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.fail(TransportError("connection lost"))
-
-    async def wait(self) -> None:
-        """Until a stream slot or flow-control window may have opened up."""
-        waiter = self.loop.create_future()
-        self.waiters.append(waiter)
-        await waiter
-
-    async def request(self, headers: list[tuple[str, str]], body: bytes) -> Reply:
-        # len(self.streams), not h2's open_outbound_streams, which walks every stream.
-        while len(self.streams) >= self.h2.remote_settings.max_concurrent_streams:
-            await self.wait()
-            if not self.usable:
-                raise TransportError("connection closed while waiting for a stream")
-        self.last_used = time.monotonic()
-        stream_id = self.h2.get_next_available_stream_id()
-        stream = self.streams[stream_id] = _Stream(self.loop.create_future())
-        try:
-            self.h2.send_headers(stream_id, headers, end_stream=not body)
-            while body:
-                size = min(self.h2.local_flow_control_window(stream_id), self.h2.max_outbound_frame_size, len(body))
-                if size <= 0:
-                    self.flush()
-                    await self.wait()
-                    continue
-                chunk, body = body[:size], body[size:]
-                self.h2.send_data(stream_id, chunk, end_stream=not body)
-            self.flush_soon()
-            await stream.done
-        except asyncio.CancelledError:  # timeout: give the stream back, keep the connection
-            self.streams.pop(stream_id, None)
-            if self.usable:
-                try:
-                    self.h2.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
-                    self.flush()
-                except h2.exceptions.H2Error:
-                    pass
-            raise
-        except h2.exceptions.H2Error as exc:
-            self.streams.pop(stream_id, None)
-            raise TransportError(f"HTTP/2 error: {type(exc).__name__}") from None
-        return Reply(stream.status, stream.headers, bytes(stream.body))
 
 
 def tls_context() -> ssl.SSLContext:
@@ -235,10 +49,10 @@ class H2Client:
         self.scheme = parts.scheme
         self.authority = parts.netloc
         self.timeout = timeout
-        self._conn: _Connection | None = None
-        self._connecting: asyncio.Future[_Connection] | None = None
+        self._conn: Connection | None = None
+        self._connecting: asyncio.Future[Connection] | None = None
 
-    async def _connection(self) -> _Connection:
+    async def _connection(self) -> Connection:
         conn = self._conn
         if conn is not None and conn.usable and time.monotonic() - conn.last_used < IDLE_LIMIT:
             return conn
@@ -246,18 +60,21 @@ class H2Client:
             conn.transport.close()  # idle too long: do not trust it
         if self._connecting is None:  # one connect for all the streams waiting for it
             self._connecting = asyncio.ensure_future(self._connect())
-        connecting = self._connecting
-        try:
-            return await asyncio.shield(connecting)
-        finally:
-            if connecting.done() and self._connecting is connecting:
-                self._connecting = None
+            self._connecting.add_done_callback(self._connected)
+        # Shielded: a stream that times out must not cancel the others' connect.
+        return await asyncio.shield(self._connecting)
 
-    async def _connect(self) -> _Connection:
+    def _connected(self, connecting: asyncio.Future[Connection]) -> None:
+        if self._connecting is connecting:
+            self._connecting = None
+        if not connecting.cancelled():
+            connecting.exception()  # retrieved here even if every waiter timed out
+
+    async def _connect(self) -> Connection:
         loop = asyncio.get_running_loop()
         try:
             _, conn = await loop.create_connection(
-                _Connection, self.host, self.port,
+                Connection, self.host, self.port,
                 ssl=tls_context() if self.tls else None, server_hostname=self.host if self.tls else None,
             )
             if self.tls:
