@@ -79,6 +79,19 @@ def test_one_oauth_exchange_across_many_sends(make_sender: MakeSender, run: Run,
     assert len(set(fcm_mock.auth_headers)) == 1 and len(fcm_mock.auth_headers) == 50
 
 
+def test_concurrent_sends_share_one_exchange(make_sender: MakeSender, run: Run, fcm_mock: FCMMock) -> None:
+    import asyncio
+
+    sender = make_sender("fcm")
+
+    async def both() -> list[Any]:
+        return await asyncio.gather(*(sender.send(fcm_targets(f"c{n}-a", f"c{n}-b"), PAYLOAD) for n in range(4)))
+
+    outcomes = run(both())
+    assert [len(o.delivered) for o in outcomes] == [2, 2, 2, 2]
+    assert fcm_mock.exchanges == 1
+
+
 def test_access_token_is_renewed_5_minutes_before_expiry(make_sender: MakeSender, run: Run, fcm_mock: FCMMock) -> None:
     sender = make_sender("fcm")
     clock = [time.time()]

@@ -17,6 +17,7 @@ from workers.senders import (
 )
 from workers.senders.apns import APNsSender
 from workers.senders.fcm import FCMSender
+from workers.senders.transport import retry_after
 
 
 def test_sender_class_by_provider_name() -> None:
@@ -58,3 +59,15 @@ def test_settings_defaults() -> None:
     assert settings.apns_endpoint is None
     assert settings.timeout == 10.0
     assert settings.max_concurrency == 500
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [(None, None), ("", None), ("3", 3.0), (" 1.5 ", 1.5), ("-4", 0.0), ("soon", None),
+     ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0), ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0)],
+)
+def test_retry_after_reads_seconds_and_http_dates(header: str | None, expected: float | None) -> None:
+    from email.utils import parsedate_to_datetime
+
+    now = parsedate_to_datetime("Wed, 21 Oct 2015 07:28:00 GMT").timestamp()
+    assert retry_after(header, now=lambda: now) == expected
