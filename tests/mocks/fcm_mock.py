@@ -14,6 +14,7 @@ real service) and answers by the message token's prefix:
 | `busy`      | 429 RESOURCE_EXHAUSTED (QUOTA_EXCEEDED), `Retry-After: 1`    |
 | `down`      | 503 UNAVAILABLE                                             |
 | `garbage`   | 500 with a body that is not JSON                            |
+| `unauth`    | 401 UNAUTHENTICATED whatever the access token               |
 | otherwise   | 200 `{"name": "projects/<id>/messages/<n>"}`                |
 """
 from __future__ import annotations
@@ -143,5 +144,7 @@ class FCMMock(H2Server):
             return _error(503, "UNAVAILABLE", "The service is currently unavailable.", [{"@type": FCM_ERROR, "errorCode": "UNAVAILABLE"}])
         if token.startswith("garbage"):
             return Response(500, b"<html>Internal error</html>", [("content-type", "text/html")])
+        if token.startswith("unauth"):
+            return _error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
         return Response.json(200, {"name": f"projects/{self.project_id}/messages/{next(self._ids)}"})
 

@@ -114,6 +114,12 @@ def test_401_refreshes_the_token_once_for_the_whole_batch(make_sender: MakeSende
     assert fcm_mock.exchanges == 2
 
 
+def test_401_after_a_fresh_token_goes_to_retry(make_sender: MakeSender, run: Run, fcm_mock: FCMMock) -> None:
+    outcome = run(make_sender("fcm").send(fcm_targets("unauth1", "fine"), PAYLOAD))
+    assert outcome.retry == [("d-unauth1", None)] and outcome.delivered == ["d-fine"]
+    assert fcm_mock.exchanges == 2
+
+
 def test_rejected_assertion_fails_the_batch(make_sender: MakeSender, run: Run, fcm_mock: FCMMock) -> None:
     fcm_mock.token_endpoint_status = 400
     outcome = run(make_sender("fcm").send(fcm_targets("x1", "x2"), PAYLOAD))

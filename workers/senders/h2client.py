@@ -23,9 +23,12 @@ from hpack import NeverIndexedHeaderTuple
 
 from workers.senders.h2protocol import Connection, Reply, TransportError
 
-__all__ = ["H2Client", "Reply", "TransportError", "tls_context"]
+__all__ = ["IDLE_LIMIT", "H2Client", "Reply", "TransportError", "tls_context"]
 
-IDLE_LIMIT = 300.0  # a connection unused this long is replaced rather than trusted
+# A connection unused this long is replaced rather than trusted: providers close
+# idle ones themselves, and a silently dropped one (NAT, load balancer) would
+# only show as timeouts.
+IDLE_LIMIT = 300.0
 
 
 def tls_context() -> ssl.SSLContext:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from workers.senders.h2client import H2Client, TransportError, tls_context
+from workers.senders.h2client import IDLE_LIMIT, H2Client, TransportError, tls_context
 
 T = TypeVar("T")
 
@@ -43,10 +43,6 @@ class Poster(Protocol):
 
     async def post(self, url: str, *, content: bytes, headers: Any) -> Any: ...
 
-# Providers close idle connections themselves; this only bounds how long a
-# silently dropped connection (NAT, load balancer) can linger in the pool.
-KEEPALIVE_EXPIRY = 300.0
-
 
 def origin_of(url: str) -> str:
     """`scheme://host[:port]` of a URL, the key a client is kept under."""
@@ -65,7 +61,7 @@ def new_client(origin: str, timeout: float) -> httpx.AsyncClient:
         http1=not prior_knowledge,
         http2=True,
         timeout=timeout,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=KEEPALIVE_EXPIRY),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=IDLE_LIMIT),
         follow_redirects=False,
     )
 
