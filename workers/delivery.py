@@ -19,7 +19,14 @@ from workers.senders import Outcome, Sender, Target
 # "apns_voip" payload, since iOS punishes VoIP pushes that ring no call.
 PROVIDER_OF = {"fcm": "fcm", "apns": "apns", "apns_voip": "apns"}
 
-_PUBLISHES: OrderedDict[tuple[str, str], tuple[list[str], dict[str, Any]]] = OrderedDict()
+@dataclass(frozen=True)
+class PublishContent:
+    targets: list[str]
+    payload: dict[str, Any]
+    app: str  # when set, only devices registered for this app name
+
+
+_PUBLISHES: OrderedDict[tuple[str, str], PublishContent] = OrderedDict()
 
 
 @dataclass
@@ -32,12 +39,12 @@ class BatchResult:
         self.counts[name] = self.counts.get(name, 0) + n
 
 
-def publish_content(rt: Runtime, instance_id: str, publish_id: str) -> tuple[list[str], dict[str, Any]]:
-    """The publish's targets and payloads, cached: they never change."""
+def publish_content(rt: Runtime, instance_id: str, publish_id: str) -> PublishContent:
+    """The publish's targets, payloads and filter, cached: they never change."""
     key = (instance_id, publish_id)
     if key not in _PUBLISHES:
-        targets, payload = rt.redis.hmget(keys.publish(instance_id, publish_id), "targets", "payload")
-        _PUBLISHES[key] = (json.loads(targets or "[]"), json.loads(payload or "{}"))
+        targets, payload, app = rt.redis.hmget(keys.publish(instance_id, publish_id), "targets", "payload", "app")
+        _PUBLISHES[key] = PublishContent(json.loads(targets or "[]"), json.loads(payload or "{}"), app or "")
         if len(_PUBLISHES) > 256:
             _PUBLISHES.popitem(last=False)
     return _PUBLISHES[key]
@@ -57,12 +64,15 @@ def send_batch(
     *,
     first_attempt: bool,
 ) -> BatchResult:
-    targets, payload = publish_content(rt, instance_id, publish_id)
+    content = publish_content(rt, instance_id, publish_id)
+    payload = content.payload
     found = devices.load_many(rt.redis, instance_id, device_ids)
-    if interest is not None and len(targets) > 1:
+    if interest is not None and len(content.targets) > 1:
         # Deduplicate across interests without state: a device goes out only
         # with the first targeted interest it has.
-        found = {i: d for i, d in found.items() if first_targeted_interest(d, targets) == interest}
+        found = {i: d for i, d in found.items() if first_targeted_interest(d, content.targets) == interest}
+    if content.app:
+        found = {i: d for i, d in found.items() if d.app == content.app}
     result = BatchResult()
     if first_attempt:
         result.add("targeted", len(found))

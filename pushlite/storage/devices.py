@@ -58,7 +58,8 @@ def register(
     *,
     environment: str | None = None,
     bundle_id: str = "",
-    metadata: dict[str, str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    app: str = "",
 ) -> tuple[str, list[str]]:
     """Register a token, or find the device that already has it.
 
@@ -78,6 +79,7 @@ def register(
             bundle_id,
             records.pack_metadata(metadata),
             records.random_id(),
+            app,
         ],
     )
     return device_id, interests.split(records.LIST_SEP) if interests else []

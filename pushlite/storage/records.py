@@ -10,14 +10,17 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 FIELD_SEP = "\x1f"
 LIST_SEP = "\x1e"
 
-# Field positions (0-based here, 1-based in Lua).
-PLATFORM, ENVIRONMENT, TOKEN, USERS, INTERESTS, BUNDLE, METADATA, ALIAS = range(8)
+# Field positions (0-based here, 1-based in Lua). Empty fields after ALIAS
+# are not stored, so a device that uses none of them pays nothing for them.
+PLATFORM, ENVIRONMENT, TOKEN, USERS, INTERESTS, BUNDLE, METADATA, ALIAS, DISABLED, APP = range(10)
+FIELD_COUNT = 10
 
-PLATFORM_CODES = {"fcm": "f", "apns": "a", "apns_voip": "v"}
+PLATFORM_CODES = {"fcm": "f", "apns": "a", "apns_voip": "v", "matrix": "m"}
 PLATFORMS = {code: name for name, code in PLATFORM_CODES.items()}
 ENVIRONMENT_CODES = {None: "", "production": "p", "sandbox": "s"}
 ENVIRONMENTS = {code: name for name, code in ENVIRONMENT_CODES.items()}
@@ -34,7 +37,9 @@ class Device:
     users: list[str] = field(default_factory=list)
     interests: list[str] = field(default_factory=list)
     bundle_id: str = ""
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    disabled_channels: list[str] = field(default_factory=list)
+    app: str = ""
 
     @property
     def user_id(self) -> str:
@@ -62,7 +67,7 @@ def is_device_id(value: str) -> bool:
     return len(value) == DEVICE_ID_LENGTH and all(c in "0123456789abcdef" for c in value)
 
 
-def pack_metadata(metadata: dict[str, str] | None) -> str:
+def pack_metadata(metadata: dict[str, Any] | None) -> str:
     return json.dumps(metadata, separators=(",", ":"), sort_keys=True) if metadata else ""
 
 
@@ -70,6 +75,7 @@ def unpack(device_id: str, record: str | bytes) -> Device:
     if isinstance(record, bytes):
         record = record.decode("utf-8")
     parts = record.split(FIELD_SEP)
+    parts += [""] * (FIELD_COUNT - len(parts))
     return Device(
         id=device_id,
         platform=PLATFORMS[parts[PLATFORM]],
@@ -79,4 +85,6 @@ def unpack(device_id: str, record: str | bytes) -> Device:
         interests=parts[INTERESTS].split(LIST_SEP) if parts[INTERESTS] else [],
         bundle_id=parts[BUNDLE],
         metadata=json.loads(parts[METADATA]) if parts[METADATA] else {},
+        disabled_channels=parts[DISABLED].split(LIST_SEP) if parts[DISABLED] else [],
+        app=parts[APP],
     )

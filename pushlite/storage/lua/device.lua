@@ -16,8 +16,11 @@ local A = {}
 for i = 6, #ARGV do A[#A + 1] = ARGV[i] end
 
 -- Record fields (records.py): platform, environment, token, users, interests,
--- bundle, metadata, alias (the derived id it is indexed under, or "").
+-- bundle, metadata, alias (the derived id it is indexed under, or ""),
+-- disabled (channels set to disabled), app (the app name a registration gave).
+-- Empty fields after ALIAS are not stored.
 local PLATFORM, ENV, TOKEN, USERS, INTERESTS, BUNDLE, META, ALIAS = 1, 2, 3, 4, 5, 6, 7, 8
+local DISABLED, APP, NFIELDS = 9, 10, 10
 
 local function split(s, sep)
   local out, start = {}, 1
@@ -43,16 +46,22 @@ local function load(id)
   if not raw then return nil end
   local rec = {}
   local start = 1
-  for f = 1, ALIAS do
-    local i = string.find(raw, FS, start, true)
-    if not i then rec[f] = string.sub(raw, start); start = #raw + 2
-    else rec[f] = string.sub(raw, start, i - 1); start = i + 1 end
+  for f = 1, NFIELDS do
+    if start > #raw + 1 then rec[f] = ""
+    else
+      local i = string.find(raw, FS, start, true)
+      if not i then rec[f] = string.sub(raw, start); start = #raw + 2
+      else rec[f] = string.sub(raw, start, i - 1); start = i + 1 end
+    end
   end
   return rec
 end
 
 local function save(id, rec)
-  redis.call("HSET", dkey(id), id, table.concat(rec, FS, 1, ALIAS))
+  local n = NFIELDS
+  while n > ALIAS and (rec[n] or "") == "" do n = n - 1 end
+  for f = 1, n do rec[f] = rec[f] or "" end
+  redis.call("HSET", dkey(id), id, table.concat(rec, FS, 1, n))
 end
 
 -- Comma-separated id lists (user buckets, token index).
@@ -106,14 +115,16 @@ end
 
 local commands = {}
 
--- register: derived id, platform, environment, token, bundle, metadata, fresh id
+-- register: derived id, platform, environment, token, bundle, metadata, fresh id, app
 function commands.register()
-  local derived, platform, env, token, bundle, meta, fresh = unpack(A)
+  local derived, platform, env, token, bundle, meta, fresh, app = unpack(A)
+  app = app or ""
   local id, rec = find(derived, platform, token)
   if id then
     if env ~= "" then rec[ENV] = env end
     if bundle ~= "" then rec[BUNDLE] = bundle end
     if meta ~= "" then rec[META] = meta end
+    if app ~= "" then rec[APP] = app end
     save(id, rec)
     return { "ok", id, rec[INTERESTS] }
   end
@@ -123,7 +134,7 @@ function commands.register()
     id, alias = fresh, derived
     list_add(TIDX, derived, id)
   end
-  save(id, { platform, env, token, "", "", bundle, meta, alias })
+  save(id, { platform, env, token, "", "", bundle, meta, alias, "", app })
   return { "ok", id, "" }
 end
 
