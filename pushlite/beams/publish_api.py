@@ -2,13 +2,11 @@
 authenticated with ``Authorization: Bearer <secret key>``."""
 from __future__ import annotations
 
-import json
-
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from pushlite import delivery, store
+from pushlite import delivery, payloads, store
 from pushlite.auth import AuthError, bearer, same_secret
 from pushlite.errors import ApiError
 from pushlite.storage import devices, instances, interests, publishes
@@ -35,8 +33,6 @@ customer_blp = Blueprint(
 
 MAX_INTERESTS = 100
 MAX_USERS = 1000
-# Largest payload each provider accepts (bytes of JSON).
-PAYLOAD_LIMITS = {"apns": 4096, "apns_voip": 5120, "fcm": 4096}
 
 
 def bad_request(description: str) -> ApiError:
@@ -65,22 +61,13 @@ for _blueprint in (publish_blp, customer_blp):
     install_handlers(_blueprint)
 
 
-def payloads(body: dict) -> dict:
-    """The provider payloads of a publish, checked against the providers' limits."""
-    found = {name: body[name] for name in PAYLOAD_LIMITS if body.get(name) is not None}
-    if not found:
-        raise bad_request("The publish has no payload for a supported platform: give apns, fcm or apns_voip.")
-    for name, payload in found.items():
-        sent = {k: v for k, v in payload.items() if k != "headers"} if name.startswith("apns") else payload
-        size = len(json.dumps(sent, separators=(",", ":")).encode())
-        if size > PAYLOAD_LIMITS[name]:
-            raise ApiError(400, "Payload too large",
-                           f"The {name} payload is {size} bytes; the provider accepts at most {PAYLOAD_LIMITS[name]}.")
-    return found
-
-
 def _publish(instance_id: str, kind: str, targets: list[str], body: dict) -> dict:
-    content = payloads(body)
+    try:
+        content = payloads.check(body)
+    except payloads.PayloadTooLarge as exc:
+        raise ApiError(400, "Payload too large", str(exc)) from None
+    except payloads.PayloadError as exc:
+        raise bad_request(str(exc)) from None
     publish_id = publishes.create(store.client(), instance_id, kind, targets, content)
     delivery.start(instance_id, publish_id)
     return {"publishId": publish_id}
