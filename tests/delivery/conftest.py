@@ -211,6 +211,15 @@ def status(web, tenant: dict, publish_id: str) -> dict[str, Any]:
     return response.get_json()
 
 
+class BurstWorker(SimpleWorker):
+    """RQ's in-process worker without the pub/sub command channel: stopping
+    its listener thread costs up to a second per burst, and tests send no
+    commands."""
+
+    def subscribe(self) -> None:
+        pass
+
+
 def drain(rt: Runtime, web, tenant: dict, publish_id: str, timeout: float = 15.0) -> dict[str, Any]:
     """Work the fan-out and delivery queues in this process until the publish
     is done; scheduled retries are moved to their queue once due. Returns the
@@ -219,7 +228,7 @@ def drain(rt: Runtime, web, tenant: dict, publish_id: str, timeout: float = 15.0
     queues = [rt.fanout_queue, rt.delivery_queue]
     deadline = time.monotonic() + timeout
     while True:
-        SimpleWorker(queues, connection=rt.fanout_queue.connection).work(
+        BurstWorker(queues, connection=rt.fanout_queue.connection).work(
             burst=True, with_scheduler=True, logging_level="WARNING"
         )
         record = status(web, tenant, publish_id)

@@ -9,11 +9,10 @@ import pytest
 from rq import Queue
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
-from rq.worker import SimpleWorker
 
 from pushlite.storage import devices, keys
 from tests.conftest import ADMIN
-from tests.delivery.conftest import ALERT, APNS_TOPIC, FCM, add_device, drain, publish, status
+from tests.delivery.conftest import ALERT, APNS_TOPIC, FCM, BurstWorker, add_device, drain, publish, status
 from workers import jobs
 from workers.runtime import DELIVERY_QUEUE, FANOUT_QUEUE
 
@@ -171,12 +170,14 @@ def test_retry_after_is_honoured(web, runtime, tenant, data, fcm_mock):
     add_device(data, tenant["id"], "fcm", "busy-fcm-token-000000001", ["news"])
     pid = publish(web, tenant, "interests", ["news"], fcm=FCM)
     before = time.time()
-    SimpleWorker([runtime.fanout_queue], connection=runtime.fanout_queue.connection).work(burst=True)
+    BurstWorker([runtime.fanout_queue], connection=runtime.fanout_queue.connection).work(burst=True)
     registry = ScheduledJobRegistry(DELIVERY_QUEUE, connection=runtime.delivery_queue.connection)
     [job_id] = registry.get_job_ids()
     scheduled_at = registry.connection.zscore(registry.key, job_id)
     assert scheduled_at >= int(before + 1)
-    assert 0.9 <= jobs.backoff(runtime, 0, [1.0]) and jobs.backoff(runtime, 0, [None]) <= 0.05
+    assert status(web, tenant, pid)["retried"] == 1
+    assert jobs.backoff(runtime, 0, [1.0]) >= 1.0
+    assert jobs.backoff(runtime, 0, [None]) <= 0.05
 
 
 def test_exhausted_retries_fail_with_a_reason(web, runtime, tenant, data, settings, apns_mock, fcm_mock):

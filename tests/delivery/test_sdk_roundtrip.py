@@ -62,7 +62,7 @@ def certificate(tmp_path_factory) -> tuple[str, str]:
 def https(delivery_app, certificate) -> Iterator[str]:
     """The app served over HTTPS in a thread; yields "127.0.0.1:<port>"."""
     server = make_server("127.0.0.1", 0, delivery_app, threaded=True, ssl_context=certificate)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"127.0.0.1:{server.server_port}"
     server.shutdown()
