@@ -7,9 +7,9 @@ import json
 import logging
 import random
 from datetime import timedelta
-from typing import Any, Sequence
+from typing import Sequence
 
-from rq import Queue
+from rq import Queue, get_current_job
 
 from pushlite.storage import devices, interests, publishes
 from workers import delivery
@@ -17,16 +17,17 @@ from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
 
-JOB_OPTIONS = {"result_ttl": 0, "failure_ttl": 7 * 24 * 3600, "job_timeout": 300}
+JOB_TIMEOUT = 300
+# Successful jobs leave nothing behind; failed ones stay a week for operators.
+JOB_TTLS = {"result_ttl": 0, "failure_ttl": 7 * 24 * 3600}
 
 
 class DeliveryFailed(Exception):
-    """Raised after a batch's final attempt left devices undelivered, so that RQ
-    keeps the job in its failed registry (the publish record has the reasons)."""
+    """The devices of an ``undelivered`` job could not be delivered."""
 
 
 def enqueue_publish(queue: Queue, instance_id: str, publish_id: str) -> None:
-    queue.enqueue(fan_out, instance_id, publish_id, **JOB_OPTIONS)
+    queue.enqueue(fan_out, instance_id, publish_id, job_timeout=JOB_TIMEOUT, **JOB_TTLS)
 
 
 def fan_out(instance_id: str, publish_id: str) -> None:
@@ -42,53 +43,55 @@ def fan_out(instance_id: str, publish_id: str) -> None:
     if record is None:
         log.warning("publish %s of %s expired before fan-out", publish_id, instance_id)
         return
-    targets: list[str] = json.loads(record["targets"])
-    size = rt.delivery.batch_size
-    batches = 0
-    if record["kind"] == "interests":
+    try:
+        _walk(rt, instance_id, publish_id, record["kind"], json.loads(record["targets"]), rt.delivery.batch_size)
+    finally:
+        # Batches are counted as they are enqueued, so even a walk that failed
+        # half-way leaves a publish that reaches "done" once they are.
+        publishes.finish_fanout(rt.redis, instance_id, publish_id)
+
+
+def _walk(rt: Runtime, instance_id: str, publish_id: str, kind: str, targets: list[str], size: int) -> None:
+    if kind == "interests":
         counts = interests.sizes(rt.redis, instance_id, targets)
         if sum(counts) <= size:
             ids: set[str] = set()
             for name, count in zip(targets, counts):
                 if count:
                     ids |= interests.members(rt.redis, instance_id, name)
-            batches = _deliver_inline(rt, instance_id, publish_id, sorted(ids))
+            _deliver_inline(rt, instance_id, publish_id, sorted(ids))
         else:
             pending = []
             for name in targets:
                 for chunk in interests.scan(rt.redis, instance_id, name, size):
                     pending.append((chunk, name))
                     if len(pending) >= 50:
-                        batches += _enqueue(rt, instance_id, publish_id, pending)
+                        _enqueue(rt, instance_id, publish_id, pending)
                         pending = []
-            batches += _enqueue(rt, instance_id, publish_id, pending)
+            _enqueue(rt, instance_id, publish_id, pending)
     else:
-        ids_ordered = list(dict.fromkeys(
-            device_id for user in targets for device_id in devices.user_device_ids(rt.redis, instance_id, user)
-        ))
+        ids_ordered = devices.users_device_ids(rt.redis, instance_id, targets)
         if len(ids_ordered) <= size:
-            batches = _deliver_inline(rt, instance_id, publish_id, ids_ordered)
+            _deliver_inline(rt, instance_id, publish_id, ids_ordered)
         else:
             chunks = [(ids_ordered[i:i + size], None) for i in range(0, len(ids_ordered), size)]
-            batches = _enqueue(rt, instance_id, publish_id, chunks)
-    publishes.finish_fanout(rt.redis, instance_id, publish_id, batches)
+            _enqueue(rt, instance_id, publish_id, chunks)
 
 
-def _deliver_inline(rt: Runtime, instance_id: str, publish_id: str, ids: list[str]) -> int:
-    if not ids:
-        return 0
-    deliver(instance_id, publish_id, ids)
-    return 1
+def _deliver_inline(rt: Runtime, instance_id: str, publish_id: str, ids: list[str]) -> None:
+    if ids:
+        publishes.add_batches(rt.redis, instance_id, publish_id, 1)
+        deliver(instance_id, publish_id, ids)
 
 
-def _enqueue(rt: Runtime, instance_id: str, publish_id: str, chunks: list[tuple[list[str], str | None]]) -> int:
+def _enqueue(rt: Runtime, instance_id: str, publish_id: str, chunks: list[tuple[list[str], str | None]]) -> None:
     if not chunks:
-        return 0
+        return
+    publishes.add_batches(rt.redis, instance_id, publish_id, len(chunks))
     rt.delivery_queue.enqueue_many([
-        Queue.prepare_data(deliver, (instance_id, publish_id, ids, interest), **JOB_OPTIONS)
+        Queue.prepare_data(deliver, (instance_id, publish_id, ids, interest), timeout=JOB_TIMEOUT, **JOB_TTLS)
         for ids, interest in chunks
     ])
-    return len(chunks)
 
 
 def deliver(
@@ -99,7 +102,10 @@ def deliver(
     attempt: int = 0,
 ) -> None:
     """Send one batch and record what happened; schedule a retry for the
-    temporary failures, or fail them once ``max_attempts`` is reached."""
+    temporary failures, or fail them once ``max_attempts`` is reached.
+
+    Devices that end failed are also put in RQ's failed registry, as one
+    ``undelivered`` job per batch (requeuing it tries them again)."""
     rt = runtime()
     result = delivery.send_batch(rt, instance_id, publish_id, device_ids, interest, first_attempt=attempt == 0)
     retry_ids = [device_id for device_id, _ in result.retry]
@@ -108,7 +114,8 @@ def deliver(
     if retry_ids and attempt + 1 < rt.delivery.max_attempts:
         delay = backoff(rt, attempt, [after for _, after in result.retry])
         rt.delivery_queue.enqueue_in(
-            timedelta(seconds=delay), deliver, instance_id, publish_id, retry_ids, None, attempt + 1, **JOB_OPTIONS
+            timedelta(seconds=delay), deliver, instance_id, publish_id, retry_ids, None, attempt + 1,
+            job_timeout=JOB_TIMEOUT, **JOB_TTLS,
         )
         scheduled = 1
     elif retry_ids:
@@ -117,11 +124,28 @@ def deliver(
     counts = dict(result.counts)
     counts["retried"] = len(retry_ids) if scheduled else 0
     counts["failed"] = counts.get("failed", 0) + len(exhausted)
-    publishes.finish_batch(
-        rt.redis, instance_id, publish_id, counts, scheduled=scheduled, failures=result.failed + exhausted
-    )
-    if exhausted:
-        raise DeliveryFailed(f"{len(exhausted)} device(s) of {publish_id} not delivered after {attempt + 1} attempts")
+    failures = result.failed + exhausted
+    publishes.finish_batch(rt.redis, instance_id, publish_id, counts, scheduled=scheduled, failures=failures)
+    if failures:
+        reasons = sorted({reason for _, reason in failures})
+        rt.delivery_queue.enqueue(
+            undelivered, instance_id, publish_id, [device_id for device_id, _ in failures], "; ".join(reasons),
+            job_timeout=JOB_TIMEOUT, **JOB_TTLS,
+        )
+
+
+def undelivered(instance_id: str, publish_id: str, device_ids: Sequence[str], reason: str) -> None:
+    """Fails on purpose, so that undelivered devices stand in RQ's failed
+    registry with their reason. Requeued by an operator (RQ Dashboard), it
+    tries those devices again as a new batch of the publish."""
+    job = get_current_job()
+    if job is not None and not job.meta.get("reported"):
+        job.meta["reported"] = True
+        job.save_meta()
+        raise DeliveryFailed(f"{len(device_ids)} device(s) of {publish_id} not delivered: {reason}")
+    rt = runtime()
+    publishes.reopen(rt.redis, instance_id, publish_id, failed=len(device_ids))
+    deliver(instance_id, publish_id, device_ids, None, attempt=1)
 
 
 def backoff(rt: Runtime, attempt: int, retry_after: Sequence[float | None]) -> float:

@@ -27,7 +27,7 @@ def _store(instance_id: str, provider: str, credential: dict[str, Any]) -> dict:
 @blp.route("/instances/<instance_id>/credentials/fcm")
 class FcmCredential(MethodView):
     @admin_doc
-    @blp.arguments(FcmCredentialSchema)
+    @blp.arguments(FcmCredentialSchema, error_status_code=400)
     @blp.response(200, CredentialsSummarySchema)
     @blp.alt_response(400, schema=ErrorSchema, description="The credential cannot work")
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
@@ -39,7 +39,7 @@ class FcmCredential(MethodView):
 @blp.route("/instances/<instance_id>/credentials/apns")
 class ApnsCredential(MethodView):
     @admin_doc
-    @blp.arguments(ApnsCredentialSchema)
+    @blp.arguments(ApnsCredentialSchema, error_status_code=400)
     @blp.response(200, CredentialsSummarySchema)
     @blp.alt_response(400, schema=ErrorSchema, description="The credential cannot work")
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")

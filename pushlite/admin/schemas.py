@@ -44,8 +44,9 @@ class ApnsCredentialSchema(Schema):
     topic = fields.String(required=True, metadata={"description": "The app's bundle id (apns-topic)."})
     environment = fields.String(
         load_default="production",
-        validate=validate.OneOf(["production", "development"]),
-        metadata={"description": "APNs environment for devices that do not name one."},
+        validate=validate.OneOf(["production", "development", "sandbox"]),
+        metadata={"description": "APNs environment for devices that do not name one "
+                                 "(sandbox is a synonym of development)."},
     )
 
 

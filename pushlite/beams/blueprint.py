@@ -3,9 +3,8 @@ through: instance id and device id checks, content type, JSON body."""
 from __future__ import annotations
 
 from flask import request
-from flask_smorest import Blueprint
 
-from pushlite.errors import ApiError
+from pushlite.errors import ApiError, Blueprint
 from pushlite.storage import records
 from pushlite.storage.instances import is_instance_id
 

@@ -8,7 +8,9 @@ from flask.views import MethodView
 
 from pushlite import store
 from pushlite.auth import AuthError, bearer, same_secret, verify_user_token
-from pushlite.errors import ApiError
+from marshmallow import Schema, ValidationError
+
+from pushlite.errors import ApiError, first_message, json_body
 from pushlite.storage import devices, instances
 from pushlite.storage.errors import DeviceNotFound
 
@@ -65,30 +67,43 @@ def _register(instance_id: str, platform: str, body: dict, pattern: re.Pattern, 
     return {"id": device_id, "initialInterestSet": interests}
 
 
+# Registration is the hottest path of the service: its bodies are loaded with
+# the schema directly rather than through webargs' layers (documented the same).
+REGISTER_APNS = RegisterApnsSchema()
+REGISTER_FCM = RegisterFcmSchema()
+
+
+def load(schema: Schema, data: object) -> dict:
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise ApiError(400, "Bad request", first_message(exc.messages) or "Invalid request body.") from None
+
+
 @blp.route("/apns")
 class RegisterApns(MethodView):
-    @blp.arguments(RegisterApnsSchema, error_status_code=400)
+    @blp.doc(requestBody=json_body(RegisterApnsSchema))
     @blp.response(200, RegisteredDeviceSchema)
-    @errors(401, 404, 413, 503)
-    def post(self, body: dict, instance_id: str):
+    @errors(400, 401, 404, 413, 503)
+    def post(self, instance_id: str):
         """Register an APNs device (the same token again returns the same device).
 
         An optional `Authorization: Bearer <client token>` is checked (401 when wrong).
         """
-        return _register(instance_id, "apns", body, APNS_TOKEN, "APNs")
+        return _register(instance_id, "apns", load(REGISTER_APNS, request.get_json()), APNS_TOKEN, "APNs")
 
 
 @blp.route("/fcm")
 class RegisterFcm(MethodView):
-    @blp.arguments(RegisterFcmSchema, error_status_code=400)
+    @blp.doc(requestBody=json_body(RegisterFcmSchema))
     @blp.response(200, RegisteredDeviceSchema)
-    @errors(401, 404, 413, 503)
-    def post(self, body: dict, instance_id: str):
+    @errors(400, 401, 404, 413, 503)
+    def post(self, instance_id: str):
         """Register an FCM device (the same token again returns the same device).
 
         An optional `Authorization: Bearer <client token>` is checked (401 when wrong).
         """
-        return _register(instance_id, "fcm", body, FCM_TOKEN, "FCM")
+        return _register(instance_id, "fcm", load(REGISTER_FCM, request.get_json()), FCM_TOKEN, "FCM")
 
 
 @blp.route(f"/{PLATFORM}/<device_id>")
@@ -113,7 +128,7 @@ class Device(MethodView):
 
 @blp.route(f"/{PLATFORM}/<device_id>/metadata")
 class Metadata(MethodView):
-    @blp.arguments(MetadataSchema, error_status_code=400)
+    @blp.arguments(MetadataSchema(), error_status_code=400)
     @blp.response(200, EmptySchema)
     @errors(404, 503)
     def put(self, body: dict, instance_id: str, platform: str, device_id: str):
@@ -125,7 +140,7 @@ class Metadata(MethodView):
 
 @blp.route("/fcm/<device_id>/token")
 class Token(MethodView):
-    @blp.arguments(TokenSchema, error_status_code=400)
+    @blp.arguments(TokenSchema(), error_status_code=400)
     @blp.response(200, EmptySchema)
     @errors(401, 404, 503)
     def put(self, body: dict, instance_id: str, device_id: str):

@@ -7,6 +7,7 @@ from flask import request
 from werkzeug.exceptions import HTTPException, NotFound
 
 from pushlite.auth import AuthError
+from pushlite import errors
 from pushlite.errors import ApiError, first_message, handle_http_exception, validation_messages
 from pushlite.storage import errors as storage
 
@@ -37,11 +38,7 @@ def install_handlers(blp) -> None:
 
 def document_errors(blp, *statuses: int):
     """Document the Beams error responses a view can give."""
-    def decorate(view):
-        for status in statuses:
-            view = blp.alt_response(status, schema=BeamsErrorSchema, description="Error")(view)
-        return view
-    return decorate
+    return errors.document_errors(*statuses)
 
 
 def render(exc: HTTPException) -> tuple[int, dict]:

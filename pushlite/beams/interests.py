@@ -37,7 +37,7 @@ def decode_cursor(cursor: str) -> str:
 
 @blp.route(f"/{PLATFORM}/<device_id>/interests")
 class Interests(MethodView):
-    @blp.arguments(InterestsQuerySchema, location="query", error_status_code=400)
+    @blp.arguments(InterestsQuerySchema(), location="query", error_status_code=400)
     @blp.response(200, InterestsPageSchema)
     @errors(404, 503)
     def get(self, query: dict, instance_id: str, platform: str, device_id: str):
@@ -48,7 +48,7 @@ class Interests(MethodView):
         metadata = {"nextCursor": encode_cursor(last)} if last else {}
         return {"interests": names, "responseMetadata": metadata}
 
-    @blp.arguments(InterestsSchema, error_status_code=400)
+    @blp.arguments(InterestsSchema(), error_status_code=400)
     @blp.response(200, EmptySchema)
     @errors(404, 503)
     def put(self, body: dict, instance_id: str, platform: str, device_id: str):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from pushlite import delivery, payloads, store
 from pushlite.auth import AuthError, bearer, same_secret
-from pushlite.errors import ApiError
+from pushlite.errors import ApiError, Blueprint
 from pushlite.storage import devices, instances, interests, publishes
 from pushlite.storage.errors import InstanceNotFound
 from pushlite.storage.publishes import PublishNotFound
@@ -80,7 +79,7 @@ def _errors(*statuses: int):
 @publish_blp.route("/publishes/interests")
 class PublishToInterests(MethodView):
     @publish_blp.doc(security=[{"SecretKey": []}])
-    @publish_blp.arguments(PublishInterestsSchema, error_status_code=400)
+    @publish_blp.arguments(PublishInterestsSchema(), error_status_code=400)
     @publish_blp.response(200, PublishResponseSchema)
     @_errors(401, 404, 413, 503)
     def post(self, body: dict, instance_id: str):
@@ -98,7 +97,7 @@ class PublishToInterests(MethodView):
 @publish_blp.route("/publishes/users")
 class PublishToUsers(MethodView):
     @publish_blp.doc(security=[{"SecretKey": []}])
-    @publish_blp.arguments(PublishUsersSchema, error_status_code=400)
+    @publish_blp.arguments(PublishUsersSchema(), error_status_code=400)
     @publish_blp.response(200, PublishResponseSchema)
     @_errors(401, 404, 413, 503)
     def post(self, body: dict, instance_id: str):

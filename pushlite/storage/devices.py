@@ -159,8 +159,16 @@ def delete_user(client: redis.Redis, instance_id: str, user_id: str) -> int:
 
 
 def user_device_ids(client: redis.Redis, instance_id: str, user_id: str) -> list[str]:
-    value = client.hget(keys.user_bucket(instance_id, user_id), user_id)
-    return value.split(",") if value else []
+    return users_device_ids(client, instance_id, [user_id])
+
+
+def users_device_ids(client: redis.Redis, instance_id: str, user_ids: Sequence[str]) -> list[str]:
+    """The devices of these users, each once, in one round trip."""
+    with client.pipeline(transaction=False) as pipe:
+        for user_id in user_ids:
+            pipe.hget(keys.user_bucket(instance_id, user_id), user_id)
+        values = pipe.execute()
+    return list(dict.fromkeys(i for value in values if value for i in value.split(",")))
 
 
 def load_many(client: redis.Redis, instance_id: str, device_ids: Sequence[str]) -> dict[str, Device]:
@@ -191,3 +199,50 @@ def delete_many(client: redis.Redis, instance_id: str, device_ids: Sequence[str]
                 args=["delete", *keys.script_prefixes(instance_id), device_id, ""],
             )
         pipe.execute()
+
+
+# --- devices owned by users (Discord-style devices, Matrix pushers) -------------
+
+
+def register_for_user(
+    client: redis.Redis,
+    instance_id: str,
+    user_id: str,
+    tokens: Sequence[tuple[str, str | None, str]],
+) -> list[str]:
+    """Register each (platform, environment, token) and attach it to the user,
+    all in one script call: either every device is the user's afterwards, or,
+    when the user would pass the device cap, nothing changed (UserDeviceLimit).
+
+    Unlike the Beams user id, this attachment is not exclusive: a device may
+    belong to several users (one phone signed in to several accounts).
+    Returns the device ids, in order.
+    """
+    args: list[Any] = [user_id, MAX_DEVICES_PER_USER]
+    for platform, environment, token in tokens:
+        args += [
+            records.derive_id(instance_id, platform, token),
+            records.PLATFORM_CODES[platform],
+            records.ENVIRONMENT_CODES[environment],
+            token,
+            records.random_id(),
+        ]
+    result = call(client, instance_id, "register_for_user", args[2], args)
+    return list(result[1:])
+
+
+def unregister_for_user(
+    client: redis.Redis, instance_id: str, user_id: str, platform: str, token: str, derived: str | None = None,
+    bundle_id: str = "",
+) -> str:
+    """Detach the user from their device with that token; the device is deleted
+    when no user is left. Another user's device is never touched.
+
+    Returns "deleted", "detached" or "none" (the user had no such device).
+    """
+    derived = derived or records.derive_id(instance_id, platform, token)
+    result = call(
+        client, instance_id, "unregister_for_user", derived,
+        [derived, records.PLATFORM_CODES[platform], token, bundle_id, user_id],
+    )
+    return result[1]

@@ -111,3 +111,29 @@ def publish_failures(instance_id: str, publish_id: str) -> str:
 
 def outbox(instance_id: str) -> str:
     return tag(instance_id) + ":outbox"
+
+
+# --- MPush and Twilio-style families ------------------------------------------
+#
+# ``pushlite:tokens``               global hash: sha256 hex of an instance's secret
+#                                   key or client token -> instance id (MPush calls
+#                                   carry no instance id; raw secrets are never stored)
+# ``{iid}:mpush:devices``           hash: the app's device_id -> pushlite device id
+# ``{iid}:twilio:regs``             hash: registration id -> JSON (device, user, app,
+#                                   provider, token, created_at)
+# ``{iid}:twilio:tokens``           hash: sha256 hex of "<provider>\n<token>" ->
+#                                   registration id
+
+TOKENS = "pushlite:tokens"
+
+
+def mpush_devices(instance_id: str) -> str:
+    return tag(instance_id) + ":mpush:devices"
+
+
+def twilio_registrations(instance_id: str) -> str:
+    return tag(instance_id) + ":twilio:regs"
+
+
+def twilio_tokens(instance_id: str) -> str:
+    return tag(instance_id) + ":twilio:tokens"

@@ -87,8 +87,13 @@ def start_fanout(client: redis.Redis, instance_id: str, publish_id: str) -> dict
     return record if record.get("kind") else None
 
 
-def finish_fanout(client: redis.Redis, instance_id: str, publish_id: str, batches: int) -> None:
-    run(client, "publish.lua", [keys.publish(instance_id, publish_id)], ["fanout", batches])
+def add_batches(client: redis.Redis, instance_id: str, publish_id: str, batches: int) -> None:
+    """Count batches as the fan-out enqueues them, before they can finish."""
+    run(client, "publish.lua", [keys.publish(instance_id, publish_id)], ["add", batches])
+
+
+def finish_fanout(client: redis.Redis, instance_id: str, publish_id: str) -> None:
+    run(client, "publish.lua", [keys.publish(instance_id, publish_id)], ["fanout", 0])
 
 
 def finish_batch(
@@ -110,3 +115,8 @@ def finish_batch(
             pipe.expire(failures_key, TTL_SECONDS)
         run(pipe, "publish.lua", [keys.publish(instance_id, publish_id)], ["batch", scheduled, *pairs])
         pipe.execute()
+
+
+def reopen(client: redis.Redis, instance_id: str, publish_id: str, *, failed: int) -> None:
+    """Undelivered devices are being tried again: one more batch, fewer failed."""
+    run(client, "publish.lua", [keys.publish(instance_id, publish_id)], ["reopen", 1, failed])

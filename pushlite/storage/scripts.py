@@ -7,7 +7,9 @@ from importlib import resources
 from typing import Any, Sequence
 
 import redis
+from redis.client import Pipeline
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 
 @cache
@@ -18,4 +20,14 @@ def _script(name: str) -> Script:
 
 def run(client: redis.Redis, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
     """Run the script file ``lua/<name>`` on ``client`` (or a pipeline)."""
-    return _script(name)(keys=keys, args=args, client=client)
+    script = _script(name)
+    if isinstance(client, Pipeline):
+        # The pipeline loads its scripts before executing (after a restart too).
+        return script(keys=keys, args=args, client=client)
+    # On the hot path, straight to EVALSHA: redis-py's Script and evalsha
+    # wrappers cost more than the round trip's own client-side work.
+    try:
+        return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+    except NoScriptError:
+        client.script_load(script.script)
+        return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)

@@ -79,14 +79,17 @@ local function list_add(key, field, id)
   else redis.call("HSET", key, field, cur .. "," .. id) end
 end
 
-local function find(derived, platform, token)
+-- The device with this platform and token (and bundle, when given: a Matrix
+-- pusher is identified by app_id + pushkey, and its bundle is the app_id).
+local function find(derived, platform, token, bundle)
   local candidates = { derived }
   for _, v in ipairs(split(redis.call("HGET", TIDX, derived) or "", ",")) do
     candidates[#candidates + 1] = v
   end
   for _, id in ipairs(candidates) do
     local rec = load(id)
-    if rec and rec[PLATFORM] == platform and rec[TOKEN] == token then return id, rec end
+    if rec and rec[PLATFORM] == platform and rec[TOKEN] == token
+        and (bundle == nil or rec[BUNDLE] == bundle) then return id, rec end
   end
   return nil, nil
 end
@@ -115,10 +118,8 @@ end
 
 local commands = {}
 
--- register: derived id, platform, environment, token, bundle, metadata, fresh id, app
-function commands.register()
-  local derived, platform, env, token, bundle, meta, fresh, app = unpack(A)
-  app = app or ""
+-- Find the device or create it; returns its id and record (saved).
+local function upsert(derived, platform, env, token, bundle, meta, fresh, app)
   local id, rec = find(derived, platform, token)
   if id then
     if env ~= "" then rec[ENV] = env end
@@ -126,7 +127,7 @@ function commands.register()
     if meta ~= "" then rec[META] = meta end
     if app ~= "" then rec[APP] = app end
     save(id, rec)
-    return { "ok", id, rec[INTERESTS] }
+    return id, rec
   end
   id = derived
   local alias = ""
@@ -134,8 +135,16 @@ function commands.register()
     id, alias = fresh, derived
     list_add(TIDX, derived, id)
   end
-  save(id, { platform, env, token, "", "", bundle, meta, alias, "", app })
-  return { "ok", id, "" }
+  rec = { platform, env, token, "", "", bundle, meta, alias, "", app }
+  save(id, rec)
+  return id, rec
+end
+
+-- register: derived id, platform, environment, token, bundle, metadata, fresh id, app
+function commands.register()
+  local derived, platform, env, token, bundle, meta, fresh, app = unpack(A)
+  local id, rec = upsert(derived, platform, env, token, bundle, meta, fresh, app or "")
+  return { "ok", id, rec[INTERESTS] }
 end
 
 -- delete: id, platform
@@ -240,6 +249,139 @@ function commands.delete_user()
   end
   redis.call("HDEL", ubucket(user), user)
   return { "ok", #ids }
+end
+
+-- --- Devices owned by users (Discord-style devices, Matrix pushers, channels) ---
+-- A device may belong to several users here (one phone, several accounts); each
+-- user holds at most `cap` devices, checked before anything is written.
+
+local function has_user(rec, user)
+  for _, u in ipairs(split(rec[USERS], LS)) do if u == user then return true end end
+  return false
+end
+
+local function user_count(user)
+  return #split(redis.call("HGET", ubucket(user), user) or "", ",")
+end
+
+-- Adds the user to the record (the caller saves it).
+local function attach(id, rec, user)
+  list_add(ubucket(user), user, id)
+  local users = split(rec[USERS], LS)
+  users[#users + 1] = user
+  rec[USERS] = table.concat(users, LS)
+end
+
+-- register_for_user: user, cap, then per device: derived id, platform,
+-- environment, token, fresh id. Registers every device and attaches the user,
+-- all or nothing. Returns { "ok", id... }.
+function commands.register_for_user()
+  local user, cap = A[1], tonumber(A[2])
+  local specs, seen, adding = {}, {}, 0
+  for i = 3, #A, 5 do
+    local s = { A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4] }
+    specs[#specs + 1] = s
+    if not seen[s[2] .. FS .. s[4]] then
+      seen[s[2] .. FS .. s[4]] = true
+      local id, rec = find(s[1], s[2], s[4])
+      if not (id and has_user(rec, user)) then adding = adding + 1 end
+    end
+  end
+  if adding > 0 and user_count(user) + adding > cap then return { "user_cap" } end
+  local out = { "ok" }
+  for _, s in ipairs(specs) do
+    local id, rec = upsert(s[1], s[2], s[3], s[4], "", "", s[5], "")
+    if not has_user(rec, user) then attach(id, rec, user); save(id, rec) end
+    out[#out + 1] = id
+  end
+  return out
+end
+
+-- unregister_for_user: derived id, platform, token, bundle ("" = any), user.
+-- Detaches the user; deletes the device when no user is left. A device that is
+-- not the user's is left alone. Returns { "ok", "deleted" | "detached" | "none" }.
+function commands.unregister_for_user()
+  local derived, platform, token, bundle, user = unpack(A)
+  local id, rec = find(derived, platform, token, bundle ~= "" and bundle or nil)
+  if not id or not has_user(rec, user) then return { "ok", "none" } end
+  local kept = {}
+  for _, u in ipairs(split(rec[USERS], LS)) do if u ~= user then kept[#kept + 1] = u end end
+  list_remove(ubucket(user), user, id)
+  if #kept == 0 then drop(id, rec); return { "ok", "deleted" } end
+  rec[USERS] = table.concat(kept, LS)
+  save(id, rec)
+  return { "ok", "detached" }
+end
+
+-- set_pusher: derived id, platform, pushkey, app id, metadata, fresh id, user,
+-- append ("1": keep the other users), cap. Creates or updates the pusher
+-- (app id + pushkey) and attaches the user; without append, the other users
+-- that had it lose it. Returns { "ok", id }.
+function commands.set_pusher()
+  local derived, platform, pushkey, app_id, meta, fresh, user, append, cap = unpack(A)
+  local id, rec = find(derived, platform, pushkey, app_id)
+  if not (id and has_user(rec, user)) and user_count(user) >= tonumber(cap) then return { "user_cap" } end
+  if id then
+    rec[META] = meta
+  else
+    id = derived
+    local alias = ""
+    if redis.call("HEXISTS", dkey(derived), derived) == 1 then
+      id, alias = fresh, derived
+      list_add(TIDX, derived, id)
+    end
+    rec = { platform, "", pushkey, "", "", app_id, meta, alias, "", "" }
+  end
+  if append ~= "1" then
+    for _, u in ipairs(split(rec[USERS], LS)) do
+      if u ~= user then list_remove(ubucket(u), u, id) end
+    end
+    rec[USERS] = has_user(rec, user) and user or ""
+  end
+  if not has_user(rec, user) then attach(id, rec, user) end
+  save(id, rec)
+  return { "ok", id }
+end
+
+-- set_channels: user, cap, token, n, n x (platform, derived id), then
+-- (name, "1" enabled | "0" disabled) pairs. Applies the channels to every
+-- device of the user with that token: an enabled channel is an interest, a
+-- disabled one is not and is remembered in the record's disabled list.
+function commands.set_channels()
+  local user, cap, token, n = A[1], tonumber(A[2]), A[3], tonumber(A[4])
+  local found = {}
+  for i = 5, 4 + 2 * n, 2 do
+    local id, rec = find(A[i + 1], A[i], token)
+    if id and has_user(rec, user) then found[#found + 1] = { id, rec } end
+  end
+  if #found == 0 then return { "not_found" } end
+  local on, off = {}, {}
+  for i = 5 + 2 * n, #A, 2 do
+    if A[i + 1] == "1" then on[A[i]] = true; off[A[i]] = nil else off[A[i]] = true; on[A[i]] = nil end
+  end
+  local plans = {}
+  for _, f in ipairs(found) do
+    local interests, disabled = {}, {}
+    for _, name in ipairs(split(f[2][INTERESTS], LS)) do if not off[name] then interests[#interests + 1] = name end end
+    for _, name in ipairs(split(f[2][DISABLED], LS)) do if not on[name] then disabled[#disabled + 1] = name end end
+    local added, muted = {}, {}
+    for name in pairs(on) do added[#added + 1] = name end
+    for name in pairs(off) do muted[#muted + 1] = name end
+    interests, disabled = sorted_union(interests, added), sorted_union(disabled, muted)
+    if #interests > cap or #disabled > cap then return { "interest_cap" } end
+    plans[#plans + 1] = { f[1], f[2], interests, disabled }
+  end
+  for _, p in ipairs(plans) do
+    local id, rec = p[1], p[2]
+    local had = {}
+    for _, name in ipairs(split(rec[INTERESTS], LS)) do had[name] = true end
+    for name in pairs(off) do if had[name] then redis.call("SREM", IPFX .. name, id) end end
+    for name in pairs(on) do if not had[name] then redis.call("SADD", IPFX .. name, id) end end
+    rec[INTERESTS] = table.concat(p[3], LS)
+    rec[DISABLED] = table.concat(p[4], LS)
+    save(id, rec)
+  end
+  return { "ok" }
 end
 
 if redis.call("EXISTS", KEYS[1]) == 0 then return { "no_instance" } end

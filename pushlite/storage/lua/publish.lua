@@ -3,7 +3,10 @@
 -- KEYS[1] the publish hash.
 -- ARGV[1] "batch": a delivery batch finished. ARGV[2] = batches it scheduled
 --         (retries), then counter/increment pairs.
--- ARGV[1] "fanout": the fan-out finished. ARGV[2] = batches it enqueued.
+-- ARGV[1] "add": the fan-out enqueued ARGV[2] more batches.
+-- ARGV[1] "fanout": the fan-out finished (ARGV[2] = 0).
+-- ARGV[1] "reopen": an operator requeued undelivered devices. ARGV[2] = 1
+--         (the new batch), ARGV[3] = how many devices no longer count as failed.
 -- The publish is "done" once the fan-out has finished and every batch with it.
 
 local key, command = KEYS[1], ARGV[1]
@@ -12,8 +15,15 @@ redis.call("HINCRBY", key, "batches_total", tonumber(ARGV[2]))
 if command == "batch" then
   redis.call("HINCRBY", key, "batches_done", 1)
   for i = 3, #ARGV, 2 do redis.call("HINCRBY", key, ARGV[i], tonumber(ARGV[i + 1])) end
-else
+elseif command == "add" then
+  return 1
+elseif command == "fanout" then
   redis.call("HSET", key, "fanout_done", "1", "status", "delivering")
+else
+  redis.call("HINCRBY", key, "failed", -tonumber(ARGV[3]))
+  redis.call("HSET", key, "status", "delivering")
+  redis.call("HDEL", key, "finished_at")
+  return 1
 end
 local state = redis.call("HMGET", key, "fanout_done", "batches_total", "batches_done")
 if state[1] == "1" and tonumber(state[3] or "0") >= tonumber(state[2] or "0") then

@@ -1,0 +1,73 @@
+"""MPush devices: the app names each device with a ``device_id`` of its own.
+
+``{iid}:mpush:devices`` maps that id to a pushlite device, registered like any
+other so that every family reaches it. An app sends the token of a device_id
+again whenever it changes; the device keeps its topics (interests) and users.
+"""
+from __future__ import annotations
+
+import redis
+
+from . import devices, interests, keys
+from .errors import DeviceNotFound
+from .records import Device
+from .scripts import run
+
+# Attempts at mapping a device_id while concurrent token calls race for it.
+_ATTEMPTS = 3
+
+
+def device_of(client: redis.Redis, instance_id: str, app_device_id: str) -> Device:
+    """The device an app device_id names; DeviceNotFound when it names none
+    (never registered, or its device was deleted since, e.g. a dead token)."""
+    device_id = client.hget(keys.mpush_devices(instance_id), app_device_id)
+    if device_id is None:
+        raise DeviceNotFound(app_device_id)
+    return devices.get(client, instance_id, device_id)
+
+
+def _mapped(client: redis.Redis, instance_id: str, app_device_id: str) -> tuple[str, Device | None]:
+    """What the map holds for the device_id ("" for nothing) and its device, if it still exists."""
+    current = client.hget(keys.mpush_devices(instance_id), app_device_id) or ""
+    if not current:
+        return "", None
+    try:
+        return current, devices.get(client, instance_id, current)
+    except DeviceNotFound:
+        return current, None
+
+
+def _swap(client: redis.Redis, instance_id: str, app_device_id: str, expected: str, device_id: str) -> bool:
+    return bool(run(client, "mpush.lua", [keys.mpush_devices(instance_id)], [app_device_id, expected, device_id]))
+
+
+def set_token(client: redis.Redis, instance_id: str, app_device_id: str, platform: str, token: str) -> str:
+    """Register the token of an app device, or move the device to it. Returns the device id.
+
+    - unknown device_id (or its device is gone): register the token (finding
+      the device that already has it, whichever family registered it);
+    - same platform: the device takes the new token (``devices.set_token``);
+    - another platform: a new device gets the old one's interests and users,
+      then the old one is deleted. Not one atomic step: a failure halfway
+      leaves both devices, and sending the token again completes the move.
+    """
+    for _ in range(_ATTEMPTS):
+        current, device = _mapped(client, instance_id, app_device_id)
+        if device is not None and device.platform == platform:
+            devices.set_token(client, instance_id, device.id, platform, token)
+            return device.id
+        device_id, _ = devices.register(client, instance_id, platform, token)
+        if device is not None and device_id != device.id and device.interests:
+            interests.add(client, instance_id, device_id, None, device.interests)
+        if not _swap(client, instance_id, app_device_id, current, device_id):
+            # A concurrent call mapped the device_id first: start over from its device.
+            continue
+        if device is not None and device_id != device.id:
+            try:
+                devices.delete(client, instance_id, device.id)
+            except DeviceNotFound:
+                pass
+            for user in device.users:
+                devices.add_user(client, instance_id, device_id, None, user, exclusive=False)
+        return device_id
+    raise RuntimeError(f"device_id {app_device_id!r} kept changing under concurrent token calls")
