@@ -29,27 +29,26 @@ MALFORMED_DEVICE_ID = {
 }
 
 
-def _view_name() -> str:
-    return (request.endpoint or "").rsplit(".", 1)[-1].lower()
-
-
 @blp.before_request
 def check_request() -> None:
-    args = request.view_args or {}
+    req = request._get_current_object()  # one context lookup, not one per attribute
+    args = req.view_args or {}
     if not is_instance_id(args.get("instance_id", "")):
         raise ApiError(400, "Bad Request", "instance-id given is not valid.")
-    view = _view_name()
+    view = (req.endpoint or "").rsplit(".", 1)[-1].lower()
+    method = req.method
     device_id = args.get("device_id")
     if device_id is not None and not records.is_device_id(device_id):
-        if request.method == "DELETE" and view == "interest":
+        if method == "DELETE" and view == "interest":
             raise ApiError(400, "Incomplete Request", "device-id given is not valid.")
         if view in MALFORMED_DEVICE_ID:
             raise ApiError(*MALFORMED_DEVICE_ID[view])
-        if request.method != "DELETE":
+        if method != "DELETE":
             raise errors.device_not_found()
-    if (request.method in ("POST", "PUT") and view in JSON_BODY) or request.content_length:
-        if request.mimetype != "application/json":
+    json_body = view in JSON_BODY and method in ("POST", "PUT")
+    if json_body or req.content_length:
+        if req.mimetype != "application/json":
             raise ApiError(400, "Invalid content type", "Only application/json is supported.")
-        if view in JSON_BODY and not isinstance(request.get_json(silent=True), dict):
+        if json_body and not isinstance(req.get_json(silent=True), dict):
             raise ApiError(400, "Bad request", "Failed to read body as a JSON object.")
 

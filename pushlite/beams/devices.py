@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import re
 
-from flask import request
+from flask import jsonify, request
 from flask.views import MethodView
 
 from pushlite import store
 from pushlite.auth import AuthError, bearer, same_secret, verify_user_token
 from marshmallow import Schema, ValidationError
 
-from pushlite.errors import ApiError, first_message, json_body
+from pushlite.errors import ApiError, documented, first_message
 from pushlite.storage import devices, instances
 from pushlite.storage.errors import DeviceNotFound
 
@@ -68,7 +68,9 @@ def _register(instance_id: str, platform: str, body: dict, pattern: re.Pattern, 
 
 
 # Registration is the hottest path of the service: its bodies are loaded with
-# the schema directly rather than through webargs' layers (documented the same).
+# the schema directly rather than through webargs' layers, and its answer is
+# made directly rather than through flask-smorest's response wrapper; both are
+# documented the same (``documented``).
 REGISTER_APNS = RegisterApnsSchema()
 REGISTER_FCM = RegisterFcmSchema()
 
@@ -82,28 +84,26 @@ def load(schema: Schema, data: object) -> dict:
 
 @blp.route("/apns")
 class RegisterApns(MethodView):
-    @blp.doc(requestBody=json_body(RegisterApnsSchema))
-    @blp.response(200, RegisteredDeviceSchema)
+    @documented(200, RegisteredDeviceSchema, body=RegisterApnsSchema)
     @errors(400, 401, 404, 413, 503)
     def post(self, instance_id: str):
         """Register an APNs device (the same token again returns the same device).
 
         An optional `Authorization: Bearer <client token>` is checked (401 when wrong).
         """
-        return _register(instance_id, "apns", load(REGISTER_APNS, request.get_json()), APNS_TOKEN, "APNs")
+        return jsonify(_register(instance_id, "apns", load(REGISTER_APNS, request.get_json()), APNS_TOKEN, "APNs"))
 
 
 @blp.route("/fcm")
 class RegisterFcm(MethodView):
-    @blp.doc(requestBody=json_body(RegisterFcmSchema))
-    @blp.response(200, RegisteredDeviceSchema)
+    @documented(200, RegisteredDeviceSchema, body=RegisterFcmSchema)
     @errors(400, 401, 404, 413, 503)
     def post(self, instance_id: str):
         """Register an FCM device (the same token again returns the same device).
 
         An optional `Authorization: Bearer <client token>` is checked (401 when wrong).
         """
-        return _register(instance_id, "fcm", load(REGISTER_FCM, request.get_json()), FCM_TOKEN, "FCM")
+        return jsonify(_register(instance_id, "fcm", load(REGISTER_FCM, request.get_json()), FCM_TOKEN, "FCM"))
 
 
 @blp.route(f"/{PLATFORM}/<device_id>")
