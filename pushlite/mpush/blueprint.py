@@ -1,0 +1,67 @@
+"""The MPush blueprint and what every one of its requests goes through: the
+``X-MPush-Token`` (which names the instance: the paths carry no instance id),
+``X-MPush-Version: 2`` and a JSON object body."""
+from __future__ import annotations
+
+from flask import g, request
+from flask_smorest import Blueprint
+
+from pushlite import store
+from pushlite.storage import instances
+
+from . import errors
+from .errors import MPushError
+
+blp = Blueprint(
+    "mpush",
+    __name__,
+    url_prefix="/api",
+    description="MPush topics: apps register device tokens and topics with the client token; app servers "
+                "send to topics with the secret key. Every call carries `X-MPush-Token` and "
+                "`X-MPush-Version: 2`. " + errors.CODES_DOC,
+)
+
+errors.install_handlers(blp)
+
+VERSION = "2"
+# Endpoints that need the secret key; the others also accept the client token.
+SECRET_ONLY = {"mpush.Send"}
+
+
+@blp.before_request
+def authenticate() -> None:
+    token = request.headers.get("X-MPush-Token", "").strip()
+    if not token:
+        raise MPushError(errors.BAD_CREDENTIALS, "Missing X-MPush-Token header.")
+    found = instances.find_by_token(store.client(), token)
+    if found is None:
+        raise MPushError(errors.BAD_CREDENTIALS, "Invalid X-MPush-Token.")
+    instance, kind = found
+    version = request.headers.get("X-MPush-Version")
+    if version is None:
+        raise MPushError(errors.BAD_VERSION, f"Missing X-MPush-Version header; this server speaks version {VERSION}.")
+    if version.strip() != VERSION:
+        raise MPushError(errors.BAD_VERSION,
+                         f"Unsupported X-MPush-Version {version.strip()!r}; this server speaks version {VERSION}.")
+    if request.endpoint in SECRET_ONLY and kind != "secret":
+        raise MPushError(errors.SECRET_KEY_REQUIRED,
+                         "Sending needs the secret key as X-MPush-Token; the client token only registers devices.")
+    if request.mimetype != "application/json":
+        raise MPushError(4150, "Content-Type must be application/json.")
+    if not isinstance(request.get_json(silent=True), dict):
+        raise MPushError(errors.BAD_REQUEST, "The body must be a JSON object.")
+    g.mpush_instance_id = instance.id
+
+
+def instance_id() -> str:
+    """The instance the request's X-MPush-Token named."""
+    return g.mpush_instance_id
+
+
+def documented(blp_, *, secret: bool = False):
+    """The security and version header every MPush operation documents."""
+    return blp_.doc(
+        security=[{"MPushSecretKey" if secret else "MPushToken": []}],
+        parameters=[{"in": "header", "name": "X-MPush-Version", "required": True,
+                     "schema": {"type": "string", "enum": [VERSION]}}],
+    )

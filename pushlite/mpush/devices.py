@@ -1,0 +1,95 @@
+"""MPush device views: a device's token, and its topics (pushlite interests,
+so a topic and a Beams interest of the same name are the same set)."""
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from pushlite import store
+from pushlite.beams.devices import APNS_TOKEN, FCM_TOKEN
+from pushlite.storage import interests, mpush
+from pushlite.storage.devices import MAX_INTERESTS_PER_DEVICE
+
+from . import errors
+from .blueprint import blp, documented, instance_id
+from .errors import MPushError, MPushStatusSchema
+from .schemas import MPushDeviceIdSchema, MPushTokensSchema, MPushTopicsSchema
+
+# MPush platform -> pushlite platform, and the token shape each provider issues.
+PLATFORMS = {"ios": ("apns", APNS_TOKEN, "APNs"), "android": ("fcm", FCM_TOKEN, "FCM")}
+OK = {"status_code": errors.OK}
+
+
+def _errors(*statuses: int):
+    return errors.document_errors(blp, *statuses)
+
+
+def check_topics(names: list) -> list[str]:
+    if not all(interests.is_interest_name(name) for name in names):
+        raise MPushError(errors.BAD_TOPIC, "Topic names are 1-164 characters of A-Z a-z 0-9 _ - = @ , . ;")
+    return list(dict.fromkeys(names))
+
+
+@blp.route("/tokens")
+class Tokens(MethodView):
+    @documented(blp)
+    @blp.arguments(MPushTokensSchema, error_status_code=400)
+    @blp.response(200, MPushStatusSchema)
+    @_errors(400, 401, 413, 415, 503)
+    def post(self, body: dict):
+        """Register a device token, or give a known device_id its new token (it keeps its topics)."""
+        if body["platform"] not in PLATFORMS:
+            raise MPushError(errors.BAD_PLATFORM, "platform must be ios or android.")
+        platform, pattern, label = PLATFORMS[body["platform"]]
+        if not pattern.fullmatch(body["token"]):
+            raise MPushError(errors.BAD_TOKEN, f"token is not a valid {label} device token.")
+        mpush.set_token(store.client(), instance_id(), body["device_id"], platform, body["token"])
+        return OK
+
+
+@blp.route("/register")
+class Register(MethodView):
+    @documented(blp)
+    @blp.arguments(MPushTopicsSchema, error_status_code=400)
+    @blp.response(200, MPushStatusSchema)
+    @_errors(400, 401, 404, 413, 415, 503)
+    def post(self, body: dict):
+        """Register a device to topics, creating them on first use (at most 5000 per device)."""
+        names = check_topics(body["topics"])
+        if not names:
+            raise MPushError(errors.BAD_REQUEST, "topics must name at least one topic.")
+        if len(names) > MAX_INTERESTS_PER_DEVICE:
+            raise MPushError(errors.TOO_MANY_TOPICS, "A device can be registered to at most 5000 topics.")
+        client = store.client()
+        device = mpush.device_of(client, instance_id(), body["device_id"])
+        interests.add(client, instance_id(), device.id, None, names)
+        return OK
+
+
+@blp.route("/unregister")
+class Unregister(MethodView):
+    @documented(blp)
+    @blp.arguments(MPushTopicsSchema, error_status_code=400)
+    @blp.response(200, MPushStatusSchema)
+    @_errors(400, 401, 404, 413, 415, 503)
+    def post(self, body: dict):
+        """Unregister a device from topics; topics it is not registered to are ignored."""
+        names = [name for name in body["topics"] if interests.is_interest_name(name)]
+        client = store.client()
+        device = mpush.device_of(client, instance_id(), body["device_id"])
+        if names:
+            interests.remove(client, instance_id(), device.id, None, names)
+        return OK
+
+
+@blp.route("/unregister-all")
+class UnregisterAll(MethodView):
+    @documented(blp)
+    @blp.arguments(MPushDeviceIdSchema, error_status_code=400)
+    @blp.response(200, MPushStatusSchema)
+    @_errors(400, 401, 404, 413, 415, 503)
+    def post(self, body: dict):
+        """Unregister a device from all its topics."""
+        client = store.client()
+        device = mpush.device_of(client, instance_id(), body["device_id"])
+        interests.replace(client, instance_id(), device.id, None, [])
+        return OK

@@ -1,0 +1,42 @@
+"""MPush send: a notification to the devices of 1-100 topics, through the same
+publish pipeline as every family (a Beams publish to those interest names
+reaches the same devices)."""
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from pushlite import delivery, payloads, store
+from pushlite.storage import publishes
+
+from . import errors
+from .blueprint import blp, documented, instance_id
+from .devices import check_topics
+from .errors import MPushError
+from .schemas import MPushSendResponseSchema, MPushSendSchema
+
+MAX_TOPICS = 100
+
+
+@blp.route("/send")
+class Send(MethodView):
+    @documented(blp, secret=True)
+    @blp.arguments(MPushSendSchema, error_status_code=400)
+    @blp.response(200, MPushSendResponseSchema)
+    @errors.document_errors(blp, 400, 401, 403, 413, 415, 503)
+    def post(self, body: dict):
+        """Send a notification to the devices registered to 1-100 topics (secret key only)."""
+        names = check_topics(body["topics"])
+        if not names:
+            raise MPushError(errors.BAD_REQUEST, "topics must name at least one topic.")
+        if len(names) > MAX_TOPICS:
+            raise MPushError(errors.TOO_MANY_TOPICS, f"A send can target at most {MAX_TOPICS} topics.")
+        if not (body["title"] or body["body"]):
+            raise MPushError(errors.BAD_REQUEST, "title and body cannot both be empty.")
+        try:
+            content = payloads.check(payloads.from_message(body["title"], body["body"], body.get("data")))
+        except payloads.PayloadError as exc:
+            raise MPushError(errors.PAYLOAD_TOO_LARGE, str(exc)) from None
+        iid = instance_id()
+        publish_id = publishes.create(store.client(), iid, "interests", names, content)
+        delivery.start(iid, publish_id)
+        return {"status_code": errors.OK, "publish_id": publish_id}
