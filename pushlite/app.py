@@ -6,7 +6,7 @@ from flask import Flask, send_from_directory
 from flask_smorest import Api
 
 from config import Config
-from pushlite import admin, beams, dashboard, delivery, errors, health, mpush, store
+from pushlite import admin, beams, dashboard, delivery, errors, health, mpush, store, twilio
 
 
 def create_app(config: object | None = None) -> Flask:
@@ -36,6 +36,7 @@ def create_app(config: object | None = None) -> Flask:
     admin.init_app(app, api)
     beams.init_app(app, api)
     mpush.init_app(app, api)
+    twilio.init_app(app, api)
     app.register_blueprint(health.blp)
     dashboard.init_app(app)
 

@@ -1,0 +1,210 @@
+"""Twilio-style device registrations: a device token stored for a user and an app.
+
+A registration is a pushlite device (registered like any other, with the app
+name on its record) that its user holds; ``{iid}:twilio:regs`` keeps what the
+API shows of it and ``{iid}:twilio:tokens`` finds it again from its token.
+The device is the truth: a registration whose device has gone since (a dead
+token, a user deleted through Beams) or no longer has its user is gone too,
+and its record is dropped when next met.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+import redis
+
+from . import devices, keys
+from .errors import DeviceNotFound, InstanceNotFound, StorageError, UserDeviceLimit
+from .records import Device
+from .scripts import run
+
+# Twilio provider name -> pushlite platform.
+PROVIDERS = {"FCM": "fcm", "APNS": "apns"}
+PROVIDER_OF_PLATFORM = {platform: provider for provider, platform in PROVIDERS.items()}
+
+REGISTRATION_PREFIX = "comms_device_registration_"
+USER_PREFIX = "comms_user_"
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+class RegistrationNotFound(StorageError):
+    pass
+
+
+class RegistrationConflict(StorageError):
+    """The token is already registered, for another user or app."""
+
+    def __init__(self, existing: "Registration") -> None:
+        super().__init__(existing.id)
+        self.existing = existing
+
+
+@dataclass
+class Registration:
+    id: str
+    device_id: str
+    user_id: str
+    app: str
+    provider: str
+    token: str
+    created_at: int
+
+
+def new_registration_id() -> str:
+    return REGISTRATION_PREFIX + secrets.token_hex(16)
+
+
+def new_user_id() -> str:
+    """``comms_user_`` and a ULID (48-bit milliseconds, 80 random bits) in lowercase Crockford base32."""
+    value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
+    return USER_PREFIX + "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def token_digest(provider: str, token: str) -> str:
+    return hashlib.sha256(f"{provider}\n{token}".encode()).hexdigest()
+
+
+def _call(client: redis.Redis, instance_id: str, args: Sequence[Any], extra_keys: Sequence[str] = ()) -> list:
+    result = run(
+        client,
+        "twilio.lua",
+        keys=[keys.instance(instance_id), keys.twilio_registrations(instance_id), keys.twilio_tokens(instance_id),
+              *extra_keys],
+        args=args,
+    )
+    if result[0] == "no_instance":
+        raise InstanceNotFound(instance_id)
+    return result
+
+
+def _forget(client: redis.Redis, instance_id: str, registration: Registration) -> None:
+    _call(client, instance_id, ["forget", registration.id, token_digest(registration.provider, registration.token)])
+
+
+def _parse(registration_id: str, raw: str) -> Registration:
+    return Registration(id=registration_id, **json.loads(raw))
+
+
+def _live_device(client: redis.Redis, instance_id: str, registration: Registration) -> Device | None:
+    try:
+        device = devices.get(client, instance_id, registration.device_id)
+    except DeviceNotFound:
+        return None
+    return device if registration.user_id in device.users else None
+
+
+def get(client: redis.Redis, instance_id: str, registration_id: str) -> tuple[Registration, Device]:
+    """The registration and its device; RegistrationNotFound when either has gone."""
+    raw = client.hget(keys.twilio_registrations(instance_id), registration_id)
+    if raw is None:
+        if not client.exists(keys.instance(instance_id)):
+            raise InstanceNotFound(instance_id)
+        raise RegistrationNotFound(registration_id)
+    registration = _parse(registration_id, raw)
+    device = _live_device(client, instance_id, registration)
+    if device is None:
+        _forget(client, instance_id, registration)
+        raise RegistrationNotFound(registration_id)
+    return registration, device
+
+
+def find_by_token(client: redis.Redis, instance_id: str, provider: str, token: str) -> tuple[Registration, Device] | None:
+    registration_id = client.hget(keys.twilio_tokens(instance_id), token_digest(provider, token))
+    if registration_id is None:
+        return None
+    try:
+        return get(client, instance_id, registration_id)
+    except RegistrationNotFound:
+        return None
+
+
+def register(
+    client: redis.Redis, instance_id: str, provider: str, token: str, app: str, user_id: str | None
+) -> tuple[Registration, Device, bool]:
+    """Register a token for a user (a new one when ``user_id`` is None) and an app.
+
+    The same token again returns its registration (``created`` False) when the
+    request agrees with it, and raises RegistrationConflict when it names
+    another user or app. The user's 100-device cap applies (UserDeviceLimit).
+    """
+    existing = find_by_token(client, instance_id, provider, token)
+    if existing is not None:
+        registration, device = existing
+        if (user_id is not None and user_id != registration.user_id) or app != registration.app:
+            raise RegistrationConflict(registration)
+        return registration, device, False
+    user_id = user_id or new_user_id()
+    platform = PROVIDERS[provider]
+    device_id, _ = devices.register(client, instance_id, platform, token, app=app)
+    try:
+        devices.add_user(client, instance_id, device_id, platform, user_id, exclusive=False)
+    except UserDeviceLimit:
+        _drop_if_unheld(client, instance_id, device_id)
+        raise
+    registration = Registration(new_registration_id(), device_id, user_id, app, provider, token, int(time.time()))
+    record = {k: v for k, v in asdict(registration).items() if k != "id"}
+    status, stored = _call(client, instance_id, [
+        "create", registration.id, token_digest(provider, token), json.dumps(record, separators=(",", ":")),
+    ])
+    if status == "exists":
+        # A concurrent request registered the same token first.
+        return (*get(client, instance_id, stored), False)
+    return registration, devices.get(client, instance_id, device_id), True
+
+
+def _drop_if_unheld(client: redis.Redis, instance_id: str, device_id: str) -> None:
+    """Delete a device nothing holds (no user, no interest): nothing could reach it."""
+    try:
+        device = devices.get(client, instance_id, device_id)
+        if not device.users and not device.interests:
+            devices.delete(client, instance_id, device_id)
+    except DeviceNotFound:
+        pass
+
+
+def delete(client: redis.Redis, instance_id: str, registration: Registration) -> bool:
+    """Delete the registration and detach its user from the device, in one
+    step; the device goes too when nothing else holds it. Returns whether it did."""
+    status, *rest = _call(
+        client,
+        instance_id,
+        ["delete", registration.id, token_digest(registration.provider, registration.token),
+         registration.device_id, registration.user_id],
+        [keys.device_bucket(instance_id, registration.device_id),
+         keys.user_bucket(instance_id, registration.user_id),
+         keys.token_index(instance_id)],
+    )
+    if status == "not_found":
+        raise RegistrationNotFound(registration.id)
+    return bool(rest[0])
+
+
+def of_user(client: redis.Redis, instance_id: str, user_id: str) -> list[tuple[Registration, Device]] | None:
+    """The user's registrations (None when the user has no device at all,
+    through any family)."""
+    device_ids = devices.user_device_ids(client, instance_id, user_id)
+    if not device_ids:
+        if not client.exists(keys.instance(instance_id)):
+            raise InstanceNotFound(instance_id)
+        return None
+    found = [d for d in devices.load_many(client, instance_id, device_ids).values()
+             if d.platform in PROVIDER_OF_PLATFORM]
+    if not found:
+        return []
+    digests = [token_digest(PROVIDER_OF_PLATFORM[d.platform], d.token) for d in found]
+    registration_ids = client.hmget(keys.twilio_tokens(instance_id), digests)
+    wanted = [(i, d) for i, d in zip(registration_ids, found) if i]
+    raws = client.hmget(keys.twilio_registrations(instance_id), [i for i, _ in wanted]) if wanted else []
+    result = []
+    for (registration_id, device), raw in zip(wanted, raws):
+        if raw is None:
+            continue
+        registration = _parse(registration_id, raw)
+        if registration.user_id == user_id and registration.device_id == device.id:
+            result.append((registration, device))
+    return sorted(result, key=lambda pair: (pair[0].created_at, pair[0].id))

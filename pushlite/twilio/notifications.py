@@ -1,0 +1,91 @@
+"""Sends to users, and their progress (an operation is a pushlite publish)."""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timezone
+
+from flask.views import MethodView
+
+from pushlite import delivery, payloads, store
+from pushlite.storage import publishes
+from pushlite.storage.publishes import PublishNotFound
+
+from . import errors
+from .blueprint import blp, documented, instance_id
+from .schemas import TwilioOperationAcceptedSchema, TwilioOperationSchema, TwilioSendSchema
+
+MAX_USERS = 1000
+OPERATION_PREFIX = "comms_operation_"
+OPERATION_ID = re.compile(OPERATION_PREFIX + r"[0-9a-f]{32}")
+
+
+def operation_id(publish_id: str) -> str:
+    """``pubid-<uuid>`` <-> ``comms_operation_<uuid hex>``: the same id, Twilio-shaped."""
+    return OPERATION_PREFIX + uuid.UUID(publish_id.removeprefix("pubid-")).hex
+
+
+def publish_id_of(operation: str) -> str | None:
+    if not OPERATION_ID.fullmatch(operation):
+        return None
+    return "pubid-" + str(uuid.UUID(operation.removeprefix(OPERATION_PREFIX)))
+
+
+def iso(timestamp: str | None) -> str | None:
+    if not timestamp:
+        return None
+    return datetime.fromtimestamp(int(timestamp), timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+@blp.route("/PushNotifications")
+class PushNotifications(MethodView):
+    @documented
+    @blp.arguments(TwilioSendSchema, error_status_code=400)
+    @blp.response(202, TwilioOperationAcceptedSchema)
+    @errors.document_errors(blp, 400, 401, 413, 415, 503)
+    def post(self, body: dict):
+        """Send a notification to every device of 1-1000 users (only the app's devices when `appName` is given)."""
+        users = list(dict.fromkeys(recipient["userId"] for recipient in body["to"]))
+        if not users:
+            raise errors.invalid('Invalid parameter "to": name at least one user.')
+        if len(users) > MAX_USERS:
+            raise errors.invalid(f'Invalid parameter "to": at most {MAX_USERS} users.')
+        content = body["content"]
+        if not (content.get("title") or content.get("body")):
+            raise errors.invalid('Invalid parameter "content": give a title or a body.')
+        try:
+            payload = payloads.check(payloads.from_message(content.get("title"), content.get("body")))
+        except payloads.PayloadError as exc:
+            raise errors.invalid(f'Invalid parameter "content": {exc}') from None
+        extra = {"app": body["appName"]} if body.get("appName") else None
+        iid = instance_id()
+        publish_id = publishes.create(store.client(), iid, "users", users, payload, extra)
+        delivery.start(iid, publish_id)
+        operation = operation_id(publish_id)
+        return {"id": operation, "status": "queued", "uri": f"/PushNotifications/Operations/{operation}"}
+
+
+@blp.route("/PushNotifications/Operations/<operation>")
+class Operation(MethodView):
+    @documented
+    @blp.response(200, TwilioOperationSchema)
+    @errors.document_errors(blp, 401, 404, 503)
+    def get(self, operation: str):
+        """A send's progress: status, and how many devices were targeted, delivered, failed, retried, removed, skipped."""
+        publish_id = publish_id_of(operation)
+        try:
+            if publish_id is None:
+                raise PublishNotFound(operation)
+            record = publishes.get(store.client(), instance_id(), publish_id)
+        except PublishNotFound:
+            raise errors.not_found() from None
+        counters = {name: int(record.get(name, 0)) for name in publishes.COUNTERS}
+        return {
+            "id": operation,
+            "status": record["status"],
+            "appName": record.get("app") or None,
+            "createdAt": iso(record.get("created_at")),
+            "finishedAt": iso(record.get("finished_at")),
+            **counters,
+            "failures": [{"deviceId": f.get("device_id"), "reason": f.get("reason")} for f in record["failures"]],
+        }

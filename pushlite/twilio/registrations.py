@@ -1,0 +1,90 @@
+"""Device registrations and users: a token stored for a user and an app."""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask.views import MethodView
+
+from pushlite import store
+from pushlite.beams.devices import APNS_TOKEN, FCM_TOKEN
+from pushlite.storage import twilio
+from pushlite.storage.records import Device
+from pushlite.storage.twilio import Registration
+
+from . import errors
+from .blueprint import blp, documented, instance_id
+from .schemas import TwilioRegistrationBodySchema, TwilioRegistrationSchema, TwilioUserSchema
+
+TOKEN_SHAPES = {"APNS": (APNS_TOKEN, "an APNs device token (64-200 hex digits)"),
+                "FCM": (FCM_TOKEN, "an FCM registration token")}
+
+
+def _errors(*statuses: int):
+    return errors.document_errors(blp, *statuses)
+
+
+def shown(registration: Registration, device: Device) -> dict:
+    """A registration as the seed shows it (the device's current token)."""
+    user, app = registration.user_id, registration.app
+    return {
+        "appName": app,
+        "userId": user,
+        "devices": [{"provider": registration.provider, "token": device.token}],
+        "id": registration.id,
+        "related": [
+            {"id": user, "name": "user", "uri": f"/Users/{quote(user, safe='')}"},
+            {"id": app, "name": "push_notification_app", "uri": f"/PushNotifications/Apps/{app}"},
+        ],
+        "tags": {},
+    }
+
+
+@blp.route("/PushNotifications/DeviceRegistrations")
+class DeviceRegistrations(MethodView):
+    @documented
+    @blp.arguments(TwilioRegistrationBodySchema, error_status_code=400)
+    @blp.response(201, TwilioRegistrationSchema, description="Registered")
+    @blp.alt_response(200, schema=TwilioRegistrationSchema, description="The token was already registered so: "
+                                                                  "its registration")
+    @_errors(400, 401, 409, 413, 415, 422, 503)
+    def post(self, body: dict):
+        """Register a device token for a user (a new comms_user_ when no userId is given) and an app."""
+        pattern, label = TOKEN_SHAPES[body["provider"]]
+        if not pattern.fullmatch(body["token"]):
+            raise errors.invalid(f'Invalid parameter "token": not {label}.')
+        registration, device, created = twilio.register(
+            store.client(), instance_id(), body["provider"], body["token"], body["appName"], body.get("userId")
+        )
+        return shown(registration, device), 201 if created else 200
+
+
+@blp.route("/PushNotifications/DeviceRegistrations/<registration_id>")
+class DeviceRegistration(MethodView):
+    @documented
+    @blp.response(200, TwilioRegistrationSchema)
+    @_errors(401, 404, 503)
+    def get(self, registration_id: str):
+        """Get a device registration."""
+        return shown(*twilio.get(store.client(), instance_id(), registration_id))
+
+    @documented
+    @blp.response(204)
+    @_errors(401, 404, 503)
+    def delete(self, registration_id: str):
+        """Delete a registration: its user no longer reaches the token (the device goes when nothing else holds it)."""
+        client = store.client()
+        registration, _ = twilio.get(client, instance_id(), registration_id)
+        twilio.delete(client, instance_id(), registration)
+
+
+@blp.route("/Users/<user_id>")
+class User(MethodView):
+    @documented
+    @blp.response(200, TwilioUserSchema)
+    @_errors(401, 404, 503)
+    def get(self, user_id: str):
+        """Get a user (any user with a device, through any API) and their device registrations."""
+        found = twilio.of_user(store.client(), instance_id(), user_id)
+        if found is None:
+            raise errors.not_found()
+        return {"id": user_id, "deviceRegistrations": [shown(r, d) for r, d in found]}
