@@ -7,6 +7,7 @@ from flask_smorest import Api
 
 from config import Config
 from pushlite import admin, beams, dashboard, delivery, errors, health, mpush, store, twilio
+from pushlite import channels, discord, matrix  # the user-authenticated families
 
 
 def create_app(config: object | None = None) -> Flask:
@@ -35,6 +36,8 @@ def create_app(config: object | None = None) -> Flask:
 
     admin.init_app(app, api)
     beams.init_app(app, api)
+    for user_family in (discord, matrix, channels):
+        user_family.init_app(app, api)
     mpush.init_app(app, api)
     twilio.init_app(app, api)
     app.register_blueprint(health.blp)

@@ -1,0 +1,175 @@
+"""Discord-style push devices: ``/users/@me/devices`` for the caller named by
+a user JWT. A device registered here is the same device as the same token
+registered through Beams (same id), attached to the caller without excluding
+other users, so a phone signed in to several accounts is one device."""
+from __future__ import annotations
+
+import re
+
+from flask import Response, g, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from pushlite import store
+from pushlite.auth import AuthError
+from pushlite.beams.devices import APNS_TOKEN, FCM_TOKEN
+from pushlite.storage import devices
+from pushlite.storage.errors import UserDeviceLimit
+from pushlite.user_auth import authenticate
+
+from . import sync_tokens
+from .errors import INVALID_JSON, DiscordErrorSchema, error, invalid_form_body, max_devices, unauthorized
+from .schemas import (
+    VOIP_PROVIDERS,
+    DiscordDeviceSchema,
+    DiscordRegisterSchema,
+    DiscordSyncSchema,
+    SyncResultSchema,
+    SyncTokenSchema,
+)
+
+blp = Blueprint(
+    "discord_devices",
+    __name__,
+    url_prefix="/users/@me/devices",
+    description="Discord-style push devices (`Authorization: Bearer <user JWT>`).",
+)
+
+# provider -> (platform, APNs environment)
+PLATFORMS: dict[str, tuple[str, str | None]] = {
+    "gcm": ("fcm", None),
+    "apns": ("apns", "production"),
+    "apns_internal": ("apns", "sandbox"),
+    "apns_voip": ("apns_voip", "production"),
+    "apns_internal_voip": ("apns_voip", "sandbox"),
+}
+TOKEN_SHAPES = {"fcm": (FCM_TOKEN, "Invalid FCM token."), "apns": (APNS_TOKEN, "Invalid APNs token."),
+                "apns_voip": (APNS_TOKEN, "Invalid APNs VoIP token.")}
+
+
+def errors(*statuses: int):
+    def decorate(view):
+        for status in statuses:
+            view = blp.alt_response(status, schema=DiscordErrorSchema, description="Error")(view)
+        return view
+    return decorate
+
+
+@blp.before_request
+def authenticate_caller() -> None:
+    try:
+        g.caller = authenticate(store.client(), request.headers.get("Authorization"))
+    except AuthError as exc:
+        raise unauthorized(exc.message) from None
+    if request.method in ("POST", "PUT", "DELETE"):
+        if request.mimetype != "application/json" or not isinstance(request.get_json(silent=True), dict):
+            raise error(400, INVALID_JSON, "The request body contains invalid JSON.")
+
+
+def device(provider: str, token: str, field: str = "") -> tuple[str, str | None, str]:
+    """(platform, environment, token) of a provider and token, or a 400."""
+    if provider not in PLATFORMS:
+        raise invalid_form_body(f"{field}provider", f"Unknown push provider {provider!r}.")
+    platform, environment = PLATFORMS[provider]
+    pattern, message = TOKEN_SHAPES[platform]
+    if not pattern.fullmatch(token):
+        raise invalid_form_body(f"{field}token", message)
+    return platform, environment, token
+
+
+def register(user_id: str, tokens: list[tuple[str, str | None, str]]) -> None:
+    try:
+        devices.register_for_user(store.client(), g.caller.instance_id, user_id, tokens)
+    except UserDeviceLimit:
+        raise max_devices() from None
+
+
+def no_content() -> Response:
+    return Response(status=204)
+
+
+@blp.route("")
+class Devices(MethodView):
+    @blp.doc(security=[{"BeamsUserJWT": []}])
+    @blp.arguments(DiscordRegisterSchema, error_status_code=400)
+    @blp.response(204)
+    @errors(400, 401, 503)
+    def post(self, body: dict):
+        """Register the caller's push token (and VoIP token): 204.
+
+        The device counts toward the caller's 100 devices; the token and the
+        VoIP token are registered together or not at all.
+        """
+        tokens = [device(body["provider"], body["token"])]
+        voip_provider, voip_token = body.get("voip_provider"), body.get("voip_token")
+        if voip_token and not voip_provider:
+            raise invalid_form_body("voip_provider", "Required with voip_token.")
+        if voip_provider and not voip_token:
+            raise invalid_form_body("voip_token", "Required with voip_provider.")
+        if voip_provider:
+            if voip_provider not in VOIP_PROVIDERS:
+                raise invalid_form_body("voip_provider", "Must be apns_voip or apns_internal_voip.")
+            tokens.append(device(voip_provider, voip_token, "voip_"))
+        register(g.caller.user_id, tokens)
+        return no_content()
+
+    @blp.doc(security=[{"BeamsUserJWT": []}])
+    @blp.arguments(DiscordDeviceSchema, error_status_code=400)
+    @blp.response(204)
+    @errors(400, 401, 503)
+    def delete(self, body: dict):
+        """Unregister the caller's push token: 204.
+
+        The caller is detached from the device, which is deleted when no other
+        account has it. Another account's token is left alone (still 204).
+        """
+        if body["provider"] not in PLATFORMS:
+            raise invalid_form_body("provider", f"Unknown push provider {body['provider']!r}.")
+        platform, _ = PLATFORMS[body["provider"]]
+        devices.unregister_for_user(store.client(), g.caller.instance_id, g.caller.user_id, platform, body["token"])
+        return no_content()
+
+
+@blp.route("/sync-token")
+class SyncToken(MethodView):
+    @blp.doc(security=[{"BeamsUserJWT": []}])
+    @blp.response(200, SyncTokenSchema)
+    @errors(401, 503)
+    def get(self):
+        """Get a sync token for the caller (valid 30 days; signed, not stored)."""
+        caller = g.caller
+        return {"token": sync_tokens.issue(caller.instance_id, caller.secret_key, caller.user_id)}
+
+
+@blp.route("/sync")
+class Sync(MethodView):
+    @blp.doc(security=[{"BeamsUserJWT": []}])
+    @blp.arguments(DiscordSyncSchema, error_status_code=400)
+    @blp.response(200, SyncResultSchema)
+    @errors(400, 401, 503)
+    def put(self, body: dict):
+        """Register the push token for the caller and for every account whose sync token is valid.
+
+        Each account is registered in one atomic step. Tokens that are not
+        valid for this instance (tampered with, expired, another instance's)
+        and accounts that already have 100 devices are listed as invalid.
+        """
+        caller = g.caller
+        token = device(body["provider"], body["token"])
+        register(caller.user_id, [token])
+        client = store.client()
+        invalid: list[str] = []
+        done = {caller.user_id}
+        for sync_token in dict.fromkeys(body["push_sync_tokens"]):
+            user_id = sync_tokens.verify(sync_token, caller.instance_id, caller.secret_key)
+            if user_id in done:
+                continue
+            try:
+                if user_id is not None:
+                    devices.register_for_user(client, caller.instance_id, user_id, [token])
+                    done.add(user_id)
+                    continue
+            except UserDeviceLimit:
+                pass
+            invalid.append(sync_token)
+        return {"invalid_push_sync_tokens": invalid}

@@ -1,0 +1,55 @@
+"""Bodies of the Matrix pushers endpoints (client-server API v3)."""
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields
+
+from .errors import MISSING
+
+_ERRORS = {"required": MISSING, "invalid": "Must be a string.", "null": "Must not be null."}
+
+
+def _string(description: str, required: bool = False, allow_none: bool = True) -> fields.String:
+    return fields.String(required=required, allow_none=allow_none, error_messages=_ERRORS,
+                         metadata={"description": description})
+
+
+class SetPusherSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    pushkey = _string("Unique identifier of the pusher, e.g. the APNs/FCM token (max 512 bytes)",
+                      required=True, allow_none=False)
+    kind = _string("http to create or update the pusher; null to delete it", required=True)
+    app_id = _string("Reverse-DNS identifier of the application (max 64 characters)",
+                     required=True, allow_none=False)
+    app_display_name = _string("Required if kind is not null")
+    device_display_name = _string("Required if kind is not null")
+    profile_tag = _string("Which set of device-specific rules this pusher executes")
+    lang = _string("Required if kind is not null: the preferred language of notifications")
+    data = fields.Dict(allow_none=True, error_messages={**_ERRORS, "invalid": "Must be an object."},
+                       metadata={"description": "Required if kind is not null (PusherData: url, format, ...)"})
+    encryption = fields.Dict(allow_none=True, error_messages={**_ERRORS, "invalid": "Must be an object."},
+                             metadata={"description": "How to encrypt notifications for this pusher"})
+    append = fields.Boolean(load_default=False, error_messages={**_ERRORS, "invalid": "Must be a boolean."},
+                            metadata={"description": "Keep pushers of other users with the same app_id "
+                                                     "and pushkey (default false: remove them)"})
+
+
+class PusherSchema(Schema):
+    pushkey = fields.String()
+    kind = fields.String()
+    app_id = fields.String()
+    app_display_name = fields.String()
+    device_display_name = fields.String()
+    profile_tag = fields.String()
+    lang = fields.String()
+    data = fields.Dict(metadata={"description": "PusherData: url, format and any other fields the client set"})
+    encryption = fields.Dict()
+
+
+class PushersSchema(Schema):
+    pushers = fields.List(fields.Nested(PusherSchema), metadata={"description": "The caller's pushers"})
+
+
+class MatrixEmptySchema(Schema):
+    pass
