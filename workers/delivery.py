@@ -17,7 +17,9 @@ from workers.senders import Outcome, Sender, Target
 # Which sender serves a device platform. The publish payload a device gets is
 # the one named like its platform: VoIP devices only get an explicit
 # "apns_voip" payload, since iOS punishes VoIP pushes that ring no call.
-PROVIDER_OF = {"fcm": "fcm", "apns": "apns", "apns_voip": "apns"}
+# Matrix pushers get the publish's "matrix" notification (given, or derived
+# from its title and body by pushlite.payloads).
+PROVIDER_OF = {"fcm": "fcm", "apns": "apns", "apns_voip": "apns", "matrix": "matrix"}
 
 @dataclass(frozen=True)
 class PublishContent:
@@ -80,6 +82,8 @@ def send_batch(
     for device in found.values():
         groups.setdefault(device.platform, []).append(
             Target(device.id, device.token, device.platform, device.environment)
+            if device.platform != "matrix"
+            else Target(device.id, device.token, device.platform, None, device.bundle_id, device.metadata)
         )
     senders = _senders(rt, instance_id, {PROVIDER_OF[p] for p in groups})
     jobs = []
@@ -109,4 +113,6 @@ async def _gather(jobs: list) -> list[Outcome]:
 def _senders(rt: Runtime, instance_id: str, providers: set[str]) -> dict[str, Sender]:
     if rt.dry_run:
         return {provider: DryRunSender(rt.redis, instance_id, provider) for provider in providers}
-    return rt.senders(instance_id) if providers else {}
+    if not providers:
+        return {}
+    return {**rt.senders(instance_id), **rt.credential_free_senders(providers)}

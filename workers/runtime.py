@@ -19,7 +19,7 @@ from rq import Queue
 from config import Config
 from pushlite.storage import credentials
 from pushlite.storage.connection import connect, connect_queue
-from workers.senders import Sender, SenderSettings, build_sender
+from workers.senders import CREDENTIAL_FREE_PROVIDERS, Sender, SenderSettings, build_sender
 
 T = TypeVar("T")
 
@@ -57,6 +57,7 @@ class Runtime:
         self.fanout_queue = Queue(FANOUT_QUEUE, connection=queue_connection, is_async=is_async)
         self.delivery_queue = Queue(DELIVERY_QUEUE, connection=queue_connection, is_async=is_async)
         self._senders: dict[tuple[str, str], tuple[str, Sender]] = {}
+        self._credential_free: dict[str, Sender] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -70,6 +71,7 @@ class Runtime:
             SenderSettings(
                 fcm_endpoint=config.PUSHLITE_FCM_ENDPOINT,
                 apns_endpoint=config.PUSHLITE_APNS_ENDPOINT,
+                matrix_gateway_allowlist=config.PUSHLITE_MATRIX_GATEWAY_ALLOWLIST,
             ),
             dry_run=config.PUSHLITE_DRY_RUN,
             is_async=not config.EMBEDDED,
@@ -100,14 +102,26 @@ class Runtime:
                 self._close_later(self._senders.pop(key)[1])
         return out
 
+    def credential_free_senders(self, providers: set[str]) -> dict[str, Sender]:
+        """Senders that need no credential (Matrix gateways), built once per
+        process on first use and shared by every instance."""
+        out = {}
+        with self._lock:
+            for provider in providers & set(CREDENTIAL_FREE_PROVIDERS):
+                if provider not in self._credential_free:
+                    self._credential_free[provider] = self.sender_factory(provider, {}, self.sender_settings)
+                out[provider] = self._credential_free[provider]
+        return out
+
     def _close_later(self, sender: Sender) -> None:
         if self._loop is not None:
             asyncio.run_coroutine_threadsafe(sender.aclose(), self._loop)
 
     def close(self) -> None:
         with self._lock:
-            senders = [s for _, s in self._senders.values()]
+            senders = [s for _, s in self._senders.values()] + list(self._credential_free.values())
             self._senders.clear()
+            self._credential_free.clear()
         if self._loop is not None:
             for sender in senders:
                 asyncio.run_coroutine_threadsafe(sender.aclose(), self._loop).result(5)

@@ -15,6 +15,10 @@ class _PublishBody(Schema):
     apns_voip = fields.Dict(metadata={"description": "pushlite extension: the payload for APNs VoIP devices "
                                                      "(without it they are skipped)."})
     fcm = fields.Dict(metadata={"description": "FCM payload: `notification`, `data`, and legacy options."})
+    matrix = fields.Dict(metadata={"description": "pushlite extension: the Matrix push gateway notification for "
+                                                  "Matrix pushers (event_id, room_id, type, sender, content, "
+                                                  "counts, prio, ...); without it, one is made from the fcm "
+                                                  "notification or apns alert title and body."})
     web = fields.Dict(metadata={"description": "Accepted for SDK compatibility; pushlite does not deliver web push."})
 
 

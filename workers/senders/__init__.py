@@ -1,5 +1,6 @@
 """Provider senders: one module per provider behind the `Sender` interface in `base`."""
 from workers.senders.base import (
+    CREDENTIAL_FREE_PROVIDERS,
     CredentialError,
     Outcome,
     Sender,
@@ -12,6 +13,7 @@ from workers.senders.base import (
 )
 
 __all__ = [
+    "CREDENTIAL_FREE_PROVIDERS",
     "CredentialError",
     "Outcome",
     "Sender",

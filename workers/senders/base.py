@@ -15,11 +15,12 @@ from a new loop still works, but opens new connections.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 __all__ = [
+    "CREDENTIAL_FREE_PROVIDERS",
     "CredentialError",
     "Outcome",
     "Sender",
@@ -53,8 +54,11 @@ class Target:
 
     device_id: str
     token: str
-    platform: str  # "apns" | "apns_voip" | "fcm"
+    platform: str  # "apns" | "apns_voip" | "fcm" | "matrix"
     environment: str | None = None  # APNs only: "production" | "sandbox" | None (= credential default)
+    # Matrix only: the pusher's app_id and its fields (data.url, data.format, pushkey_ts, ...).
+    bundle_id: str = ""
+    metadata: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass
@@ -95,6 +99,8 @@ class SenderSettings:
     timeout: float = 10.0
     max_concurrency: int = 500  # streams in flight per batch
     http_client: str = "h2"  # "h2" | "httpx"; compare with bench/sender_throughput.py
+    # URL globs a Matrix gateway URL may match (`PUSHLITE_MATRIX_GATEWAY_ALLOWLIST`, see pushlite.url_guard).
+    matrix_gateway_allowlist: str = "https://*"
 
 
 class Sender(abc.ABC):
@@ -130,8 +136,13 @@ class Sender(abc.ABC):
         return f"<{type(self).__name__} provider={self.provider!r}>"
 
 
+# Providers whose sender needs no credential: built once per worker process
+# and shared by every instance (Matrix gateways are named by each pusher).
+CREDENTIAL_FREE_PROVIDERS = ("matrix",)
+
+
 def sender_class(provider: str) -> type[Sender]:
-    """The sender class for a provider name ("apns", "fcm").
+    """The sender class for a provider name ("apns", "fcm", "matrix").
 
     The admin API calls `sender_class(name).validate_credential(...)` to check a
     credential before storing it.
@@ -139,8 +150,9 @@ def sender_class(provider: str) -> type[Sender]:
     # Imported here so that importing the interface pulls in no provider module.
     from workers.senders.apns import APNsSender
     from workers.senders.fcm import FCMSender
+    from workers.senders.matrix import MatrixSender
 
-    classes: dict[str, type[Sender]] = {"apns": APNsSender, "fcm": FCMSender}
+    classes: dict[str, type[Sender]] = {"apns": APNsSender, "fcm": FCMSender, "matrix": MatrixSender}
     try:
         return classes[provider]
     except KeyError:

@@ -1,0 +1,172 @@
+"""Matrix push gateway sender: ``POST <data.url>`` in the push gateway format.
+
+Pushers that share a gateway URL (and notification format) go out together,
+in one request per `MAX_DEVICES_PER_REQUEST` devices:
+``{"notification": {..., "devices": [{"app_id", "pushkey", "pushkey_ts", "data"}]}}``,
+where ``data`` is the pusher's data without ``url`` and ``format``, and a
+pusher with ``format: "event_id_only"`` gets only the event id, room id,
+counts and priority. The gateway answers ``{"rejected": [pushkeys]}``: those
+pushers are dead. 429, 5xx and network errors are temporary; other answers are
+permanent failures.
+
+Every URL is checked again before each request (`pushlite.url_guard`: the
+allowlist, and public addresses only), and the request goes to the address
+that was checked, with the URL's host in the Host header and TLS SNI, so a
+DNS answer that changes between check and connect cannot redirect it.
+Redirects are not followed. No credential: one sender serves every instance.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from pushlite import url_guard
+from workers.senders.base import Outcome, Sender, SenderSettings, Target
+from workers.senders.h2client import tls_context
+from workers.senders.transport import dumps, json_object, retry_after
+
+log = logging.getLogger(__name__)
+
+MAX_DEVICES_PER_REQUEST = 100
+EVENT_ID_ONLY = ("event_id", "room_id", "counts", "prio")
+MAX_CLIENTS = 64
+
+
+def notification(payload: dict[str, Any], event_id_only: bool, devices: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``notification`` object of one gateway request."""
+    fields = {k: v for k, v in payload.items() if k != "devices"}
+    if event_id_only:
+        fields = {k: fields[k] for k in EVENT_ID_ONLY if k in fields}
+    fields.setdefault("prio", "high")
+    return {**fields, "devices": devices}
+
+
+def device_entry(target: Target) -> dict[str, Any]:
+    metadata = target.metadata or {}
+    data = metadata.get("data") if isinstance(metadata.get("data"), dict) else {}
+    entry: dict[str, Any] = {
+        "app_id": target.bundle_id,
+        "pushkey": target.token,
+        "data": {k: v for k, v in data.items() if k not in ("url", "format")},
+    }
+    if "pushkey_ts" in metadata:
+        entry["pushkey_ts"] = metadata["pushkey_ts"]
+    return entry
+
+
+def _http1_tls() -> ssl.SSLContext:
+    context = tls_context()
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+class MatrixSender(Sender):
+    """Sends one notification to many pushers, one request per gateway URL."""
+
+    provider = "matrix"
+
+    def __init__(self, credential: dict[str, Any], settings: SenderSettings) -> None:
+        super().__init__(credential, settings)
+        self.allowlist = settings.matrix_gateway_allowlist
+        # One client per (gateway host, checked address): a connection is only
+        # reused for the host whose certificate it verified.
+        self._clients: OrderedDict[tuple[str, str, int, str], httpx.AsyncClient] = OrderedDict()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def validate_credential(cls, credential: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    async def send(self, targets: Sequence[Target], payload: dict[str, Any]) -> Outcome:
+        outcome = Outcome()
+        groups: dict[tuple[str, bool], list[Target]] = {}
+        for target in targets:
+            metadata = target.metadata or {}
+            data = metadata.get("data") if isinstance(metadata.get("data"), dict) else {}
+            url = data.get("url")
+            if metadata.get("kind") != "http" or not isinstance(url, str):
+                outcome.failed.append((target.device_id, "matrix:no-gateway-url"))
+                continue
+            groups.setdefault((url, data.get("format") == "event_id_only"), []).append(target)
+
+        async def post(url: str, event_id_only: bool, chunk: list[Target]) -> None:
+            try:
+                await self._post(url, event_id_only, chunk, payload, outcome)
+            except Exception:  # a bug must not lose the rest of the batch
+                log.exception("matrix: unexpected error posting to a gateway")
+                outcome.retry.extend((t.device_id, None) for t in chunk)
+
+        await asyncio.gather(*(
+            post(url, event_id_only, group[i:i + MAX_DEVICES_PER_REQUEST])
+            for (url, event_id_only), group in groups.items()
+            for i in range(0, len(group), MAX_DEVICES_PER_REQUEST)
+        ))
+        if outcome.failed:
+            log.warning("matrix: %d of %d failed, first: %s", len(outcome.failed), len(targets), outcome.failed[0])
+        return outcome
+
+    async def _post(
+        self, url: str, event_id_only: bool, group: list[Target], payload: dict[str, Any], outcome: Outcome
+    ) -> None:
+        ids = [t.device_id for t in group]
+        try:
+            destination = await asyncio.to_thread(url_guard.check, url, self.allowlist)
+        except url_guard.UnsafeURL as exc:
+            log.warning("matrix: refusing gateway URL for %d pusher(s): %s", len(group), exc)
+            outcome.failed.extend((i, "matrix:unsafe-url") for i in ids)
+            return
+        address = destination.addresses[0]
+        body = {"notification": notification(payload, event_id_only, [device_entry(t) for t in group])}
+        extensions = {"sni_hostname": destination.host} if destination.scheme == "https" else {}
+        try:
+            response = await self._client(destination, address).post(
+                destination.pinned_url(address),
+                content=dumps(body),
+                headers={"host": destination.authority, "content-type": "application/json"},
+                extensions=extensions,
+            )
+        except httpx.HTTPError as exc:
+            log.info("matrix: %s posting to %s; will retry", type(exc).__name__, destination.host)
+            outcome.retry.extend((i, None) for i in ids)
+            return
+        status = response.status_code
+        if status == 200:
+            answer = json_object(response.content) or {}
+            rejected = answer.get("rejected") if isinstance(answer.get("rejected"), list) else []
+            dead = {key for key in rejected if isinstance(key, str)}
+            for target in group:
+                (outcome.dead if target.token in dead else outcome.delivered).append(target.device_id)
+        elif status == 429 or status >= 500:
+            after = retry_after(response.headers.get("retry-after"))
+            outcome.retry.extend((i, after) for i in ids)
+        else:
+            outcome.failed.extend((i, f"matrix:{status}") for i in ids)
+
+    def _client(self, destination: url_guard.Destination, address: str) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._clients, self._loop = OrderedDict(), loop
+        key = (destination.scheme, destination.host, destination.port, address)
+        client = self._clients.get(key)
+        if client is None:
+            client = httpx.AsyncClient(
+                verify=_http1_tls(), timeout=self.settings.timeout, follow_redirects=False, trust_env=False,
+            )
+            self._clients[key] = client
+            if len(self._clients) > MAX_CLIENTS:
+                _, oldest = self._clients.popitem(last=False)
+                loop.create_task(oldest.aclose())
+        else:
+            self._clients.move_to_end(key)
+        return client
+
+    async def aclose(self) -> None:
+        clients, self._clients = self._clients, OrderedDict()
+        if self._loop is asyncio.get_running_loop():
+            await asyncio.gather(*(c.aclose() for c in clients.values()), return_exceptions=True)
