@@ -240,3 +240,14 @@ def test_every_endpoint_needs_a_valid_user_jwt(client, instance, method, path):
 def test_unknown_methods_and_paths(client, instance):
     assert_error(client.delete(url(fcm_token(1)), headers=auth(instance)), 405)
     assert_error(client.get("/v1/devices/x/nothing", headers=auth(instance)), 404)
+
+
+def test_the_family_is_in_the_openapi_document(client):
+    spec = client.get("/openapi.json").get_json()
+    device = spec["paths"]["/v1/devices/{pushtoken}/channels"]
+    assert {"get", "post"} <= set(device) and "requestBody" in device["post"]
+    assert "get" in spec["paths"]["/v1/channels"]
+    for operation in (device["get"], device["post"], spec["paths"]["/v1/channels"]["get"]):
+        ref = operation["responses"]["401"]["content"]["application/json"]["schema"]["$ref"]
+        assert ref.endswith("/ChannelsError")
+    assert set(spec["components"]["schemas"]["ChannelsError"]["properties"]) == {"code", "message"}

@@ -2,6 +2,7 @@
 token and sync, with the caller named by a user JWT; both backends."""
 from __future__ import annotations
 
+import jwt
 import pytest
 
 from pushlite.storage import devices, instances, keys, records
@@ -317,6 +318,11 @@ def bad_headers(instance) -> list[tuple[str, dict]]:
         ("no sub", {"Authorization": "Bearer " + user_jwt(instance, sub=None)}),
         ("no exp", {"Authorization": "Bearer " + user_jwt(instance, exp=None)}),
         ("sub too long", auth(instance, "u" * 165)),
+        ("alg none", {"Authorization": "Bearer " + jwt.encode(
+            {"sub": "alice", "iss": f"pushlite:{instance['id']}", "exp": 9999999999}, None, algorithm="none")}),
+        ("HS512", {"Authorization": "Bearer " + jwt.encode(
+            {"sub": "alice", "iss": f"pushlite:{instance['id']}", "exp": 9999999999}, instance["secret_key"],
+            algorithm="HS512")}),
     ]
 
 
@@ -355,3 +361,13 @@ def test_a_body_over_the_limit_is_413_in_the_discord_shape(client, instance):
     response = client.post(DEVICES, data="x" * (1024 * 1024 + 1), content_type="application/json",
                            headers=auth(instance))
     assert_error(response, 413, 0)
+
+
+def test_the_family_is_in_the_openapi_document(client):
+    spec = client.get("/openapi.json").get_json()
+    paths = spec["paths"]
+    assert {"post", "delete"} <= set(paths[DEVICES]) and "requestBody" in paths[DEVICES]["post"]
+    assert "get" in paths[f"{DEVICES}/sync-token"] and "put" in paths[f"{DEVICES}/sync"]
+    error = paths[DEVICES]["post"]["responses"]["400"]["content"]["application/json"]["schema"]["$ref"]
+    assert error.endswith("/DiscordError")
+    assert set(spec["components"]["schemas"]["DiscordError"]["properties"]) == {"code", "message"}

@@ -301,3 +301,13 @@ def test_unknown_routes_under_matrix_are_unrecognized(client, instance, method, 
 def test_a_body_over_the_limit_is_m_too_large(client, instance):
     response = client.post(SET, data="x" * (1024 * 1024 + 1), content_type="application/json", headers=auth(instance))
     assert_matrix_error(response, 413, "M_TOO_LARGE")
+
+
+def test_the_family_is_in_the_openapi_document(client):
+    spec = client.get("/openapi.json").get_json()
+    assert "get" in spec["paths"][PUSHERS]
+    set_op = spec["paths"][SET]["post"]
+    body = set_op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert {"pushkey", "kind", "app_id", "data", "append"} <= set(spec["components"]["schemas"][body]["properties"])
+    assert set_op["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/MatrixError")
+    assert set(spec["components"]["schemas"]["MatrixError"]["properties"]) == {"errcode", "error"}
