@@ -5,12 +5,15 @@ shared with Beams interests."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
+import config
+from pushlite.app import create_app
 from pushlite.storage import devices, instances, keys, mpush
 from pushlite.storage.errors import DeviceNotFound
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, RedisServer
 
 APNS_TOKEN = "ab" * 32
 APNS_TOKEN_2 = "cd" * 32
@@ -395,3 +398,21 @@ def test_the_index_holds_hashes_not_secrets(client, instance, redis_client):
                      instances.token_digest(instance["client_token"]): instance["id"]}
     dump = repr(index)
     assert instance["secret_key"] not in dump and instance["client_token"] not in dump
+
+
+def test_redis_down_gives_503_in_the_mpush_shape(redis_server):
+    """With valid headers, a Redis outage answers 503 {"status_code": 5030} within the deadline."""
+    server = RedisServer()
+    server.start()
+    try:
+        client = create_app(config.TestingConfig(server.url)).test_client()
+        instance = client.post("/admin/v1/instances", json={"name": "outage"}, headers=ADMIN).get_json()
+        server.stop()
+        for path in ENDPOINTS:
+            started = time.monotonic()
+            body = {"topics": ["a"], "device_id": "d", "token": APNS_TOKEN, "platform": "ios", "title": "t", "body": "b"}
+            response = client.post(path, json=body, headers=headers(instance["secret_key"]))
+            assert time.monotonic() - started < 2.0
+            assert_mpush_error(response, 503, 5030)
+    finally:
+        server.stop()

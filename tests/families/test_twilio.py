@@ -11,9 +11,11 @@ import time
 import jwt
 import pytest
 
+import config
+from pushlite.app import create_app
 from pushlite.storage import devices, interests, keys, twilio
 from pushlite.twilio.notifications import publish_id_of
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, RedisServer
 
 # The seed's FCM token.
 SEED_TOKEN = ("odJFCrnl2edlBDdz1C5Ja:APA91bu2RJtBRnlWmTSHf6pWkLUyifDLkDmWJ6UuVTAIjvFu7WICPhDeOZIiBOB-Y6sHrFH2ZUCr-"
@@ -391,3 +393,21 @@ def test_unknown_paths_and_methods_answer_in_the_twilio_shape(client, auth):
     assert_twilio_error(client.put(SEND, json={}, headers=auth), 405, 20004)
     assert_twilio_error(client.get(f"{SEND}/Apps/test_app", headers=auth), 404, 20404)
     assert_twilio_error(client.get("/v1/Users/", headers=auth), 404, 20404)
+
+
+def test_redis_down_gives_503_in_the_twilio_shape(redis_server):
+    """With valid credentials, a Redis outage answers 503 {"code": 20503} within the deadline."""
+    server = RedisServer()
+    server.start()
+    try:
+        client = create_app(config.TestingConfig(server.url)).test_client()
+        instance = client.post("/admin/v1/instances", json={"name": "outage"}, headers=ADMIN).get_json()
+        server.stop()
+        for method, path in ROUTES:
+            started = time.monotonic()
+            response = getattr(client, method)(path, json={"to": [{"userId": "a"}], "content": {"title": "t"}},
+                                               headers=basic(instance["id"], instance["secret_key"]))
+            assert time.monotonic() - started < 2.0
+            assert_twilio_error(response, 503, 20503)
+    finally:
+        server.stop()
