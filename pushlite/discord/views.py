@@ -4,8 +4,6 @@ registered through Beams (same id), attached to the caller without excluding
 other users, so a phone signed in to several accounts is one device."""
 from __future__ import annotations
 
-import re
-
 from flask import Response, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
