@@ -2,7 +2,7 @@
 // 127.0.0.1 that answers like APNs and FCM as fast as it can. It checks
 // nothing; use tests/mocks/ for behaviour. Node 20, no npm packages.
 //
-//   node bench/mock_providers.js PORT
+//   node bench/mock_providers.js PORT [--seq]
 //
 //   POST /3/device/<token>                   -> 200, apns-id header (APNs)
 //   POST /v1/projects/<id>/messages:send     -> 200 {"name": ...}    (FCM)
@@ -11,12 +11,18 @@
 //
 // Prints "listening <port>" once ready, and the request counts as JSON on
 // SIGTERM / SIGINT before exiting.
+//
+// --seq (for bench/delivery_latency.py): for every APNs or FCM request whose
+// JSON body carries a `seq` (APNs: top level; FCM: message.data.seq), also
+// print "seq <seq> <ms>" when the whole request has arrived, <ms> being wall
+// clock milliseconds (performance.timeOrigin + performance.now()).
 'use strict';
 
 const http2 = require('node:http2');
 const crypto = require('node:crypto');
 
 const port = Number(process.argv[2] || 0);
+const logSeq = process.argv.slice(3).includes('--seq');
 const counts = { apns: 0, fcm: 0, token: 0, other: 0 };
 let messageId = 0;
 
@@ -36,8 +42,10 @@ server.on('stream', (stream, headers) => {
   const path = headers[':path'] || '';
   stream.on('error', () => {});
   // Drain the request body, answer when it has all arrived.
-  stream.on('data', () => {});
+  const chunks = [];
+  stream.on('data', logSeq ? (chunk) => chunks.push(chunk) : () => {});
   stream.on('end', () => {
+    if (logSeq && chunks.length) printSeq(Buffer.concat(chunks), performance.timeOrigin + performance.now());
     if (method === 'POST' && path.startsWith('/3/device/')) {
       counts.apns += 1;
       finish(stream, 200, { 'apns-id': crypto.randomUUID() });
@@ -59,6 +67,13 @@ server.on('stream', (stream, headers) => {
 });
 
 server.on('sessionError', () => {});
+
+function printSeq(body, receivedMs) {
+  let parsed;
+  try { parsed = JSON.parse(body); } catch { return; }
+  const seq = parsed && (parsed.seq ?? (parsed.message && parsed.message.data && parsed.message.data.seq));
+  if (seq !== undefined && seq !== null) process.stdout.write(`seq ${seq} ${receivedMs.toFixed(3)}\n`);
+}
 
 function stop() {
   const total = counts.apns + counts.fcm + counts.token + counts.other;
