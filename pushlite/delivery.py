@@ -14,7 +14,6 @@ from pushlite import store
 from pushlite.storage.connection import connect_queue
 from workers import runtime as worker_runtime
 from workers.jobs import enqueue_publish
-from workers.senders import SenderSettings
 
 
 def init_app(app: Flask) -> None:
@@ -26,7 +25,7 @@ def init_app(app: Flask) -> None:
             data,
             connect_queue(None, data),
             app.extensions["pushlite.fernet"],
-            SenderSettings(fcm_endpoint=config["PUSHLITE_FCM_ENDPOINT"], apns_endpoint=config["PUSHLITE_APNS_ENDPOINT"]),
+            worker_runtime.sender_settings(config.__getitem__),
             dry_run=config["PUSHLITE_DRY_RUN"],
             is_async=False,
         )

@@ -68,11 +68,7 @@ class Runtime:
             data,
             connect_queue(config.PUSHLITE_QUEUE_URL, data, socket_timeout=None),
             Fernet(config.PUSHLITE_ENCRYPTION_KEY),
-            SenderSettings(
-                fcm_endpoint=config.PUSHLITE_FCM_ENDPOINT,
-                apns_endpoint=config.PUSHLITE_APNS_ENDPOINT,
-                matrix_gateway_allowlist=config.PUSHLITE_MATRIX_GATEWAY_ALLOWLIST,
-            ),
+            sender_settings(lambda name: getattr(config, name)),
             dry_run=config.PUSHLITE_DRY_RUN,
             is_async=not config.EMBEDDED,
         )
@@ -127,6 +123,15 @@ class Runtime:
                 asyncio.run_coroutine_threadsafe(sender.aclose(), self._loop).result(5)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._loop = None
+
+
+def sender_settings(setting: Callable[[str], Any]) -> SenderSettings:
+    """The senders' settings from configuration (a Config object or app.config)."""
+    return SenderSettings(
+        fcm_endpoint=setting("PUSHLITE_FCM_ENDPOINT"),
+        apns_endpoint=setting("PUSHLITE_APNS_ENDPOINT"),
+        matrix_gateway_allowlist=setting("PUSHLITE_MATRIX_GATEWAY_ALLOWLIST"),
+    )
 
 
 _runtime: Runtime | None = None
