@@ -1,13 +1,10 @@
 """Twilio-style sends end to end on a real redis-server: users registered
-through this API (or Beams + Set User Id), worked by the RQ queues in this
+through this API (or Beams + Set User Id, or the Discord-style API), worked by the RQ queues in this
 process, observed at the local APNs and FCM mocks (tests/delivery's harness)
 and in the operation record."""
 from __future__ import annotations
 
 import base64
-import time
-
-import jwt
 
 from pushlite.twilio.notifications import publish_id_of
 from tests.conftest import ADMIN
@@ -30,6 +27,7 @@ from tests.delivery.conftest import (  # noqa: F401  (fixtures)
     tenant,
     web,
 )
+from tests.families.conftest_matrix import user_jwt
 
 APNS_TOKEN = "a1" * 32
 FCM_TOKEN = "fcm-token-ok-twilio-00001"
@@ -83,15 +81,29 @@ def test_a_send_reaches_a_user_set_through_beams(web, runtime, tenant, fcm_mock)
     """A device registered through the Beams Device API, its user set with a Beams user JWT."""
     base = f"/device_api/v1/instances/{tenant['id']}/devices"
     device_id = web.post(f"{base}/fcm", json={"token": FCM_TOKEN}).get_json()["id"]
-    claims = {"sub": "carol", "iss": f"https://{tenant['id']}.pushnotifications.pusher.com",
-              "exp": int(time.time()) + 600}
-    user_jwt = jwt.encode(claims, tenant["secret_key"], algorithm="HS256")
-    set_user = web.put(f"{base}/fcm/{device_id}/user", headers={"Authorization": f"Bearer {user_jwt}"})
+    token = user_jwt(tenant, "carol", issuer=f"https://{tenant['id']}.pushnotifications.pusher.com")
+    set_user = web.put(f"{base}/fcm/{device_id}/user", headers={"Authorization": f"Bearer {token}"})
     assert set_user.status_code == 200, set_user.get_json()
 
     operation = delivered(runtime, web, tenant, send(web, tenant, ["carol"]))
     assert (operation["targeted"], operation["delivered"]) == (1, 1)
     assert [m["token"] for m in fcm_mock.messages] == [FCM_TOKEN]
+
+
+def test_a_send_reaches_a_users_discord_style_device(web, runtime, tenant, apns_mock, fcm_mock):
+    """Devices registered through /users/@me/devices (one phone signed in to two accounts)."""
+    for user in ("dana", "erin"):
+        response = web.post("/users/@me/devices", json={"provider": "gcm", "token": FCM_TOKEN},
+                            headers={"Authorization": f"Bearer {user_jwt(tenant, user)}"})
+        assert response.status_code == 204, response.get_data(as_text=True)
+    response = web.post("/users/@me/devices", json={"provider": "apns", "token": APNS_TOKEN},
+                        headers={"Authorization": f"Bearer {user_jwt(tenant, 'dana')}"})
+    assert response.status_code == 204, response.get_data(as_text=True)
+
+    operation = delivered(runtime, web, tenant, send(web, tenant, ["dana", "erin"]))
+    assert (operation["targeted"], operation["delivered"]) == (2, 2), operation
+    assert [m["token"] for m in fcm_mock.messages] == [FCM_TOKEN]
+    assert [r.token for r in apns_mock.requests] == [APNS_TOKEN]
 
 
 def test_an_app_name_limits_the_send_to_that_apps_devices(web, runtime, tenant, apns_mock, fcm_mock):
