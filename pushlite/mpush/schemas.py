@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from .errors import MPushStatusSchema  # noqa: F401  (re-exported for the views)
+from .errors import MPushStatusSchema
 
 
 class _Body(Schema):
