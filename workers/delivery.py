@@ -21,6 +21,7 @@ from workers.senders import Outcome, Sender, Target
 # from its title and body by pushlite.payloads).
 PROVIDER_OF = {"fcm": "fcm", "apns": "apns", "apns_voip": "apns", "matrix": "matrix"}
 
+
 @dataclass(frozen=True)
 class PublishContent:
     targets: list[str]
@@ -81,9 +82,7 @@ def send_batch(
     groups: dict[str, list[Target]] = {}
     for device in found.values():
         groups.setdefault(device.platform, []).append(
-            Target(device.id, device.token, device.platform, device.environment)
-            if device.platform != "matrix"
-            else Target(device.id, device.token, device.platform, None, device.bundle_id, device.metadata)
+            Target(device.id, device.token, device.platform, device.environment, device.bundle_id, device.metadata)
         )
     senders = _senders(rt, instance_id, {PROVIDER_OF[p] for p in groups})
     jobs = []
