@@ -6,7 +6,7 @@ from flask import Flask, send_from_directory
 from flask_smorest import Api
 
 from config import Config
-from pushlite import admin, beams, dashboard, delivery, errors, health, mpush, store, twilio
+from pushlite import admin, apidoc, beams, dashboard, delivery, errors, health, mpush, store, twilio
 from pushlite import channels, discord, matrix  # the user-authenticated families
 
 
@@ -25,7 +25,7 @@ def create_app(config: object | None = None) -> Flask:
     delivery.init_app(app)
     errors.init_app(app)
     api = Api(app, spec_kwargs={"info": {"description": "pushlite: a self-hosted push notification service."}})
-    family_errors = errors.FamilyErrorsPlugin(app)
+    family_errors = apidoc.FamilyErrorsPlugin(app)
     family_errors.init_spec(api.spec)
     api.spec.plugins.append(family_errors)
     api.spec.components.security_scheme("AdminToken", {"type": "http", "scheme": "bearer"})

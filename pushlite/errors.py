@@ -8,15 +8,8 @@ never a stack trace.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any, Callable
-
-import flask_smorest as smorest
-from apispec import BasePlugin
-from webargs import core
-from webargs.flaskparser import FlaskParser
 
 import redis
 from flask import Flask, current_app, jsonify, request
@@ -41,55 +34,6 @@ class Family:
     render: Renderer
     # The marshmallow schema of the family's error body, for the OpenAPI spec.
     schema: type | None = None
-
-
-def document_errors(*statuses: int):
-    """Document error responses of a view without wrapping it (flask-smorest's
-    ``alt_response`` adds a call layer per status); ``FamilyErrorsPlugin``
-    gives them the family's error body."""
-    def decorate(view):
-        responses = view.__dict__.setdefault("_apidoc", {}).setdefault("response", {}).setdefault("responses", {})
-        for status in statuses:
-            responses.setdefault(status, []).append(
-                {"description": HTTPStatus(status).phrase, "content_type": None}
-            )
-        return view
-    return decorate
-
-
-class CachedJsonParser(FlaskParser):
-    """Reads the JSON body Flask already parsed (and cached) for the request,
-    instead of parsing it a second time. Used by families that check the body
-    in ``before_request`` and answer an unreadable one in their own words."""
-
-    def _raw_load_json(self, req):
-        data = req.get_json(silent=True)
-        return core.missing if data is None else data
-
-
-class Blueprint(smorest.Blueprint):
-    ARGUMENTS_PARSER = CachedJsonParser()
-
-
-def documented(status: int, schema: type, *, body: type | None = None):
-    """Document a view's success response (and JSON request body) the way
-    ``blp.response``/``blp.doc`` would, without wrapping it: for the hot path,
-    whose view makes its response itself."""
-    def decorate(view):
-        apidoc = view.__dict__.setdefault("_apidoc", {})
-        apidoc.setdefault("response", {}).setdefault("responses", {}).setdefault(status, []).append(
-            {"schema": schema, "description": HTTPStatus(status).phrase, "content_type": None}
-        )
-        apidoc.setdefault("success_status_codes", []).append(status)
-        if body is not None:
-            apidoc.setdefault("manual_doc", {})["requestBody"] = json_body(body)
-        return view
-    return decorate
-
-
-def json_body(schema: type) -> dict:
-    """An OpenAPI requestBody for a view that loads its JSON body itself."""
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
 def validation_messages(exc: HTTPException) -> dict | None:
@@ -143,27 +87,6 @@ def register_family(app: Flask, family: Family, api: Any = None) -> None:
         name = family.schema.__name__.removesuffix("Schema")
         if name not in api.spec.components.schemas:
             api.spec.components.schema(name, schema=family.schema)
-
-
-class FamilyErrorsPlugin(BasePlugin):
-    """Documents every error response of a family's paths with that family's
-    error body, replacing flask-smorest's default error schema there."""
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-
-    def operation_helper(self, path=None, operations=None, **kwargs):
-        family = family_of(self.app, re.sub(r"\{[^}]*\}", "x", path or ""))
-        if family.schema is None:
-            return
-        ref = {"$ref": "#/components/schemas/" + family.schema.__name__.removesuffix("Schema")}
-        for operation in (operations or {}).values():
-            responses = operation.get("responses", {})
-            responses.pop("default", None)
-            for status in list(responses):
-                if str(status)[0] in "45":
-                    description = HTTPStatus(int(status)).phrase
-                    responses[status] = {"description": description, "content": {"application/json": {"schema": ref}}}
 
 
 def handle_http_exception(exc: HTTPException):

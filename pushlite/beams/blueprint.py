@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import request
 
-from pushlite.errors import ApiError, Blueprint
+from pushlite.errors import ApiError
+from pushlite.parsing import Blueprint
 from pushlite.storage import records
 from pushlite.storage.instances import is_instance_id
 

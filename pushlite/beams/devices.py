@@ -6,16 +6,17 @@ import re
 from flask import jsonify, request
 from flask.views import MethodView
 
+from pushlite.apidoc import document_errors
 from pushlite import store
 from pushlite.auth import AuthError, bearer, same_secret, verify_user_token
 from marshmallow import Schema, ValidationError
 
-from pushlite.errors import ApiError, documented, first_message
+from pushlite.apidoc import documented
+from pushlite.errors import ApiError, first_message
 from pushlite.storage import devices, instances
 from pushlite.storage.errors import DeviceNotFound
 
 from .blueprint import blp
-from .errors import document_errors
 from .schemas import (
     DeviceSchema,
     EmptySchema,
@@ -32,9 +33,6 @@ FCM_TOKEN = re.compile(r"[A-Za-z0-9_\-:.]{20,4096}")
 
 PLATFORM = "<any(apns, fcm):platform>"
 
-
-def errors(*statuses: int):
-    return document_errors(blp, *statuses)
 
 
 def check_client_token(instance_id: str) -> None:
@@ -85,7 +83,7 @@ def load(schema: Schema, data: object) -> dict:
 @blp.route("/apns")
 class RegisterApns(MethodView):
     @documented(200, RegisteredDeviceSchema, body=RegisterApnsSchema)
-    @errors(400, 401, 404, 413, 503)
+    @document_errors(400, 401, 404, 413, 503)
     def post(self, instance_id: str):
         """Register an APNs device (the same token again returns the same device).
 
@@ -97,7 +95,7 @@ class RegisterApns(MethodView):
 @blp.route("/fcm")
 class RegisterFcm(MethodView):
     @documented(200, RegisteredDeviceSchema, body=RegisterFcmSchema)
-    @errors(400, 401, 404, 413, 503)
+    @document_errors(400, 401, 404, 413, 503)
     def post(self, instance_id: str):
         """Register an FCM device (the same token again returns the same device).
 
@@ -109,14 +107,14 @@ class RegisterFcm(MethodView):
 @blp.route(f"/{PLATFORM}/<device_id>")
 class Device(MethodView):
     @blp.response(200, DeviceSchema)
-    @errors(400, 404, 503)
+    @document_errors(400, 404, 503)
     def get(self, instance_id: str, platform: str, device_id: str):
         """Get a device: its id, user id and metadata."""
         device = devices.get(store.client(), instance_id, device_id, platform)
         return {"id": device.id, "userId": device.user_id, "metadata": device.metadata}
 
     @blp.response(200, EmptySchema)
-    @errors(400, 404, 503)
+    @document_errors(400, 404, 503)
     def delete(self, instance_id: str, platform: str, device_id: str):
         """Delete a device with its interests and user; deleting it again is not an error."""
         try:
@@ -130,7 +128,7 @@ class Device(MethodView):
 class Metadata(MethodView):
     @blp.arguments(MetadataSchema(), error_status_code=400)
     @blp.response(200, EmptySchema)
-    @errors(404, 503)
+    @document_errors(404, 503)
     def put(self, body: dict, instance_id: str, platform: str, device_id: str):
         """Replace a device's metadata (APNs: sdkVersion, iosVersion, macosVersion; FCM: sdkVersion, androidVersion)."""
         body = {k: v for k, v in body.items() if k in METADATA_FIELDS[platform]}
@@ -142,7 +140,7 @@ class Metadata(MethodView):
 class Token(MethodView):
     @blp.arguments(TokenSchema(), error_status_code=400)
     @blp.response(200, EmptySchema)
-    @errors(401, 404, 503)
+    @document_errors(401, 404, 503)
     def put(self, body: dict, instance_id: str, device_id: str):
         """Replace an FCM device's token (after FCM refreshed it)."""
         if not FCM_TOKEN.fullmatch(body["token"]):
@@ -155,7 +153,7 @@ class Token(MethodView):
 class User(MethodView):
     @blp.doc(security=[{"BeamsUserJWT": []}])
     @blp.response(200, EmptySchema)
-    @errors(400, 401, 403, 404, 422, 503)
+    @document_errors(400, 401, 403, 404, 422, 503)
     def put(self, instance_id: str, platform: str, device_id: str):
         """Associate the device with the user named by a Beams user JWT (`Authorization: Bearer`)."""
         token = bearer(request.headers.get("Authorization"))

@@ -7,7 +7,6 @@ from flask import request
 from werkzeug.exceptions import HTTPException, NotFound
 
 from pushlite.auth import AuthError
-from pushlite import errors
 from pushlite.errors import ApiError, first_message, handle_http_exception, validation_messages
 from pushlite.storage import errors as storage
 
@@ -35,10 +34,6 @@ def install_handlers(blp) -> None:
     blp.register_error_handler(storage.StorageError, lambda exc: handle_http_exception(from_storage(exc)))
     blp.register_error_handler(AuthError, lambda exc: handle_http_exception(from_auth(exc)))
 
-
-def document_errors(blp, *statuses: int):
-    """Document the Beams error responses a view can give."""
-    return errors.document_errors(*statuses)
 
 
 def render(exc: HTTPException) -> tuple[int, dict]:

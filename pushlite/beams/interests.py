@@ -6,13 +6,14 @@ import binascii
 
 from flask.views import MethodView
 
+from pushlite.apidoc import document_errors
 from pushlite import store
 from pushlite.errors import ApiError
 from pushlite.storage import devices, interests
 from pushlite.storage.devices import MAX_INTERESTS_PER_DEVICE
 
 from .blueprint import blp
-from .devices import PLATFORM, errors
+from .devices import PLATFORM
 from .errors import interest_set_too_large
 from .schemas import EmptySchema, InterestsPageSchema, InterestsQuerySchema, InterestsSchema
 
@@ -39,7 +40,7 @@ def decode_cursor(cursor: str) -> str:
 class Interests(MethodView):
     @blp.arguments(InterestsQuerySchema(), location="query", error_status_code=400)
     @blp.response(200, InterestsPageSchema)
-    @errors(404, 503)
+    @document_errors(404, 503)
     def get(self, query: dict, instance_id: str, platform: str, device_id: str):
         """List the device's interests, a page at a time (`limit`, `cursor`)."""
         after = decode_cursor(query["cursor"]) if "cursor" in query else None
@@ -50,7 +51,7 @@ class Interests(MethodView):
 
     @blp.arguments(InterestsSchema(), error_status_code=400)
     @blp.response(200, EmptySchema)
-    @errors(404, 503)
+    @document_errors(404, 503)
     def put(self, body: dict, instance_id: str, platform: str, device_id: str):
         """Replace the device's interests (at most 5000)."""
         names = body["interests"]
@@ -66,7 +67,7 @@ class Interests(MethodView):
 @blp.route(f"/{PLATFORM}/<device_id>/interests/<path:interest_name>")
 class Interest(MethodView):
     @blp.response(200, EmptySchema)
-    @errors(400, 404, 503)
+    @document_errors(400, 404, 503)
     def post(self, instance_id: str, platform: str, device_id: str, interest_name: str):
         """Subscribe the device to an interest."""
         if not interests.is_interest_name(interest_name):
@@ -75,7 +76,7 @@ class Interest(MethodView):
         return {}
 
     @blp.response(200, EmptySchema)
-    @errors(400, 404, 503)
+    @document_errors(400, 404, 503)
     def delete(self, instance_id: str, platform: str, device_id: str, interest_name: str):
         """Unsubscribe the device from an interest."""
         if not interests.is_interest_name(interest_name):

@@ -5,14 +5,16 @@ from __future__ import annotations
 from flask import request
 from flask.views import MethodView
 
+from pushlite.apidoc import document_errors
 from pushlite import delivery, payloads, store
 from pushlite.auth import AuthError, bearer, same_secret
-from pushlite.errors import ApiError, Blueprint
+from pushlite.errors import ApiError
+from pushlite.parsing import Blueprint
 from pushlite.storage import devices, instances, interests, publishes
 from pushlite.storage.errors import InstanceNotFound
 from pushlite.storage.publishes import PublishNotFound
 
-from .errors import document_errors, install_handlers, instance_not_found
+from .errors import install_handlers, instance_not_found
 from .schemas import EmptySchema
 from .publish_schemas import (
     PublishInterestsSchema,
@@ -72,16 +74,13 @@ def _publish(instance_id: str, kind: str, targets: list[str], body: dict) -> dic
     return {"publishId": publish_id}
 
 
-def _errors(*statuses: int):
-    return document_errors(publish_blp, *statuses)
-
 
 @publish_blp.route("/publishes/interests")
 class PublishToInterests(MethodView):
     @publish_blp.doc(security=[{"SecretKey": []}])
     @publish_blp.arguments(PublishInterestsSchema(), error_status_code=400)
     @publish_blp.response(200, PublishResponseSchema)
-    @_errors(401, 404, 413, 503)
+    @document_errors(401, 404, 413, 503)
     def post(self, body: dict, instance_id: str):
         """Publish to the devices subscribed to 1-100 interests (each device gets it once)."""
         names = body["interests"]
@@ -99,7 +98,7 @@ class PublishToUsers(MethodView):
     @publish_blp.doc(security=[{"SecretKey": []}])
     @publish_blp.arguments(PublishUsersSchema(), error_status_code=400)
     @publish_blp.response(200, PublishResponseSchema)
-    @_errors(401, 404, 413, 503)
+    @document_errors(401, 404, 413, 503)
     def post(self, body: dict, instance_id: str):
         """Publish to every device of 1-1000 users."""
         users = body["users"]
@@ -116,7 +115,7 @@ class PublishToUsers(MethodView):
 class PublishStatus(MethodView):
     @publish_blp.doc(security=[{"SecretKey": []}])
     @publish_blp.response(200, PublishStatusSchema)
-    @_errors(401, 404, 503)
+    @document_errors(401, 404, 503)
     def get(self, instance_id: str, publish_id: str):
         """A publish's progress: status and how many devices were targeted, delivered, failed, retried, removed, skipped."""
         try:
@@ -130,7 +129,7 @@ class PublishStatus(MethodView):
 class User(MethodView):
     @customer_blp.doc(security=[{"SecretKey": []}])
     @customer_blp.response(200, EmptySchema)
-    @document_errors(customer_blp, 401, 404, 503)
+    @document_errors(401, 404, 503)
     def delete(self, instance_id: str, user_id: str):
         """Delete a user and all their devices."""
         devices.delete_user(store.client(), instance_id, user_id)

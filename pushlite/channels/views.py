@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, Schema, fields, validate
 from werkzeug.exceptions import HTTPException
 
+from pushlite.apidoc import document_errors
 from pushlite import store
 from pushlite.auth import AuthError
 from pushlite.discord.errors import first_field_error
@@ -79,13 +80,6 @@ class ChannelsEmptySchema(Schema):
     pass
 
 
-def document(*statuses: int):
-    def decorate(view):
-        for status in statuses:
-            view = blp.alt_response(status, schema=ChannelsErrorSchema, description="Error")(view)
-        return view
-    return decorate
-
 
 @blp.before_request
 def authenticate_caller() -> None:
@@ -106,7 +100,7 @@ def no_device() -> ApiError:
 class DeviceChannels(MethodView):
     @blp.doc(security=[{"BeamsUserJWT": []}])
     @blp.response(200, ChannelsSchema)
-    @document(401, 404, 503)
+    @document_errors(401, 404, 503)
     def get(self, pushtoken: str):
         """Get the channels of the caller's device with this push token, enabled or disabled."""
         caller = g.caller
@@ -118,7 +112,7 @@ class DeviceChannels(MethodView):
     @blp.doc(security=[{"BeamsUserJWT": []}])
     @blp.arguments(SetChannelsSchema, error_status_code=400)
     @blp.response(200, ChannelsEmptySchema)
-    @document(400, 401, 404, 503)
+    @document_errors(400, 401, 404, 503)
     def post(self, body: dict, pushtoken: str):
         """Enable or disable channels of the caller's device with this push token.
 
@@ -145,7 +139,7 @@ class DeviceChannels(MethodView):
 class UserChannels(MethodView):
     @blp.doc(security=[{"BeamsUserJWT": []}])
     @blp.response(200, ChannelsSchema)
-    @document(401, 503)
+    @document_errors(401, 503)
     def get(self):
         """Get the channels of all the caller's devices (enabled on any device wins)."""
         caller = g.caller

@@ -8,6 +8,7 @@ from flask import Response, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from pushlite.apidoc import document_errors
 from pushlite import store
 from pushlite.auth import AuthError
 from pushlite.beams.devices import APNS_TOKEN, FCM_TOKEN
@@ -16,7 +17,7 @@ from pushlite.storage.errors import UserDeviceLimit
 from pushlite.user_auth import authenticate
 
 from . import sync_tokens
-from .errors import INVALID_JSON, DiscordErrorSchema, error, invalid_form_body, max_devices, unauthorized
+from .errors import INVALID_JSON, error, invalid_form_body, max_devices, unauthorized
 from .schemas import (
     VOIP_PROVIDERS,
     DiscordDeviceSchema,
@@ -44,13 +45,6 @@ PLATFORMS: dict[str, tuple[str, str | None]] = {
 TOKEN_SHAPES = {"fcm": (FCM_TOKEN, "Invalid FCM token."), "apns": (APNS_TOKEN, "Invalid APNs token."),
                 "apns_voip": (APNS_TOKEN, "Invalid APNs VoIP token.")}
 
-
-def errors(*statuses: int):
-    def decorate(view):
-        for status in statuses:
-            view = blp.alt_response(status, schema=DiscordErrorSchema, description="Error")(view)
-        return view
-    return decorate
 
 
 @blp.before_request
@@ -91,7 +85,7 @@ class Devices(MethodView):
     @blp.doc(security=[{"BeamsUserJWT": []}])
     @blp.arguments(DiscordRegisterSchema, error_status_code=400)
     @blp.response(204)
-    @errors(400, 401, 503)
+    @document_errors(400, 401, 503)
     def post(self, body: dict):
         """Register the caller's push token (and VoIP token): 204.
 
@@ -114,7 +108,7 @@ class Devices(MethodView):
     @blp.doc(security=[{"BeamsUserJWT": []}])
     @blp.arguments(DiscordDeviceSchema, error_status_code=400)
     @blp.response(204)
-    @errors(400, 401, 503)
+    @document_errors(400, 401, 503)
     def delete(self, body: dict):
         """Unregister the caller's push token: 204.
 
@@ -132,7 +126,7 @@ class Devices(MethodView):
 class SyncToken(MethodView):
     @blp.doc(security=[{"BeamsUserJWT": []}])
     @blp.response(200, SyncTokenSchema)
-    @errors(401, 503)
+    @document_errors(401, 503)
     def get(self):
         """Get a sync token for the caller (valid 30 days; signed, not stored)."""
         caller = g.caller
@@ -144,7 +138,7 @@ class Sync(MethodView):
     @blp.doc(security=[{"BeamsUserJWT": []}])
     @blp.arguments(DiscordSyncSchema, error_status_code=400)
     @blp.response(200, SyncResultSchema)
-    @errors(400, 401, 503)
+    @document_errors(400, 401, 503)
     def put(self, body: dict):
         """Register the push token for the caller and for every account whose sync token is valid.
 

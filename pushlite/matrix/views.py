@@ -8,6 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
+from pushlite.apidoc import document_errors
 from pushlite import store, url_guard
 from pushlite.auth import AuthError
 from pushlite.storage import pushers
@@ -15,7 +16,7 @@ from pushlite.storage.errors import UserDeviceLimit
 from pushlite.user_auth import authenticate
 
 from . import errors
-from .errors import MatrixErrorSchema, invalid, missing
+from .errors import invalid, missing
 from .schemas import MatrixEmptySchema, PushersSchema, SetPusherSchema
 
 blp = Blueprint(
@@ -30,13 +31,6 @@ PUSHKEY_MAX_BYTES = 512
 APP_ID_MAX_CHARS = 64
 REQUIRED_WITH_KIND = ("app_display_name", "device_display_name", "lang", "data")
 
-
-def document(*statuses: int):
-    def decorate(view):
-        for status in statuses:
-            view = blp.alt_response(status, schema=MatrixErrorSchema, description="Error")(view)
-        return view
-    return decorate
 
 
 @blp.before_request
@@ -99,7 +93,7 @@ def check_http_pusher(body: dict) -> None:
 class Pushers(MethodView):
     @blp.doc(security=[{"BeamsUserJWT": []}])
     @blp.response(200, PushersSchema)
-    @document(401, 503)
+    @document_errors(401, 503)
     def get(self):
         """Get the caller's pushers, with every field they set."""
         caller = g.caller
@@ -112,7 +106,7 @@ class SetPusher(MethodView):
     @blp.doc(security=[{"BeamsUserJWT": []}],
              requestBody={"required": True, "content": {"application/json": {"schema": SetPusherSchema}}})
     @blp.response(200, MatrixEmptySchema)
-    @document(400, 401, 503)
+    @document_errors(400, 401, 503)
     def post(self):
         """Create, update (kind http) or delete (kind null) the caller's pusher for an app_id and pushkey.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
+from pushlite.apidoc import document_errors
 from pushlite import store
 from pushlite.beams.devices import APNS_TOKEN, FCM_TOKEN
 from pushlite.storage import interests, mpush
@@ -19,10 +20,6 @@ PLATFORMS = {"ios": ("apns", APNS_TOKEN, "APNs"), "android": ("fcm", FCM_TOKEN, 
 OK = {"status_code": errors.OK}
 
 
-def _errors(*statuses: int):
-    return errors.document_errors(blp, *statuses)
-
-
 def check_topics(names: list) -> list[str]:
     if not all(interests.is_interest_name(name) for name in names):
         raise MPushError(errors.BAD_TOPIC, "Topic names are 1-164 characters of A-Z a-z 0-9 _ - = @ , . ;")
@@ -34,7 +31,7 @@ class Tokens(MethodView):
     @documented(blp)
     @blp.arguments(MPushTokensSchema, error_status_code=400)
     @blp.response(200, MPushStatusSchema)
-    @_errors(400, 401, 413, 415, 503)
+    @document_errors(400, 401, 413, 415, 503)
     def post(self, body: dict):
         """Register a device token, or give a known device_id its new token (it keeps its topics)."""
         if body["platform"] not in PLATFORMS:
@@ -51,7 +48,7 @@ class Register(MethodView):
     @documented(blp)
     @blp.arguments(MPushTopicsSchema, error_status_code=400)
     @blp.response(200, MPushStatusSchema)
-    @_errors(400, 401, 404, 413, 415, 503)
+    @document_errors(400, 401, 404, 413, 415, 503)
     def post(self, body: dict):
         """Register a device to topics, creating them on first use (at most 5000 per device)."""
         names = check_topics(body["topics"])
@@ -70,7 +67,7 @@ class Unregister(MethodView):
     @documented(blp)
     @blp.arguments(MPushTopicsSchema, error_status_code=400)
     @blp.response(200, MPushStatusSchema)
-    @_errors(400, 401, 404, 413, 415, 503)
+    @document_errors(400, 401, 404, 413, 415, 503)
     def post(self, body: dict):
         """Unregister a device from topics; topics it is not registered to are ignored."""
         names = [name for name in body["topics"] if interests.is_interest_name(name)]
@@ -86,7 +83,7 @@ class UnregisterAll(MethodView):
     @documented(blp)
     @blp.arguments(MPushDeviceIdSchema, error_status_code=400)
     @blp.response(200, MPushStatusSchema)
-    @_errors(400, 401, 404, 413, 415, 503)
+    @document_errors(400, 401, 404, 413, 415, 503)
     def post(self, body: dict):
         """Unregister a device from all its topics."""
         client = store.client()

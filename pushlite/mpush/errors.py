@@ -88,12 +88,3 @@ def from_storage(exc: storage.StorageError) -> MPushError:
 
 def install_handlers(blp) -> None:
     blp.register_error_handler(storage.StorageError, lambda exc: handle_http_exception(from_storage(exc)))
-
-
-def document_errors(blp, *statuses: int):
-    """Document the MPush error responses a view can give."""
-    def decorate(view):
-        for status in statuses:
-            view = blp.alt_response(status, schema=MPushErrorSchema, description=HTTPStatus(status).phrase)(view)
-        return view
-    return decorate

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
+from pushlite.apidoc import document_errors
 from pushlite import delivery, payloads, store
 from pushlite.storage import publishes
 
@@ -22,7 +23,7 @@ class Send(MethodView):
     @documented(blp, secret=True)
     @blp.arguments(MPushSendSchema, error_status_code=400)
     @blp.response(200, MPushSendResponseSchema)
-    @errors.document_errors(blp, 400, 401, 403, 413, 415, 503)
+    @document_errors(400, 401, 403, 413, 415, 503)
     def post(self, body: dict):
         """Send a notification to the devices registered to 1-100 topics (secret key only)."""
         names = check_topics(body["topics"])

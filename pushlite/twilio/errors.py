@@ -94,12 +94,3 @@ def from_storage(exc: storage.StorageError) -> TwilioError:
 
 def install_handlers(blp) -> None:
     blp.register_error_handler(storage.StorageError, lambda exc: handle_http_exception(from_storage(exc)))
-
-
-def document_errors(blp, *statuses: int):
-    """Document the Twilio error responses a view can give."""
-    def decorate(view):
-        for status in statuses:
-            view = blp.alt_response(status, schema=TwilioErrorSchema, description=HTTPStatus(status).phrase)(view)
-        return view
-    return decorate

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from flask.views import MethodView
 
+from pushlite.apidoc import document_errors
 from pushlite import delivery, payloads, store
 from pushlite.storage import publishes
 from pushlite.storage.publishes import PublishNotFound
@@ -42,7 +43,7 @@ class PushNotifications(MethodView):
     @documented
     @blp.arguments(TwilioSendSchema, error_status_code=400)
     @blp.response(202, TwilioOperationAcceptedSchema)
-    @errors.document_errors(blp, 400, 401, 413, 415, 503)
+    @document_errors(400, 401, 413, 415, 503)
     def post(self, body: dict):
         """Send a notification to every device of 1-1000 users (only the app's devices when `appName` is given)."""
         users = list(dict.fromkeys(recipient["userId"] for recipient in body["to"]))
@@ -69,7 +70,7 @@ class PushNotifications(MethodView):
 class Operation(MethodView):
     @documented
     @blp.response(200, TwilioOperationSchema)
-    @errors.document_errors(blp, 401, 404, 503)
+    @document_errors(401, 404, 503)
     def get(self, operation: str):
         """A send's progress: status, and how many devices were targeted, delivered, failed, retried, removed, skipped."""
         publish_id = publish_id_of(operation)

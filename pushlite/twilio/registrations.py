@@ -5,6 +5,7 @@ from urllib.parse import quote
 
 from flask.views import MethodView
 
+from pushlite.apidoc import document_errors
 from pushlite import store
 from pushlite.beams.devices import APNS_TOKEN, FCM_TOKEN
 from pushlite.storage import twilio
@@ -17,10 +18,6 @@ from .schemas import TwilioRegistrationBodySchema, TwilioRegistrationSchema, Twi
 
 TOKEN_SHAPES = {"APNS": (APNS_TOKEN, "an APNs device token (64-200 hex digits)"),
                 "FCM": (FCM_TOKEN, "an FCM registration token")}
-
-
-def _errors(*statuses: int):
-    return errors.document_errors(blp, *statuses)
 
 
 def shown(registration: Registration, device: Device) -> dict:
@@ -46,7 +43,7 @@ class DeviceRegistrations(MethodView):
     @blp.response(201, TwilioRegistrationSchema, description="Registered")
     @blp.alt_response(200, schema=TwilioRegistrationSchema, description="The token was already registered so: "
                                                                   "its registration")
-    @_errors(400, 401, 409, 413, 415, 422, 503)
+    @document_errors(400, 401, 409, 413, 415, 422, 503)
     def post(self, body: dict):
         """Register a device token for a user (a new comms_user_ when no userId is given) and an app."""
         pattern, label = TOKEN_SHAPES[body["provider"]]
@@ -62,14 +59,14 @@ class DeviceRegistrations(MethodView):
 class DeviceRegistration(MethodView):
     @documented
     @blp.response(200, TwilioRegistrationSchema)
-    @_errors(401, 404, 503)
+    @document_errors(401, 404, 503)
     def get(self, registration_id: str):
         """Get a device registration."""
         return shown(*twilio.get(store.client(), instance_id(), registration_id))
 
     @documented
     @blp.response(204)
-    @_errors(401, 404, 503)
+    @document_errors(401, 404, 503)
     def delete(self, registration_id: str):
         """Delete a registration: its user no longer reaches the token (the device goes when nothing else holds it)."""
         client = store.client()
@@ -81,7 +78,7 @@ class DeviceRegistration(MethodView):
 class User(MethodView):
     @documented
     @blp.response(200, TwilioUserSchema)
-    @_errors(401, 404, 503)
+    @document_errors(401, 404, 503)
     def get(self, user_id: str):
         """Get a user (any user with a device, through any API) and their device registrations."""
         found = twilio.of_user(store.client(), instance_id(), user_id)
