@@ -6,7 +6,7 @@ from flask import Flask, send_from_directory
 from flask_smorest import Api
 
 from config import Config
-from pushlite import admin, apidoc, beams, dashboard, delivery, errors, health, mpush, store, twilio
+from pushlite import admin, apidoc, beams, dashboard, delivery, errors, health, mpush, parsing, store, twilio
 from pushlite import channels, discord, matrix  # the user-authenticated families
 
 
@@ -16,6 +16,7 @@ def create_app(config: object | None = None) -> Flask:
     if hasattr(config, "validate"):
         config.validate()
     app = Flask(__name__)
+    app.json = parsing.JSONProvider(app)
     app.config.from_object(config)
     # "/instances//devices" must reach the Beams "missing param" errors, not a redirect.
     app.url_map.merge_slashes = False

@@ -248,6 +248,14 @@ def test_malformed_json_body_is_an_error_in_admin_shape(client):
     assert client.get("/admin/v1/instances", headers=ADMIN).get_json() == []
 
 
+@pytest.mark.parametrize("data", ['{"name": "\\ud800"}', "[" * 100_000 + "]" * 100_000],
+                         ids=["lone-surrogate", "nested-too-deep"])
+def test_json_that_cannot_be_stored_is_400(client, data):
+    response = client.post("/admin/v1/instances", headers=ADMIN, data=data, content_type="application/json")
+    assert assert_smorest_error(response, 400)["errors"] == {"json": ["Invalid JSON body."]}
+    assert client.get("/admin/v1/instances", headers=ADMIN).get_json() == []
+
+
 @pytest.mark.parametrize("method", ["get", "delete"])
 def test_unknown_instance_is_404_json(client, method):
     response = getattr(client, method)(f"/admin/v1/instances/{uuid.uuid4()}", headers=ADMIN)

@@ -5,12 +5,13 @@ from dataclasses import asdict
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from flask_smorest.error_handler import ErrorSchema
 
 from werkzeug.exceptions import NotFound
 
 from pushlite import store
+from pushlite.parsing import StrictJsonBlueprint
 from pushlite.errors import handle_http_exception
 from pushlite.auth import AuthError, bearer, same_secret
 from pushlite.storage import instances
@@ -18,7 +19,7 @@ from pushlite.storage.errors import InstanceNotFound
 
 from .schemas import InstanceCreateSchema, InstanceSchema, InstanceWithSecretSchema, SecretKeySchema
 
-blp = Blueprint(
+blp = StrictJsonBlueprint(
     "admin",
     __name__,
     url_prefix="/admin/v1",

@@ -158,8 +158,13 @@ def test_malformed_instance_id_is_400(client, instance):
     assert_beams_error(response, 400)
 
 
-def test_body_that_is_not_json(client, instance):
-    response = client.post(publish_path(instance["id"], "interests"), data="{not json",
+@pytest.mark.parametrize("data", [
+    "{not json",
+    '{"interests": ["\\ud800"], "fcm": {"notification": {"title": "hi"}}}',
+    "[" * 100_000 + "]" * 100_000,
+], ids=["invalid", "lone-surrogate", "nested-too-deep"])
+def test_body_that_is_not_json(client, instance, data):
+    response = client.post(publish_path(instance["id"], "interests"), data=data,
                            content_type="application/json", headers=bearer(instance["secret_key"]))
     assert_beams_error(response, 400)
 

@@ -178,7 +178,10 @@ def test_invalid_bodies(client, instance, body, text):
 
 
 @pytest.mark.parametrize("data, content_type", [("nope", "application/json"), ("[]", "application/json"),
-                                                ('{"channels": []}', "text/plain")])
+                                                ('{"channels": []}', "text/plain"),
+                                                ('{"channels": [{"name": "\\ud800", "value": "enabled"}]}',
+                                                 "application/json"),
+                                                ("[" * 100_000 + "]" * 100_000, "application/json")])
 def test_a_body_that_is_not_a_json_object(client, instance, data, content_type):
     phone(client, instance)
     response = client.post(url(fcm_token(1)), data=data, content_type=content_type, headers=auth(instance))

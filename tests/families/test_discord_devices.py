@@ -121,6 +121,8 @@ def test_register_validation(client, redis_client, instance, body, field, text):
     ('["a list"]', "application/json"),
     ('{"provider": "gcm"}', "text/plain"),
     ("", "application/json"),
+    ('{"provider": "gcm", "token": "\\ud800"}', "application/json"),  # a lone surrogate
+    ("[" * 100_000 + "]" * 100_000, "application/json"),  # deeper than Python's recursion limit
 ])
 def test_a_body_that_is_not_a_json_object(client, instance, data, content_type):
     response = client.post(DEVICES, data=data, content_type=content_type, headers=auth(instance))

@@ -361,6 +361,11 @@ def test_body_and_content_type(client, app_headers):
                                    content_type="application/json"), 400, 4000)
     assert_mpush_error(client.post("/api/tokens", data="{not json", headers=app_headers,
                                    content_type="application/json"), 400, 4000)
+    # Python's json reads these; a lone surrogate cannot be stored, deep nesting overflows the stack.
+    assert_mpush_error(client.post("/api/unregister-all", data='{"device_id": "\\ud800"}', headers=app_headers,
+                                   content_type="application/json"), 400, 4000)
+    assert_mpush_error(client.post("/api/tokens", data="[" * 100_000 + "]" * 100_000, headers=app_headers,
+                                   content_type="application/json"), 400, 4000)
     big = {"token": "x" * (1024 * 1024), "platform": "ios", "device_id": "d"}
     assert_mpush_error(client.post("/api/tokens", json=big, headers=app_headers), 413)
 

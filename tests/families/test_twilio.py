@@ -182,6 +182,12 @@ def test_body_and_content_type(client, auth):
     assert_twilio_error(client.post(REGISTRATIONS, data="[]", headers=auth, content_type="application/json"),
                         400, 20001)
     assert_twilio_error(client.post(SEND, data="{nope", headers=auth, content_type="application/json"), 400, 20001)
+    # Python's json reads these; a lone surrogate cannot be stored, deep nesting overflows the stack.
+    lone_surrogate = '{"token": "%s", "appName": "\\ud800", "provider": "FCM"}' % SEED_TOKEN
+    assert_twilio_error(client.post(REGISTRATIONS, data=lone_surrogate, headers=auth,
+                                    content_type="application/json"), 400, 20001)
+    assert_twilio_error(client.post(SEND, data="[" * 100_000 + "]" * 100_000, headers=auth,
+                                    content_type="application/json"), 400, 20001)
 
 
 # --- get, delete, users -----------------------------------------------------------
