@@ -30,6 +30,7 @@ NO_IID = (400, "Incomplete Request", "instance-id param is missing from path.")
 BAD_IID = (400, "Bad Request", "instance-id given is not valid.")
 NO_DEVICE_ID = (400, "Incomplete Request", "device-id param is missing from path.")
 NOT_AN_OBJECT = (400, "Bad request", "Failed to read body as a JSON object.")
+BUNDLE_CONTROL = (400, "Bad request", "bundleIdentifier must not contain control characters.")
 NO_INSTANCE = (404, "Instance not found", "Could not find the instance.")
 NO_DEVICE = (404, "Device not found", "Could not find the device.")
 BAD_APNS_TOKEN = (401, "Unauthorized", "Incorrect APNs token supplied.")
@@ -88,6 +89,12 @@ REGISTER_APNS = [
         json={"token": APNS_TOKEN}),
     row("register-apns/empty-bundle", "POST", A + "/apns", (400, "Bad request", "Missing App Bundle Identifier."),
         json={"token": APNS_TOKEN, "bundleIdentifier": ""}),
+    # The bundle is a field of the packed device record, whose separators are control characters.
+    *[
+        row(f"register-apns/bundle-with-{label}", "POST", A + "/apns", BUNDLE_CONTROL,
+            json={"token": "cd" * 32, "bundleIdentifier": f"com.example{char}app"})
+        for label, char in [("field-separator", "\x1f"), ("list-separator", "\x1e"), ("newline", "\n")]
+    ],
     *[
         row(f"register-apns/bad-token-{label}", "POST", A + "/apns", BAD_APNS_TOKEN,
             json={"token": token, "bundleIdentifier": "com.example.app"})
@@ -114,6 +121,8 @@ REGISTER_FCM = [
         json={"bundleIdentifier": "com.example.app"}),
     row("register-fcm/empty-token", "POST", A + "/fcm", (400, "Bad request", "Missing FCM token."),
         json={"token": ""}),
+    row("register-fcm/bundle-with-field-separator", "POST", A + "/fcm", BUNDLE_CONTROL,
+        json={"token": FCM_TOKEN + "-2", "bundleIdentifier": "com.example\x1fapp"}),
     *[
         row(f"register-fcm/bad-token-{label}", "POST", A + "/fcm", BAD_FCM_TOKEN, json={"token": token})
         for label, token in [
@@ -326,6 +335,14 @@ def test_a_refused_request_changes_nothing(client, ctx):
     client.put(device + "/metadata", data="{", content_type=JSON)
     assert client.get(device + "/interests").get_json()["interests"] == ["keep"]
     assert client.post(A.format(**ctx) + "/fcm", json=FCM_BODY).get_json()["id"] == ctx["fcm"]
+
+
+def test_a_bundle_with_a_control_character_registers_nothing(client, ctx):
+    body = {"token": FCM_TOKEN + "-2", "bundleIdentifier": "a\x1fb\x1fc"}
+    assert client.post(A.format(**ctx) + "/fcm", json=body).status_code == 400
+    registered = client.post(A.format(**ctx) + "/fcm", json={"token": FCM_TOKEN + "-2"}).get_json()["id"]
+    device = client.get(A.format(**ctx) + "/fcm/" + registered)
+    assert device.status_code == 200 and device.get_json()["metadata"] == {}
 
 
 @pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON"])

@@ -11,19 +11,28 @@ class _Body(Schema):
         unknown = EXCLUDE
 
 
-def _required_string(message: str, name: str, max_length: int | None = None, **kwargs) -> fields.String:
+def _required_string(message: str, name: str, max_length: int | None = None, *more: validate.Validator,
+                     **kwargs) -> fields.String:
     """A required string whose absence gets the seed's message. A present but
     malformed value is not "missing": it gets its own message (or the view
     judges it, as with token shapes)."""
     validators = [validate.Length(min=1, error=message)]
     if max_length:
         validators.append(validate.Length(max=max_length, error=f"{name} is longer than {max_length} characters."))
+    validators += more
     return fields.String(
         required=True,
         validate=validators,
         error_messages={"required": message, "null": message, "invalid": f"{name} must be a string."},
         **kwargs,
     )
+
+
+# A bundle identifier is stored in the packed device record (storage/records.py),
+# whose fields are separated by control characters: it must hold none.
+NO_CONTROL_CHARACTERS = validate.Regexp(
+    r"\A[^\x00-\x1f\x7f]*\Z", error="bundleIdentifier must not contain control characters."
+)
 
 
 class ApnsMetadataSchema(_Body):
@@ -50,7 +59,7 @@ METADATA_FIELDS = {
 class RegisterApnsSchema(_Body):
     token = _required_string("Missing APNs token.", "token", metadata={"description": "The APNs gateway token."})
     bundleIdentifier = _required_string(
-        "Missing App Bundle Identifier.", "bundleIdentifier", 255,
+        "Missing App Bundle Identifier.", "bundleIdentifier", 255, NO_CONTROL_CHARACTERS,
         metadata={"description": "The application bundle identifier."},
     )
     metadata = fields.Nested(ApnsMetadataSchema)
@@ -59,7 +68,8 @@ class RegisterApnsSchema(_Body):
 class RegisterFcmSchema(_Body):
     token = _required_string("Missing FCM token.", "token", metadata={"description": "The FCM gateway token."})
     bundleIdentifier = fields.String(
-        validate=validate.Length(max=255), metadata={"description": "The application bundle identifier."}
+        validate=[validate.Length(max=255), NO_CONTROL_CHARACTERS],
+        metadata={"description": "The application bundle identifier."},
     )
     metadata = fields.Nested(FcmMetadataSchema)
 
