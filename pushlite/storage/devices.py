@@ -65,6 +65,7 @@ def register(
 
     Returns the device id and its current interests. One round trip.
     """
+    records.check_fields(token, bundle_id, app)
     derived = records.derive_id(instance_id, platform, token)
     _, device_id, interests = call(
         client,
@@ -119,6 +120,7 @@ def set_metadata(
 
 def set_token(client: redis.Redis, instance_id: str, device_id: str, platform: str, token: str) -> None:
     """Move the device to a new token; a device that held that token merges into it."""
+    records.check_fields(token)
     derived = records.derive_id(instance_id, platform, token)
     call(client, instance_id, "token", device_id, [device_id, platform_code(platform), derived, token])
 
@@ -136,6 +138,7 @@ def add_user(
 
     ``exclusive`` is the Beams rule: a device belongs to at most one user.
     """
+    records.check_fields(user_id)
     call(
         client,
         instance_id,

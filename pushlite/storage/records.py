@@ -47,6 +47,14 @@ class Device:
         return self.users[0] if self.users else ""
 
 
+def check_fields(*values: str) -> None:
+    """Refuse a value that would break the packed record. The APIs validate
+    their input before this; this keeps a record from ever being corrupted."""
+    for value in values:
+        if FIELD_SEP in value or LIST_SEP in value:
+            raise ValueError("a device field cannot contain the record separators 0x1e/0x1f")
+
+
 def derive_id(instance_id: str, platform: str, token: str) -> str:
     """The id a (platform, token) gets unless that id is already taken.
 
