@@ -81,17 +81,21 @@ end
 
 -- The device with this platform and token (and bundle, when given: a Matrix
 -- pusher is identified by app_id + pushkey, and its bundle is the app_id).
+-- The device of (platform, token): under its derived id, or under an id the
+-- token index lists for it. Also says whether the derived id is taken.
 local function find(derived, platform, token, bundle)
   local candidates = { derived }
   for _, v in ipairs(split(redis.call("HGET", TIDX, derived) or "", ",")) do
     candidates[#candidates + 1] = v
   end
+  local derived_taken = false
   for _, id in ipairs(candidates) do
     local rec = load(id)
+    if rec and id == derived then derived_taken = true end
     if rec and rec[PLATFORM] == platform and rec[TOKEN] == token
-        and (bundle == nil or rec[BUNDLE] == bundle) then return id, rec end
+        and (bundle == nil or rec[BUNDLE] == bundle) then return id, rec, true end
   end
-  return nil, nil
+  return nil, nil, derived_taken
 end
 
 local function drop(id, rec)
@@ -120,7 +124,7 @@ local commands = {}
 
 -- Find the device or create it; returns its id and record (saved).
 local function upsert(derived, platform, env, token, bundle, meta, fresh, app)
-  local id, rec = find(derived, platform, token)
+  local id, rec, derived_taken = find(derived, platform, token)
   if id then
     if env ~= "" then rec[ENV] = env end
     if bundle ~= "" then rec[BUNDLE] = bundle end
@@ -131,7 +135,7 @@ local function upsert(derived, platform, env, token, bundle, meta, fresh, app)
   end
   id = derived
   local alias = ""
-  if redis.call("HEXISTS", dkey(derived), derived) == 1 then
+  if derived_taken then
     id, alias = fresh, derived
     list_add(TIDX, derived, id)
   end
