@@ -99,7 +99,15 @@ def handle_http_exception(exc: HTTPException):
     return response
 
 
+# Redis errors that mean "not reachable right now" (down, hung, loading, a
+# replica during failover); any other Redis error is a bug, answered as one.
+UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError,
+               redis.exceptions.MasterDownError, redis.exceptions.TryAgainError)
+
+
 def handle_redis_error(exc: redis.RedisError):
+    if not isinstance(exc, UNAVAILABLE):
+        return handle_unexpected(exc)
     current_app.logger.warning("redis unavailable: %s", type(exc).__name__)
     return handle_http_exception(
         ServiceUnavailable("The data store is unavailable; try again shortly.")

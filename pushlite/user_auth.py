@@ -10,7 +10,7 @@ instance whose key signed it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jwt
 import redis
@@ -28,7 +28,7 @@ ISSUER = re.compile(
 class Caller:
     instance_id: str
     user_id: str
-    secret_key: str
+    secret_key: str = field(repr=False)
 
 
 def instance_of(token: str) -> str:

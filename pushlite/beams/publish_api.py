@@ -55,6 +55,8 @@ def check_secret_key() -> None:
         raise instance_not_found() from None
     if not same_secret(given, secret):
         raise ApiError(401, "Unauthorized", "Incorrect API Key")
+    if request.method == "POST" and not isinstance(request.get_json(silent=True), dict):
+        raise ApiError(400, "Bad request", "Failed to read body as a JSON object.")
 
 
 for _blueprint in (publish_blp, customer_blp):

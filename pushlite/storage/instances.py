@@ -6,7 +6,7 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 
@@ -18,8 +18,8 @@ from .errors import InstanceNotFound
 class Instance:
     id: str
     name: str
-    secret_key: str
-    client_token: str
+    secret_key: str = field(repr=False)  # never in a log line or a traceback's locals
+    client_token: str = field(repr=False)
     created_at: int
 
 

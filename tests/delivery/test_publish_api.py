@@ -307,3 +307,16 @@ def test_delete_user_errors(client, instance):
     assert_beams_error(client.delete(path), 401)
     assert_beams_error(client.delete(f"/customer_api/v1/instances/{uuid.uuid4()}/users/nobody",
                                      headers=bearer(instance["secret_key"])), 404)
+
+
+@pytest.mark.parametrize("kind", ["interests", "users"])
+@pytest.mark.parametrize("body", ["{nope", "[1, 2]", '"text"'])
+def test_an_unreadable_publish_body_says_so(client, instance, kind, body):
+    response = client.post(
+        f"/publish_api/v1/instances/{instance['id']}/publishes/{kind}",
+        data=body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {instance['secret_key']}"},
+    )
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "Bad request", "description": "Failed to read body as a JSON object."}
