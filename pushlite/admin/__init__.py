@@ -10,3 +10,4 @@ from . import cli, credentials, views  # noqa: F401  (credentials routes registe
 def init_app(app: Flask, api: Api) -> None:
     api.register_blueprint(views.blp)
     app.cli.add_command(cli.instances)
+    app.cli.add_command(cli.credentials)

@@ -1,4 +1,4 @@
-"""`flask --app wsgi instances create|list|delete`: the admin API from a shell."""
+"""`flask --app wsgi instances ...` and `credentials ...`: the admin API from a shell."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,8 @@ from dataclasses import asdict
 import click
 from flask.cli import AppGroup
 
-from pushlite import store
+from pushlite import delivery, store
+from pushlite.storage import credentials as credential_storage
 from pushlite.storage import instances as storage
 from pushlite.storage.errors import InstanceNotFound
 
@@ -48,3 +49,68 @@ def rotate_secret(instance_id: str) -> None:
     except InstanceNotFound:
         raise click.ClickException(f"no instance {instance_id}") from None
     click.echo(instance.secret_key)
+
+
+credentials = AppGroup("credentials", help="Set, list and delete an instance's provider credentials.")
+
+
+def _store_credential(instance_id: str, provider: str, credential: dict) -> None:
+    from pushlite.admin.credentials import store_credential
+    from workers.senders import CredentialError
+
+    try:
+        summary = store_credential(instance_id, provider, credential)
+    except CredentialError as exc:
+        raise click.ClickException(str(exc)) from None
+    except InstanceNotFound:
+        raise click.ClickException(f"no instance {instance_id}") from None
+    click.echo(json.dumps(summary, indent=2))
+
+
+@credentials.command("set-fcm")
+@click.argument("instance_id")
+@click.argument("service_account", type=click.File("r"))
+def set_fcm(instance_id: str, service_account) -> None:
+    """Store the FCM service account JSON file Google gives (encrypted at rest)."""
+    try:
+        credential = json.load(service_account)
+    except ValueError:
+        raise click.ClickException("the service account file is not JSON") from None
+    _store_credential(instance_id, "fcm", credential)
+
+
+@credentials.command("set-apns")
+@click.argument("instance_id")
+@click.option("--key-id", required=True, help="The 10-character Key ID of the .p8 key.")
+@click.option("--team-id", required=True, help="The 10-character Team ID.")
+@click.option("--key-file", required=True, type=click.File("r"), help="The .p8 file.")
+@click.option("--topic", required=True, help="The app's bundle id.")
+@click.option("--environment", type=click.Choice(["production", "development", "sandbox"]), default="production",
+              show_default=True, help="For devices that do not name one.")
+def set_apns(instance_id: str, key_id: str, team_id: str, key_file, topic: str, environment: str) -> None:
+    """Store an APNs token key (encrypted at rest)."""
+    _store_credential(instance_id, "apns", {
+        "key_id": key_id, "team_id": team_id, "private_key": key_file.read(), "topic": topic,
+        "environment": environment,
+    })
+
+
+@credentials.command("list")
+@click.argument("instance_id")
+def list_credentials(instance_id: str) -> None:
+    """Which providers are set, with their key ids (never the keys)."""
+    try:
+        storage.get(store.client(), instance_id)
+    except InstanceNotFound:
+        raise click.ClickException(f"no instance {instance_id}") from None
+    click.echo(json.dumps(credential_storage.summary(store.client(), delivery.fernet(), instance_id), indent=2))
+
+
+@credentials.command("delete")
+@click.argument("instance_id")
+@click.argument("provider", type=click.Choice(["apns", "fcm"]))
+def delete_credential(instance_id: str, provider: str) -> None:
+    """Remove a provider credential; its devices are skipped from then on."""
+    if not credential_storage.delete(store.client(), instance_id, provider):
+        raise click.ClickException(f"{instance_id} has no {provider} credential")
+    click.echo(f"deleted the {provider} credential of {instance_id}")

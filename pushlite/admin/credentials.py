@@ -15,13 +15,19 @@ from .schemas import ApnsCredentialSchema, CredentialsSummarySchema, FcmCredenti
 from .views import admin_doc, blp
 
 
-def _store(instance_id: str, provider: str, credential: dict[str, Any]) -> dict:
-    try:
-        normalized = sender_class(provider).validate_credential(credential)
-    except CredentialError as exc:
-        abort(400, message=str(exc))
+def store_credential(instance_id: str, provider: str, credential: dict[str, Any]) -> dict:
+    """Check that a credential can work, store it encrypted, and return the
+    instance's credential summary. Raises CredentialError (API and CLI alike)."""
+    normalized = sender_class(provider).validate_credential(credential)
     credentials.put(store.client(), delivery.fernet(), instance_id, provider, normalized)
     return credentials.summary(store.client(), delivery.fernet(), instance_id)
+
+
+def _store(instance_id: str, provider: str, credential: dict[str, Any]) -> dict:
+    try:
+        return store_credential(instance_id, provider, credential)
+    except CredentialError as exc:
+        abort(400, message=str(exc))
 
 
 @blp.route("/instances/<instance_id>/credentials/fcm")
