@@ -4,28 +4,7 @@ too) and to the interests enabled as channels, observed at the local APNs and
 FCM mocks through the delivery harness."""
 from __future__ import annotations
 
-from tests.delivery.conftest import (  # noqa: F401  (fixtures)
-    ALERT,
-    FCM,
-    _apns_server,
-    _fcm_server,
-    apns_credential,
-    apns_key,
-    apns_mock,
-    data,
-    delivery_app,
-    delivery_config,
-    drain,
-    fcm_key,
-    fcm_mock,
-    publish,
-    redis_url,
-    runtime,
-    service_account,
-    settings,
-    tenant,
-    web,
-)
+from tests.delivery.conftest import ALERT, FCM, drain, publish
 from tests.families.conftest_matrix import apns_token, auth, fcm_token
 
 DEVICES = "/users/@me/devices"

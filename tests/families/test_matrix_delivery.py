@@ -14,25 +14,7 @@ import pytest
 import config
 from pushlite import payloads
 from pushlite.storage import devices, pushers
-from tests.delivery.conftest import (  # noqa: F401  (fixtures)
-    _apns_server,
-    _fcm_server,
-    apns_credential,
-    apns_key,
-    apns_mock,
-    data,
-    delivery_app,
-    drain,
-    fcm_key,
-    fcm_mock,
-    publish,
-    redis_url,
-    runtime,
-    service_account,
-    settings,
-    tenant,
-    web,
-)
+from tests.delivery.conftest import drain, publish
 from tests.families.conftest_matrix import auth, fcm_token
 from tests.mocks.matrix_gateway import NOTIFY_PATH, MatrixGatewayMock
 from workers.senders import SenderSettings, Target, sender_class

@@ -4,25 +4,7 @@ local APNs and FCM mocks (the harness of tests/delivery)."""
 from __future__ import annotations
 
 from tests.conftest import ADMIN
-from tests.delivery.conftest import (  # noqa: F401  (fixtures)
-    _apns_server,
-    _fcm_server,
-    apns_credential,
-    apns_key,
-    apns_mock,
-    data,
-    delivery_app,
-    delivery_config,
-    drain,
-    fcm_key,
-    fcm_mock,
-    redis_url,
-    runtime,
-    service_account,
-    settings,
-    tenant,
-    web,
-)
+from tests.delivery.conftest import drain
 
 APNS_TOKEN = "a1" * 32
 FCM_TOKEN = "fcm-token-ok-mpush-000001"

@@ -8,25 +8,7 @@ import base64
 
 from pushlite.twilio.notifications import publish_id_of
 from tests.conftest import ADMIN
-from tests.delivery.conftest import (  # noqa: F401  (fixtures)
-    _apns_server,
-    _fcm_server,
-    apns_credential,
-    apns_key,
-    apns_mock,
-    data,
-    delivery_app,
-    delivery_config,
-    drain,
-    fcm_key,
-    fcm_mock,
-    redis_url,
-    runtime,
-    service_account,
-    settings,
-    tenant,
-    web,
-)
+from tests.delivery.conftest import drain
 from tests.families.conftest_matrix import user_jwt
 
 APNS_TOKEN = "a1" * 32
