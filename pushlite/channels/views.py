@@ -5,7 +5,7 @@ from http import HTTPStatus
 
 from flask import g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from pushlite.parsing import Blueprint
 from marshmallow import EXCLUDE, Schema, fields, validate
 from werkzeug.exceptions import HTTPException
 

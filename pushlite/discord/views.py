@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Response, g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from pushlite.parsing import Blueprint
 
 from pushlite.apidoc import document_errors
 from pushlite import store

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from pushlite.parsing import Blueprint
 from marshmallow import ValidationError
 
 from pushlite.apidoc import document_errors

@@ -4,7 +4,7 @@ object body."""
 from __future__ import annotations
 
 from flask import g, request
-from flask_smorest import Blueprint
+from pushlite.parsing import Blueprint
 
 from pushlite import store
 from pushlite.auth import same_secret
