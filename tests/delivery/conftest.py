@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 import redis
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from rq.registry import ScheduledJobRegistry
 from rq.worker import SimpleWorker
 
@@ -26,87 +24,28 @@ from pushlite.storage import devices, interests
 from tests.conftest import ADMIN
 from tests.mocks.apns_mock import APNsMock
 from tests.mocks.fcm_mock import FCMMock
+from tests.mocks.providers import (  # noqa: F401  (fixtures)
+    APNS_KEY_ID,
+    APNS_TEAM_ID,
+    APNS_TOPIC,
+    FCM_EMAIL,
+    FCM_PROJECT,
+    _apns_server,
+    _fcm_server,
+    apns_credential,
+    apns_key,
+    apns_mock,
+    fcm_key,
+    fcm_mock,
+    pem,
+    service_account,
+)
 from workers import runtime as worker_runtime
 from workers.runtime import DeliverySettings, Runtime
-
-APNS_KEY_ID = "KEY1234567"
-APNS_TEAM_ID = "TEAM765432"
-APNS_TOPIC = "com.example.delivery"
-FCM_PROJECT = "pushlite-delivery"
-FCM_EMAIL = "sender@pushlite-delivery.iam.gserviceaccount.com"
 
 # What a publish body needs to reach every kind of device.
 ALERT = {"aps": {"alert": {"title": "Hello", "body": "World"}}}
 FCM = {"notification": {"title": "Hello", "body": "World"}}
-
-
-# --- provider mocks ----------------------------------------------------------
-
-
-def pem(key: Any) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
-@pytest.fixture(scope="session")
-def apns_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-@pytest.fixture(scope="session")
-def fcm_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="session")
-def _apns_server(apns_key) -> Iterator[APNsMock]:
-    with APNsMock(apns_key.public_key(), APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def _fcm_server(fcm_key) -> Iterator[FCMMock]:
-    with FCMMock(fcm_key.public_key(), FCM_EMAIL, FCM_PROJECT) as server:
-        yield server
-
-
-@pytest.fixture
-def apns_mock(_apns_server: APNsMock) -> APNsMock:
-    _apns_server.reset()
-    return _apns_server
-
-
-@pytest.fixture
-def fcm_mock(_fcm_server: FCMMock) -> FCMMock:
-    _fcm_server.reset()
-    return _fcm_server
-
-
-@pytest.fixture
-def apns_credential(apns_key) -> dict[str, Any]:
-    """The body of PUT .../credentials/apns."""
-    return {
-        "key_id": APNS_KEY_ID,
-        "team_id": APNS_TEAM_ID,
-        "private_key": pem(apns_key),
-        "topic": APNS_TOPIC,
-        "environment": "production",
-    }
-
-
-@pytest.fixture
-def service_account(fcm_key, _fcm_server: FCMMock) -> dict[str, Any]:
-    """A Google service account JSON whose token_uri is the mock's token endpoint."""
-    return {
-        "type": "service_account",
-        "project_id": FCM_PROJECT,
-        "private_key_id": "0123456789abcdef",
-        "private_key": pem(fcm_key),
-        "client_email": FCM_EMAIL,
-        "client_id": "1234567890",
-        "token_uri": _fcm_server.token_uri,
-    }
 
 
 # --- app, instance and worker runtime on a real redis-server ------------------
