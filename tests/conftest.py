@@ -18,6 +18,22 @@ from pushlite.app import create_app
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
+# Not API families: static files, the docs, the probes, and RQ Dashboard (an HTML operator UI).
+SKIP_ENDPOINTS = ("static", "api-docs.", "health.", "swagger_assets", "rq_dashboard.")
+
+# The error body fields of each family (DESIGN.md), by path prefix; longest prefix wins.
+FAMILY_ERROR_FIELDS = {
+    "/device_api/": {"error", "description"},
+    "/publish_api/": {"error", "description"},
+    "/customer_api/": {"error", "description"},
+    "/admin/": {"code", "status", "message"},
+    "/_matrix/": {"errcode", "error"},
+    "/api/": {"status_code", "message"},
+    "/users/@me/": {"code", "message"},
+    "/v1/PushNotifications": {"code", "message", "status"},
+    "/v1/Users/": {"code", "message", "status"},
+}
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -13,25 +13,11 @@ from werkzeug.routing.converters import NumberConverter
 
 import config
 from pushlite.app import create_app
-from tests.conftest import ADMIN, RedisServer
+from tests.conftest import ADMIN, FAMILY_ERROR_FIELDS, SKIP_ENDPOINTS, RedisServer
 
 DEADLINE = 2.0
 FCM_TOKEN = "fcm-token-0123456789abcdef"
 APNS_TOKEN = "ab" * 32
-# Not API families: static files, the docs, the probes, and RQ Dashboard (an HTML operator UI).
-SKIP_ENDPOINTS = ("static", "api-docs.", "health.", "swagger_assets", "rq_dashboard.")
-# The error body fields of each family (DESIGN.md), by path prefix; longest prefix wins.
-FAMILY_ERROR_FIELDS = {
-    "/device_api/": {"error", "description"},
-    "/publish_api/": {"error", "description"},
-    "/customer_api/": {"error", "description"},
-    "/admin/": {"code", "status", "message"},
-    "/_matrix/": {"errcode", "error"},
-    "/api/": {"status_code", "message"},
-    "/users/@me/": {"code", "message"},
-    "/v1/PushNotifications": {"code", "message", "status"},
-    "/v1/Users/": {"code", "message", "status"},
-}
 
 needs_redis_server = pytest.mark.skipif(
     shutil.which("redis-server") is None, reason="redis-server is not installed (apt-get install redis-server)"

@@ -9,23 +9,10 @@ import pytest
 
 import config
 from pushlite.app import create_app
+from tests.conftest import FAMILY_ERROR_FIELDS, SKIP_ENDPOINTS
 
-# Not API families: static files, the docs, the probes, and RQ Dashboard (an HTML operator UI).
-SKIP_ENDPOINTS = ("static", "api-docs.", "health.", "swagger_assets", "rq_dashboard.")
 METHODS = {"get", "put", "post", "delete", "patch"}
 
-# The error body fields of each family (DESIGN.md), by path prefix; longest prefix wins.
-FAMILY_ERROR_FIELDS = {
-    "/device_api/": {"error", "description"},
-    "/publish_api/": {"error", "description"},
-    "/customer_api/": {"error", "description"},
-    "/admin/": {"code", "status", "message"},
-    "/_matrix/": {"errcode", "error"},
-    "/api/": {"status_code", "message"},
-    "/users/@me/": {"code", "message"},
-    "/v1/PushNotifications": {"code", "message", "status"},
-    "/v1/Users/": {"code", "message", "status"},
-}
 
 
 @pytest.fixture(scope="module")
