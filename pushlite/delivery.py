@@ -19,8 +19,8 @@ from workers.jobs import enqueue_publish
 def init_app(app: Flask) -> None:
     config = app.config
     app.extensions["pushlite.fernet"] = Fernet(config["PUSHLITE_ENCRYPTION_KEY"])
-    data = store.client_of(app)
     if config["EMBEDDED"]:
+        data = store.client_of(app)
         runtime = worker_runtime.Runtime(
             data,
             connect_queue(None, data),
@@ -34,7 +34,7 @@ def init_app(app: Flask) -> None:
     else:
         connection = connect_queue(
             config["PUSHLITE_QUEUE_URL"],
-            data,
+            None,
             socket_timeout=config["REDIS_SOCKET_TIMEOUT"],
             connect_timeout=config["REDIS_CONNECT_TIMEOUT"],
         )

@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from config import TestingConfig
+from pushlite import store
 from pushlite.app import create_app
 
 ADMIN_TOKEN = "test-admin-token"
@@ -110,7 +111,7 @@ def runner(app):
 
 @pytest.fixture
 def redis_client(app):
-    return app.extensions["pushlite.redis"]
+    return store.client_of(app)
 
 
 @pytest.fixture

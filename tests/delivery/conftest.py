@@ -19,6 +19,7 @@ from rq.registry import ScheduledJobRegistry
 from rq.worker import SimpleWorker
 
 from config import TestingConfig
+from pushlite import store
 from pushlite.app import create_app
 from pushlite.storage import devices, interests
 from tests.conftest import ADMIN
@@ -80,7 +81,7 @@ def web(delivery_app):
 
 @pytest.fixture
 def data(delivery_app) -> redis.Redis:
-    return delivery_app.extensions["pushlite.redis"]
+    return store.client_of(delivery_app)
 
 
 @pytest.fixture
