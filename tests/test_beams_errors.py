@@ -59,10 +59,13 @@ def not_json_object_rows(name: str, method: str, path: str) -> list:
         row(f"{name}/json-list", method, path, NOT_AN_OBJECT, json=[{"token": FCM_TOKEN}]),
         row(f"{name}/json-string", method, path, NOT_AN_OBJECT, json="token"),
         row(f"{name}/empty-body", method, path, NOT_AN_OBJECT, data="", content_type=JSON),
-        # Python's json reads these; a lone surrogate cannot be stored, deep nesting overflows the stack.
+        # Python's json reads these; a lone surrogate cannot be stored, deep nesting overflows the
+        # stack, NaN is not JSON (and no provider would take it).
         row(f"{name}/lone-surrogate", method, path, NOT_AN_OBJECT, content_type=JSON,
             data='{"token": "%s", "bundleIdentifier": "\\ud800", "interests": ["\\udc00"]}' % FCM_TOKEN),
         row(f"{name}/nested-too-deep", method, path, NOT_AN_OBJECT, data="[" * 100_000 + "]" * 100_000,
+            content_type=JSON),
+        row(f"{name}/nan", method, path, NOT_AN_OBJECT, data='{"token": "%s", "metadata": NaN}' % FCM_TOKEN,
             content_type=JSON),
     ]
 
