@@ -5,13 +5,11 @@ import re
 
 from flask import jsonify, request
 from flask.views import MethodView
+from marshmallow import ValidationError
 
-from pushlite.apidoc import document_errors
 from pushlite import store
+from pushlite.apidoc import document_errors, documented
 from pushlite.auth import AuthError, bearer, same_secret, verify_user_token
-from marshmallow import Schema, ValidationError
-
-from pushlite.apidoc import documented
 from pushlite.errors import ApiError, first_message
 from pushlite.storage import devices, instances
 from pushlite.storage.errors import DeviceNotFound
@@ -26,6 +24,7 @@ from .schemas import (
     RegisterFcmSchema,
     RegisteredDeviceSchema,
     TokenSchema,
+    plain_registration,
 )
 
 APNS_TOKEN = re.compile(r"(?:[0-9a-fA-F]{2}){32,100}")
@@ -66,16 +65,20 @@ def _register(instance_id: str, platform: str, body: dict, pattern: re.Pattern, 
 
 
 # Registration is the hottest path of the service: its bodies are loaded with
-# the schema directly rather than through webargs' layers, and its answer is
-# made directly rather than through flask-smorest's response wrapper; both are
+# the schema directly rather than through webargs' layers (plain ones without
+# marshmallow at all, see ``plain_registration``), and its answer is made
+# directly rather than through flask-smorest's response wrapper; both are
 # documented the same (``documented``).
 REGISTER_APNS = RegisterApnsSchema()
 REGISTER_FCM = RegisterFcmSchema()
 
 
-def load(schema: Schema, data: object) -> dict:
+def load(schema: RegisterApnsSchema | RegisterFcmSchema, body: dict) -> dict:
+    loaded = plain_registration(schema, body)
+    if loaded is not None:
+        return loaded
     try:
-        return schema.load(data)
+        return schema.load(body)
     except ValidationError as exc:
         raise ApiError(400, "Bad request", first_message(exc.messages) or "Invalid request body.") from None
 
