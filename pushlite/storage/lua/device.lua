@@ -10,10 +10,8 @@
 -- "user_cap" or "interest_cap".
 
 local FS, LS = "\31", "\30"
-local unpack = unpack or table.unpack
-local DPFX, IPFX, UPFX, TIDX = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local A = {}
-for i = 6, #ARGV do A[#A + 1] = ARGV[i] end
+-- Set by each call: the key prefixes and the command's arguments.
+local DPFX, IPFX, UPFX, TIDX, A
 
 -- Record fields (records.py): platform, environment, token, users, interests,
 -- bundle, metadata, alias (the derived id it is indexed under, or ""),
@@ -146,7 +144,7 @@ end
 
 -- register: derived id, platform, environment, token, bundle, metadata, fresh id, app
 function commands.register()
-  local derived, platform, env, token, bundle, meta, fresh, app = unpack(A)
+  local derived, platform, env, token, bundle, meta, fresh, app = A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8]
   local id, rec = upsert(derived, platform, env, token, bundle, meta, fresh, app or "")
   return { "ok", id, rec[INTERESTS] }
 end
@@ -305,7 +303,7 @@ end
 -- Detaches the user; deletes the device when no user is left. A device that is
 -- not the user's is left alone. Returns { "ok", "deleted" | "detached" | "none" }.
 function commands.unregister_for_user()
-  local derived, platform, token, bundle, user = unpack(A)
+  local derived, platform, token, bundle, user = A[1], A[2], A[3], A[4], A[5]
   local id, rec = find(derived, platform, token, bundle ~= "" and bundle or nil)
   if not id or not has_user(rec, user) then return { "ok", "none" } end
   local kept = {}
@@ -322,7 +320,7 @@ end
 -- (app id + pushkey) and attaches the user; without append, the other users
 -- that had it lose it. Returns { "ok", id }.
 function commands.set_pusher()
-  local derived, platform, pushkey, app_id, meta, fresh, user, append, cap = unpack(A)
+  local derived, platform, pushkey, app_id, meta, fresh, user, append, cap = A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9]
   local id, rec = find(derived, platform, pushkey, app_id)
   if not (id and has_user(rec, user)) and user_count(user) >= tonumber(cap) then return { "user_cap" } end
   if id then
@@ -388,5 +386,10 @@ function commands.set_channels()
   return { "ok" }
 end
 
-if redis.call("EXISTS", KEYS[1]) == 0 then return { "no_instance" } end
-return commands[ARGV[1]]()
+return function(KEYS, ARGV)
+  DPFX, IPFX, UPFX, TIDX = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+  A = {}
+  for i = 6, #ARGV do A[#A + 1] = ARGV[i] end
+  if redis.call("EXISTS", KEYS[1]) == 0 then return { "no_instance" } end
+  return commands[ARGV[1]]()
+end

@@ -7,6 +7,8 @@
 -- ARGV[3] the pushlite device id to store.
 -- Returns 1 when stored, 0 when the field had changed meanwhile.
 
-if (redis.call("HGET", KEYS[1], ARGV[1]) or "") ~= ARGV[2] then return 0 end
-redis.call("HSET", KEYS[1], ARGV[1], ARGV[3])
-return 1
+return function(KEYS, ARGV)
+  if (redis.call("HGET", KEYS[1], ARGV[1]) or "") ~= ARGV[2] then return 0 end
+  redis.call("HSET", KEYS[1], ARGV[1], ARGV[3])
+  return 1
+end

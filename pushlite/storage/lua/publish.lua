@@ -9,24 +9,26 @@
 --         (the new batch), ARGV[3] = how many devices no longer count as failed.
 -- The publish is "done" once the fan-out has finished and every batch with it.
 
-local key, command = KEYS[1], ARGV[1]
-if redis.call("EXISTS", key) == 0 then return 0 end
-redis.call("HINCRBY", key, "batches_total", tonumber(ARGV[2]))
-if command == "batch" then
-  redis.call("HINCRBY", key, "batches_done", 1)
-  for i = 3, #ARGV, 2 do redis.call("HINCRBY", key, ARGV[i], tonumber(ARGV[i + 1])) end
-elseif command == "add" then
-  return 1
-elseif command == "fanout" then
-  redis.call("HSET", key, "fanout_done", "1", "status", "delivering")
-else
-  redis.call("HINCRBY", key, "failed", -tonumber(ARGV[3]))
-  redis.call("HSET", key, "status", "delivering")
-  redis.call("HDEL", key, "finished_at")
+return function(KEYS, ARGV)
+  local key, command = KEYS[1], ARGV[1]
+  if redis.call("EXISTS", key) == 0 then return 0 end
+  redis.call("HINCRBY", key, "batches_total", tonumber(ARGV[2]))
+  if command == "batch" then
+    redis.call("HINCRBY", key, "batches_done", 1)
+    for i = 3, #ARGV, 2 do redis.call("HINCRBY", key, ARGV[i], tonumber(ARGV[i + 1])) end
+  elseif command == "add" then
+    return 1
+  elseif command == "fanout" then
+    redis.call("HSET", key, "fanout_done", "1", "status", "delivering")
+  else
+    redis.call("HINCRBY", key, "failed", -tonumber(ARGV[3]))
+    redis.call("HSET", key, "status", "delivering")
+    redis.call("HDEL", key, "finished_at")
+    return 1
+  end
+  local state = redis.call("HMGET", key, "fanout_done", "batches_total", "batches_done")
+  if state[1] == "1" and tonumber(state[3] or "0") >= tonumber(state[2] or "0") then
+    redis.call("HSET", key, "status", "done", "finished_at", redis.call("TIME")[1])
+  end
   return 1
 end
-local state = redis.call("HMGET", key, "fanout_done", "batches_total", "batches_done")
-if state[1] == "1" and tonumber(state[3] or "0") >= tonumber(state[2] or "0") then
-  redis.call("HSET", key, "status", "done", "finished_at", redis.call("TIME")[1])
-end
-return 1

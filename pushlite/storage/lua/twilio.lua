@@ -10,7 +10,7 @@
 -- Returns {status, ...}; status "ok", "exists", "no_instance" or "not_found".
 
 local FS, LS = "\31", "\30"
-local REGS, TOKENS = KEYS[2], KEYS[3]
+local REGS, TOKENS  -- set by each call
 
 -- create: registration id, token digest, JSON. Stores it unless the token
 -- already has a registration (a concurrent create won): then its id.
@@ -75,9 +75,12 @@ local function delete(id, digest, device, user, bucket, ubucket, tidx)
   return { "ok", 0 }
 end
 
-if redis.call("EXISTS", KEYS[1]) == 0 then return { "no_instance" } end
-local command = ARGV[1]
-if command == "create" then return create(ARGV[2], ARGV[3], ARGV[4]) end
-if command == "forget" then forget(ARGV[2], ARGV[3]); return { "ok" } end
-if command == "delete" then return delete(ARGV[2], ARGV[3], ARGV[4], ARGV[5], KEYS[4], KEYS[5], KEYS[6]) end
-return { "unknown_command" }
+return function(KEYS, ARGV)
+  REGS, TOKENS = KEYS[2], KEYS[3]
+  if redis.call("EXISTS", KEYS[1]) == 0 then return { "no_instance" } end
+  local command = ARGV[1]
+  if command == "create" then return create(ARGV[2], ARGV[3], ARGV[4]) end
+  if command == "forget" then forget(ARGV[2], ARGV[3]); return { "ok" } end
+  if command == "delete" then return delete(ARGV[2], ARGV[3], ARGV[4], ARGV[5], KEYS[4], KEYS[5], KEYS[6]) end
+  return { "unknown_command" }
+end

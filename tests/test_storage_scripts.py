@@ -1,0 +1,73 @@
+"""The Lua code runs as Redis functions: loaded when Redis does not have them
+(first use, a restart, FUNCTION FLUSH), named by version, and as scripts in
+pipelines."""
+from __future__ import annotations
+
+import pytest
+import redis
+
+from pushlite.storage import devices, instances, keys, publishes, scripts
+from pushlite.storage.errors import InstanceNotFound
+
+FCM_TOKEN = "fcm-token-0123456789abcdef"
+
+
+@pytest.fixture
+def iid(redis_client) -> str:
+    return instances.create(redis_client, "scripts").id
+
+
+def library_names(client: redis.Redis) -> set[str]:
+    # RESP2: each library is a flat [name, value, name, value, ...] list.
+    return {dict(zip(library[::2], library[1::2]))["library_name"] for library in client.function_list()}
+
+
+def test_a_call_loads_its_library_when_redis_has_lost_it(redis_client, iid):
+    first, _ = devices.register(redis_client, iid, "fcm", FCM_TOKEN)
+    assert scripts.code("device.lua").function in library_names(redis_client)
+
+    redis_client.function_flush()
+    assert library_names(redis_client) == set()
+    again, interests = devices.register(redis_client, iid, "fcm", FCM_TOKEN)
+
+    assert (again, interests) == (first, [])
+    assert scripts.code("device.lua").function in library_names(redis_client)
+
+
+def test_a_pipeline_runs_the_code_as_a_script_loaded_before_it_is_sent(redis_client, iid):
+    kept, _ = devices.register(redis_client, iid, "fcm", FCM_TOKEN)
+    dead, _ = devices.register(redis_client, iid, "fcm", FCM_TOKEN + "-dead")
+    redis_client.function_flush()
+    redis_client.script_flush()
+
+    devices.delete_many(redis_client, iid, [dead])
+
+    assert devices.get(redis_client, iid, kept).token == FCM_TOKEN
+    with pytest.raises(Exception):
+        devices.get(redis_client, iid, dead)
+
+
+def test_a_transaction_with_a_call_runs_whole_after_a_flush(redis_client, iid):
+    publish_id = publishes.create(redis_client, iid, "interests", ["news"], {})
+    redis_client.function_flush()
+    redis_client.script_flush()
+
+    publishes.finish_batch(redis_client, iid, publish_id, {"delivered": 3}, failures=[("dev", "Unregistered")])
+
+    record = publishes.get(redis_client, iid, publish_id)
+    assert (record["delivered"], record["batches_done"]) == ("3", "1")
+    assert record["failures"] == [{"device_id": "dev", "reason": "Unregistered"}]
+
+
+def test_the_codes_outcomes_and_errors_reach_the_caller(redis_client, iid):
+    with pytest.raises(InstanceNotFound):
+        devices.register(redis_client, "00000000-0000-4000-8000-000000000000", "fcm", FCM_TOKEN)
+    with pytest.raises(redis.ResponseError):  # a Lua error, not mistaken for a missing library
+        scripts.run(redis_client, "device.lua", [keys.instance(iid), "b"], ["no-such-command", "", "", "", ""])
+
+
+def test_names_change_with_the_code():
+    device, publish = scripts.code("device.lua"), scripts.code("publish.lua")
+    assert device.function.startswith("pushlite_device_") and publish.function.startswith("pushlite_publish_")
+    assert f"#!lua name={device.function}\n" == device.library.splitlines(keepends=True)[0]
+    assert device.function != publish.function
