@@ -32,7 +32,6 @@ class Config:
     # page works on a machine without internet access.
     OPENAPI_SWAGGER_UI_URL = "/docs/assets/"
     MAX_CONTENT_LENGTH = 1024 * 1024
-    JSON_SORT_KEYS = False
 
     # Redis client timeouts: a Redis that is down or hung must turn into a 503
     # within 2 seconds, not a hung request.

@@ -20,7 +20,6 @@ def create_app(config: object | None = None) -> Flask:
     app.config.from_object(config)
     # "/instances//devices" must reach the Beams "missing param" errors, not a redirect.
     app.url_map.merge_slashes = False
-    app.json.sort_keys = False
 
     store.init_app(app)
     delivery.init_app(app)

@@ -33,7 +33,14 @@ class JSONProvider(DefaultJSONProvider):
         return orjson.loads(s)
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
-        return orjson.dumps(obj, default=self.default, option=self.OPTIONS).decode()
+        """``flask.json.dumps``: of the json module's options, ``sort_keys`` and
+        ``indent`` (as two spaces) are kept; output is never ASCII-escaped."""
+        option = self.OPTIONS
+        if kwargs.get("sort_keys"):
+            option |= orjson.OPT_SORT_KEYS
+        if kwargs.get("indent"):
+            option |= orjson.OPT_INDENT_2
+        return orjson.dumps(obj, default=self.default, option=option).decode()
 
     def response(self, *args: Any, **kwargs: Any):
         obj = self._prepare_response_obj(args, kwargs)
