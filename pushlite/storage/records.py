@@ -1,7 +1,7 @@
 """The packed device record and device ids.
 
 A device is one string in its bucket hash: fields joined by US (0x1f), lists
-inside a field joined by RS (0x1e). ``device.lua`` reads and writes the same
+inside a field joined by RS (0x1e). ``lua/records.lua`` reads and writes the same
 layout; the field order below is the contract between the two.
 """
 from __future__ import annotations

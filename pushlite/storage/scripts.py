@@ -1,6 +1,7 @@
 """The Lua code, one file per area (``lua/device.lua``, ...). Each file
 defines its helpers and returns the function that serves one call,
-``function(KEYS, ARGV)``.
+``function(KEYS, ARGV)``; ``lua/records.lua`` (the device record's layout and
+the id lists) comes before each of them.
 
 A call is an FCALL of a Redis function library made from the file (Redis 7+),
 loaded on first use and again whenever Redis no longer has it (a restart
@@ -36,9 +37,13 @@ class Code:
     script: Script  # the same code as one script, for pipelines
 
 
+def _source(name: str) -> str:
+    return resources.files(__package__).joinpath("lua", name).read_text()
+
+
 @cache
 def code(name: str) -> Code:
-    body = resources.files(__package__).joinpath("lua", name).read_text()
+    body = _source("records.lua") + _source(name)
     function = f"pushlite_{name.removesuffix('.lua')}_{hashlib.sha1(body.encode()).hexdigest()[:12]}"
     main = f"local main = (function()\n{body}\nend)()\n"
     return Code(

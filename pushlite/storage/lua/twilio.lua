@@ -9,7 +9,6 @@
 -- ARGV[1] command; the rest as each command says.
 -- Returns {status, ...}; status "ok", "exists", "no_instance" or "not_found".
 
-local FS, LS = "\31", "\30"
 local REGS, TOKENS  -- set by each call
 
 -- create: registration id, token digest, JSON. Stores it unless the token
@@ -29,49 +28,24 @@ local function forget(id, digest)
   if redis.call("HGET", TOKENS, digest) == id then redis.call("HDEL", TOKENS, digest) end
 end
 
--- The device record layout is records.py's (and device.lua's): fields joined
--- by \31, lists inside a field by \30; USERS is field 4, INTERESTS 5, ALIAS 8.
-local USERS, INTERESTS, ALIAS = 4, 5, 8
-
-local function split(s, sep)
-  local out, start = {}, 1
-  if s == nil or s == "" then return out end
-  while true do
-    local i = string.find(s, sep, start, true)
-    if not i then out[#out + 1] = string.sub(s, start); return out end
-    out[#out + 1] = string.sub(s, start, i - 1)
-    start = i + 1
-  end
-end
-
-local function list_remove(key, field, id, sep)
-  local kept = {}
-  for _, v in ipairs(split(redis.call("HGET", key, field) or "", sep)) do
-    if v ~= id then kept[#kept + 1] = v end
-  end
-  if #kept == 0 then redis.call("HDEL", key, field)
-  else redis.call("HSET", key, field, table.concat(kept, sep)) end
-end
-
--- delete: registration id, token digest, device id, user id. Detaches the user from the device; deletes the device when nothing holds
--- it any more (no user, no interest), since nothing could reach it.
+-- delete: registration id, token digest, device id, user id. Detaches the user
+-- from the device; deletes the device when nothing holds it any more (no user,
+-- no interest), since nothing could reach it. The record is records.lua's.
 local function delete(id, digest, device, user, bucket, ubucket, tidx)
   if redis.call("HEXISTS", REGS, id) == 0 then return { "not_found" } end
   forget(id, digest)
-  local raw = redis.call("HGET", bucket, device)
-  if not raw then return { "ok", 0 } end
-  local rec = split(raw, FS)
-  for f = #rec + 1, ALIAS do rec[f] = "" end
+  local rec = read_record(bucket, device)
+  if not rec then return { "ok", 0 } end
   local users = {}
   for _, u in ipairs(split(rec[USERS], LS)) do if u ~= user then users[#users + 1] = u end end
-  list_remove(ubucket, user, device, ",")
+  list_remove(ubucket, user, device)
   if #users == 0 and rec[INTERESTS] == "" then
-    if rec[ALIAS] ~= "" then list_remove(tidx, rec[ALIAS], device, ",") end
+    if rec[ALIAS] ~= "" then list_remove(tidx, rec[ALIAS], device) end
     redis.call("HDEL", bucket, device)
     return { "ok", 1 }
   end
   rec[USERS] = table.concat(users, LS)
-  redis.call("HSET", bucket, device, table.concat(rec, FS))
+  write_record(bucket, device, rec)
   return { "ok", 0 }
 end
 
