@@ -51,15 +51,11 @@ def create(
         **{name: 0 for name in COUNTERS},
         **(extra or {}),
     }
-    created = client.eval(
-        "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
-        "for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end "
-        "redis.call('EXPIRE', KEYS[2], ARGV[1]) return 1",
-        2,
-        keys.instance(instance_id),
-        keys.publish(instance_id, publish_id),
-        TTL_SECONDS,
-        *[x for pair in record.items() for x in pair],
+    created = run(
+        client,
+        "publish.lua",
+        [keys.publish(instance_id, publish_id), keys.instance(instance_id)],
+        ["create", TTL_SECONDS, *[x for pair in record.items() for x in pair]],
     )
     if not created:
         raise InstanceNotFound(instance_id)

@@ -1,6 +1,9 @@
 -- Progress of one publish, kept consistent across concurrent delivery jobs.
 --
 -- KEYS[1] the publish hash.
+-- ARGV[1] "create": store a new publish if the instance (KEYS[2]) exists.
+--         ARGV[2] = its TTL in seconds, then field/value pairs. Returns 0
+--         when there is no such instance.
 -- ARGV[1] "batch": a delivery batch finished. ARGV[2] = batches it scheduled
 --         (retries), then counter/increment pairs.
 -- ARGV[1] "add": the fan-out enqueued ARGV[2] more batches.
@@ -11,6 +14,12 @@
 
 return function(KEYS, ARGV)
   local key, command = KEYS[1], ARGV[1]
+  if command == "create" then
+    if redis.call("EXISTS", KEYS[2]) == 0 then return 0 end
+    for i = 3, #ARGV, 2 do redis.call("HSET", key, ARGV[i], ARGV[i + 1]) end
+    redis.call("EXPIRE", key, ARGV[2])
+    return 1
+  end
   if redis.call("EXISTS", key) == 0 then return 0 end
   redis.call("HINCRBY", key, "batches_total", tonumber(ARGV[2]))
   if command == "batch" then
