@@ -66,6 +66,15 @@ def test_the_codes_outcomes_and_errors_reach_the_caller(redis_client, iid):
         scripts.run(redis_client, "device.lua", [keys.instance(iid), "b"], ["no-such-command", "", "", "", ""])
 
 
+def test_a_redis_without_functions_gets_a_clear_error():
+    class Redis6:
+        def execute_command(self, *args):
+            raise redis.ResponseError("unknown command 'FCALL', with args beginning with: ")
+
+    with pytest.raises(redis.ResponseError, match="pushlite needs Redis 7.0 or later"):
+        scripts.run(Redis6(), "device.lua", ["k"], ["register"])
+
+
 def test_names_change_with_the_code():
     device, publish = scripts.code("device.lua"), scripts.code("publish.lua")
     assert device.function.startswith("pushlite_device_") and publish.function.startswith("pushlite_publish_")

@@ -61,7 +61,10 @@ def run(client: redis.Redis, name: str, keys: Sequence[str], args: Sequence[Any]
     try:
         return client.execute_command("FCALL", lua.function, len(keys), *keys, *args)
     except ResponseError as exc:
-        if "Function not found" not in str(exc):
+        message = str(exc)
+        if message.lower().startswith("unknown command"):
+            raise ResponseError(f"pushlite needs Redis 7.0 or later, for FCALL ({message})") from None
+        if "Function not found" not in message:
             raise
     client.function_load(lua.library, replace=True)
     return client.execute_command("FCALL", lua.function, len(keys), *keys, *args)
