@@ -33,6 +33,8 @@ FAMILY_ERROR_FIELDS = {
     "/users/@me/": {"code", "message"},
     "/v1/PushNotifications": {"code", "message", "status"},
     "/v1/Users/": {"code", "message", "status"},
+    "/v1/devices/": {"code", "message"},
+    "/v1/channels": {"code", "message"},
 }
 
 
