@@ -199,13 +199,15 @@ def random_step(rng: random.Random, client, iid: str, model: Model) -> str:
             if user_id not in device.users:
                 device.users.append(user_id)
     elif op == "token":
-        token = rng.choice(TOKENS[device.platform])
-        devices.set_token(client, iid, device_id, device.platform, token)
-        if token != device.token:
-            other = model.by_token(device.platform, token)
+        # Mostly a new token of the same platform; sometimes another platform's (MPush).
+        moved_to = device.platform if rng.random() < 0.7 else rng.choice(["fcm", "apns"])
+        token = rng.choice(TOKENS[moved_to])
+        devices.set_token(client, iid, device_id, device.platform, token, new_platform=moved_to)
+        if (moved_to, token) != (device.platform, device.token):
+            other = model.by_token(moved_to, token)
             if other:
                 del model.devices[other]
-            device.token = token
+            device.platform, device.token = moved_to, token
     elif op == "delete":
         devices.delete(client, iid, device_id, platform)
         del model.devices[device_id]

@@ -118,11 +118,23 @@ def set_metadata(
     )
 
 
-def set_token(client: redis.Redis, instance_id: str, device_id: str, platform: str, token: str) -> None:
-    """Move the device to a new token; a device that held that token merges into it."""
+def set_token(
+    client: redis.Redis,
+    instance_id: str,
+    device_id: str,
+    platform: str,
+    token: str,
+    *,
+    new_platform: str | None = None,
+) -> None:
+    """Move the device to a new token (of ``new_platform`` when given), keeping
+    its id, interests and users; a device that held that token merges into it."""
     records.check_fields(token)
-    derived = records.derive_id(instance_id, platform, token)
-    call(client, instance_id, "token", device_id, [device_id, platform_code(platform), derived, token])
+    derived = records.derive_id(instance_id, new_platform or platform, token)
+    call(
+        client, instance_id, "token", device_id,
+        [device_id, platform_code(platform), derived, token, platform_code(new_platform)],
+    )
 
 
 def add_user(

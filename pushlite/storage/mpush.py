@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import redis
 
-from . import devices, interests, keys
+from . import devices, keys
 from .errors import DeviceNotFound
 from .records import Device
 from .scripts import run
@@ -42,32 +42,22 @@ def _swap(client: redis.Redis, instance_id: str, app_device_id: str, expected: s
 
 
 def set_token(client: redis.Redis, instance_id: str, app_device_id: str, platform: str, token: str) -> str:
-    """Register the token of an app device, or move the device to it. Returns the device id.
+    """Register the token of an app device, or move the device to it (to
+    another platform too), keeping its id, topics and users. Returns the device id.
 
-    - unknown device_id (or its device is gone): register the token (finding
-      the device that already has it, whichever family registered it);
-    - same platform: the device takes the new token (``devices.set_token``);
-    - another platform: a new device gets the old one's interests and users,
-      then the old one is deleted. Not one atomic step: a failure halfway
-      leaves both devices, and sending the token again completes the move.
+    An unknown device_id (or one whose device is gone) registers the token,
+    finding the device that already has it, whichever family registered it.
     """
     for _ in range(_ATTEMPTS):
         current, device = _mapped(client, instance_id, app_device_id)
-        if device is not None and device.platform == platform:
-            devices.set_token(client, instance_id, device.id, platform, token)
+        if device is not None:
+            try:
+                devices.set_token(client, instance_id, device.id, device.platform, token, new_platform=platform)
+            except DeviceNotFound:
+                continue  # deleted meanwhile (e.g. a dead token): map the token afresh
             return device.id
         device_id, _ = devices.register(client, instance_id, platform, token)
-        if device is not None and device_id != device.id and device.interests:
-            interests.add(client, instance_id, device_id, None, device.interests)
-        if not _swap(client, instance_id, app_device_id, current, device_id):
-            # A concurrent call mapped the device_id first: start over from its device.
-            continue
-        if device is not None and device_id != device.id:
-            try:
-                devices.delete(client, instance_id, device.id)
-            except DeviceNotFound:
-                pass
-            for user in device.users:
-                devices.add_user(client, instance_id, device_id, None, user, exclusive=False)
-        return device_id
+        if _swap(client, instance_id, app_device_id, current, device_id):
+            return device_id
+        # A concurrent call mapped the device_id first: start over from its device.
     raise RuntimeError(f"device_id {app_device_id!r} kept changing under concurrent token calls")

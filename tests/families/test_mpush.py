@@ -11,7 +11,7 @@ import pytest
 
 import config
 from pushlite.app import create_app
-from pushlite.storage import devices, instances, keys, mpush
+from pushlite.storage import devices, instances, interests, keys, mpush
 from pushlite.storage.errors import DeviceNotFound
 from tests.conftest import ADMIN, RedisServer
 
@@ -101,7 +101,7 @@ def test_a_new_token_keeps_the_device_and_its_topics(client, instance, app_heade
     assert redis_client.smembers(keys.interest(instance["id"], "all")) == {after.id}
 
 
-def test_a_new_platform_moves_topics_and_users_to_a_new_device(client, instance, app_headers, redis_client):
+def test_a_new_platform_moves_the_device_with_its_topics_and_users(client, instance, app_headers, redis_client):
     iid = instance["id"]
     assert_ok(add_token(client, app_headers))
     assert_ok(register(client, app_headers, ["all", "news"]))
@@ -109,12 +109,30 @@ def test_a_new_platform_moves_topics_and_users_to_a_new_device(client, instance,
     devices.add_user(redis_client, iid, old.id, None, "alice", exclusive=False)
 
     assert_ok(add_token(client, app_headers, token=FCM_TOKEN, platform="android"))
-    new = device_of(redis_client, instance)
-    assert new.id != old.id
-    assert (new.platform, new.token, new.interests, new.users) == ("fcm", FCM_TOKEN, ["all", "news"], ["alice"])
-    assert redis_client.hget(keys.device_bucket(iid, old.id), old.id) is None
-    assert redis_client.smembers(keys.interest(iid, "all")) == {new.id}
-    assert devices.user_device_ids(redis_client, iid, "alice") == [new.id]
+    moved = device_of(redis_client, instance)
+    assert moved.id == old.id
+    assert (moved.platform, moved.token, moved.interests, moved.users) == ("fcm", FCM_TOKEN, ["all", "news"], ["alice"])
+    assert redis_client.smembers(keys.interest(iid, "all")) == {moved.id}
+    assert devices.user_device_ids(redis_client, iid, "alice") == [moved.id]
+    # The new token finds the device; the old one no longer does.
+    assert devices.register(redis_client, iid, "fcm", FCM_TOKEN)[0] == moved.id
+    assert devices.register(redis_client, iid, "apns", APNS_TOKEN)[0] != moved.id
+
+
+def test_a_new_platform_merges_the_device_that_had_the_token(client, instance, app_headers, redis_client):
+    iid = instance["id"]
+    assert_ok(add_token(client, app_headers))
+    assert_ok(register(client, app_headers, ["all"]))
+    mine = device_of(redis_client, instance)
+    other, _ = devices.register(redis_client, iid, "fcm", FCM_TOKEN)
+    interests.add(redis_client, iid, other, "fcm", ["beams-only"])
+
+    assert_ok(add_token(client, app_headers, token=FCM_TOKEN, platform="android"))
+
+    assert device_of(redis_client, instance).id == mine.id
+    assert redis_client.hget(keys.device_bucket(iid, other), other) is None
+    assert redis_client.smembers(keys.interest(iid, "beams-only")) == set()
+    assert devices.register(redis_client, iid, "fcm", FCM_TOKEN)[0] == mine.id
 
 
 def test_a_device_id_whose_device_was_deleted_registers_again(client, instance, app_headers, redis_client):

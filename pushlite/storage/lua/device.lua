@@ -114,16 +114,20 @@ function commands.metadata()
   return { "ok" }
 end
 
--- token: id, platform, new derived id, new token. A device that already held
--- the new token is merged into this one (the token can only reach one install).
+-- token: id, platform, new derived id, new token, new platform ("" = the
+-- same). The device keeps its id, interests and users. A device that already
+-- held the new token is merged into this one (the token can only reach one
+-- install).
 function commands.token()
-  local id, platform, derived, token = A[1], A[2], A[3], A[4]
+  local id, derived, token = A[1], A[3], A[4]
   local rec = target()
   if not rec then return { "not_found" } end
-  if rec[TOKEN] == token then return { "ok" } end
+  local platform = A[5] ~= "" and A[5] or rec[PLATFORM]
+  if rec[TOKEN] == token and rec[PLATFORM] == platform then return { "ok" } end
   local other, other_rec = find(derived, platform, token)
   if other then drop(other, other_rec) end
   if rec[ALIAS] ~= "" then list_remove(TIDX, rec[ALIAS], id) end
+  rec[PLATFORM] = platform
   rec[TOKEN] = token
   rec[ALIAS] = ""
   if derived ~= id then rec[ALIAS] = derived; list_add(TIDX, derived, id) end
