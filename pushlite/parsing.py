@@ -7,6 +7,7 @@ import flask_smorest as smorest
 import orjson
 from flask import current_app
 from flask.json.provider import DefaultJSONProvider
+from marshmallow import ValidationError, validate
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
@@ -46,6 +47,20 @@ class JSONProvider(DefaultJSONProvider):
         obj = self._prepare_response_obj(args, kwargs)
         body = orjson.dumps(obj, default=self.default, option=self.OPTIONS) + b"\n"
         return self._app.response_class(body, mimetype=self.mimetype)
+
+
+class FullMatch(validate.Regexp):
+    """A field validator: the whole value must match ``regex`` (marshmallow's
+    Regexp only anchors at the start). OpenAPI reads it as ``^(?:regex)$``,
+    which ECMA-262 (what clients validate with) reads the same way."""
+
+    def __init__(self, regex: str, *, error: str) -> None:
+        super().__init__(f"^(?:{regex})$", error=error)
+
+    def __call__(self, value: str) -> str:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
 
 
 class JsonBodyParser(FlaskParser):

@@ -219,3 +219,25 @@ def test_docs_asset_path_does_not_escape_the_bundle(client):
         response = client.get(path)
         assert response.status_code == 404, path
         assert "PUSHLITE" not in response.get_data(as_text=True)
+
+
+def patterns(node) -> list[str]:
+    if isinstance(node, dict):
+        return [v for k, v in node.items() if k == "pattern" and isinstance(v, str)] + [
+            p for v in node.values() for p in patterns(v)]
+    if isinstance(node, list):
+        return [p for v in node for p in patterns(v)]
+    return []
+
+
+def test_patterns_are_ecma_262_and_state_the_beams_token_and_interest_shapes(spec):
+    found = patterns(spec)
+    # Python-only regex syntax would make clients and validators read a different rule.
+    assert not [p for p in found if re.search(r"\\[AZ]|\(\?P", p)]
+    schemas = spec["components"]["schemas"]
+    fcm = schemas["RegisterFcm"]["properties"]["token"]["pattern"]
+    apns = schemas["RegisterApns"]["properties"]["token"]["pattern"]
+    interest = schemas["Interests"]["properties"]["interests"]["items"]["pattern"]
+    assert re.search(fcm, "c9x:APA91b" + "x" * 140) and not re.search(fcm, "short")
+    assert re.search(apns, "ab" * 32) and not re.search(apns, "zz" * 32)
+    assert re.search(interest, "news.sport@x") and not re.search(interest, "no spaces")

@@ -16,6 +16,8 @@ from pushlite.storage.errors import DeviceNotFound
 
 from .blueprint import blp
 from .schemas import (
+    APNS_TOKEN,
+    FCM_TOKEN,
     DeviceSchema,
     EmptySchema,
     METADATA_FIELDS,
@@ -26,9 +28,6 @@ from .schemas import (
     TokenSchema,
     plain_registration,
 )
-
-APNS_TOKEN = re.compile(r"(?:[0-9a-fA-F]{2}){32,100}")
-FCM_TOKEN = re.compile(r"[A-Za-z0-9_\-:.]{20,4096}")
 
 PLATFORM = "<any(apns, fcm):platform>"
 

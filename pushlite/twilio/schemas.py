@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-# Anchored at both ends: marshmallow's Regexp only matches at the start.
-USER_ID = r"\A[^\x00-\x1f\x7f]{1,164}\Z"
-APP_NAME = r"\A[A-Za-z0-9_.\-]{1,100}\Z"
+from pushlite.parsing import FullMatch
+
+USER_ID = r"[^\x00-\x1f\x7f]{1,164}"
+APP_NAME = r"[A-Za-z0-9_.\-]{1,100}"
 
 
 class _Body(Schema):
@@ -18,7 +19,7 @@ def _string(name: str, description: str, *, required: bool = True, pattern: str 
             why: str = "") -> fields.String:
     validators = [validate.Length(min=1, error=f'Invalid parameter "{name}": must not be empty.')]
     if pattern:
-        validators.append(validate.Regexp(pattern, error=f'Invalid parameter "{name}": {why}'))
+        validators.append(FullMatch(pattern, error=f'Invalid parameter "{name}": {why}'))
     return fields.String(
         required=required,
         validate=validators,

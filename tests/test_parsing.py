@@ -1,4 +1,5 @@
-"""The app's JSON (orjson): what callers of flask.json and of the answers see."""
+"""Shared parsing: the app's JSON (orjson), as callers of flask.json and the
+answers see it, and the whole-value pattern validator."""
 from __future__ import annotations
 
 import datetime
@@ -6,6 +7,9 @@ import json
 
 import flask
 import pytest
+from marshmallow import ValidationError
+
+from pushlite.parsing import FullMatch
 
 
 def test_answers_keep_key_order_and_utf8(app):
@@ -26,3 +30,12 @@ def test_dumps_honours_sort_keys_and_indent_and_writes_dates_as_flask_does(app):
 def test_loads_refuses_what_pushlite_cannot_keep_as_json_errors(app, text):
     with app.app_context(), pytest.raises(json.JSONDecodeError):
         flask.json.loads(text)
+
+
+def test_full_match_takes_the_whole_value_only():
+    check = FullMatch(r"[a-z]{1,3}", error="bad {input}")
+    assert check("abc") == "abc"
+    for value in ["abcd", "abc\n", "ab c", "", "0"]:  # "abc\n": where $ and re.match would let it through
+        with pytest.raises(ValidationError, match="bad"):
+            check(value)
+    assert check.regex.pattern == "^(?:[a-z]{1,3})$"  # what OpenAPI states
