@@ -16,6 +16,9 @@ from config import TestingConfig
 from pushlite import store
 from pushlite.app import create_app
 
+# The provider mocks' fixtures (keys, APNs/FCM mocks, credentials), for every test package.
+pytest_plugins = ("tests.mocks.providers",)
+
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 

@@ -25,22 +25,6 @@ from pushlite.storage import devices, interests
 from tests.conftest import ADMIN
 from tests.mocks.apns_mock import APNsMock
 from tests.mocks.fcm_mock import FCMMock
-from tests.mocks.providers import (  # noqa: F401  (fixtures)
-    APNS_KEY_ID,
-    APNS_TEAM_ID,
-    APNS_TOPIC,
-    FCM_EMAIL,
-    FCM_PROJECT,
-    _apns_server,
-    _fcm_server,
-    apns_credential,
-    apns_key,
-    apns_mock,
-    fcm_key,
-    fcm_mock,
-    pem,
-    service_account,
-)
 from workers import runtime as worker_runtime
 from workers.runtime import DeliverySettings, Runtime
 

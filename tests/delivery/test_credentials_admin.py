@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pushlite.storage import keys
 from tests.conftest import ADMIN
-from tests.delivery.conftest import pem
+from tests.mocks.providers import pem
 
 
 def base(instance_id: str) -> str:

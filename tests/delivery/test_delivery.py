@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from rq import Queue
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
 from pushlite.storage import devices, keys
 from tests.conftest import ADMIN
-from tests.delivery.conftest import ALERT, APNS_TOPIC, FCM, BurstWorker, add_device, drain, publish, status
+from tests.delivery.conftest import ALERT, FCM, BurstWorker, add_device, drain, publish, status
+from tests.mocks.providers import APNS_TOPIC
 from workers import jobs
 from workers.runtime import DELIVERY_QUEUE, FANOUT_QUEUE
 

@@ -8,7 +8,6 @@ import datetime
 import ipaddress
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from tests.mocks.apns_mock import APNsMock
-from tests.senders.conftest import APNS_TOPIC, targets
+from tests.mocks.providers import APNS_TOPIC
+from tests.senders.conftest import targets
 from workers.senders import Sender, SenderSettings, Target, build_sender
 from workers.senders.apns import PRODUCTION_ORIGIN, SANDBOX_ORIGIN, classify, prepare
 from workers.senders.apns_auth import TOKEN_LIFETIME
@@ -146,7 +147,7 @@ def test_wrong_topic_is_a_permanent_failure(make_sender: MakeSender, run: Run) -
 def test_wrong_signing_key_is_a_permanent_failure(make_sender: MakeSender, run: Run, fcm_key: Any) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from tests.senders.conftest import pem
+    from tests.mocks.providers import pem
 
     other = pem(ec.generate_private_key(ec.SECP256R1()))
     outcome = run(make_sender("apns", private_key=other).send(targets("t2"), ALERT))
@@ -280,7 +281,7 @@ def test_https_endpoint_is_verified_tls(
 ) -> None:
     import ssl
 
-    from tests.senders.conftest import APNS_KEY_ID, APNS_TEAM_ID
+    from tests.mocks.providers import APNS_KEY_ID, APNS_TEAM_ID
 
     cert_file, key_file = tls_files
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

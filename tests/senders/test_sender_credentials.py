@@ -7,7 +7,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.senders.conftest import pem
+from tests.mocks.providers import pem
 from workers.senders import CredentialError, sender_class
 
 APNS = sender_class("apns")
