@@ -49,13 +49,18 @@ class JSONProvider(DefaultJSONProvider):
         return self._app.response_class(body, mimetype=self.mimetype)
 
 
+def whole_value_pattern(regex: str) -> str:
+    """A regex matched against a whole value, as OpenAPI states it: ECMA-262
+    (what clients validate with) searches, and has no ``\\A``/``\\Z``."""
+    return f"^(?:{regex})$"
+
+
 class FullMatch(validate.Regexp):
     """A field validator: the whole value must match ``regex`` (marshmallow's
-    Regexp only anchors at the start). OpenAPI reads it as ``^(?:regex)$``,
-    which ECMA-262 (what clients validate with) reads the same way."""
+    Regexp only anchors at the start), documented by ``whole_value_pattern``."""
 
     def __init__(self, regex: str, *, error: str) -> None:
-        super().__init__(f"^(?:{regex})$", error=error)
+        super().__init__(whole_value_pattern(regex), error=error)
 
     def __call__(self, value: str) -> str:
         if self.regex.fullmatch(value) is None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from pushlite.parsing import FullMatch
+from pushlite.parsing import FullMatch, whole_value_pattern
 from pushlite.storage.interests import INTEREST_NAME
 
 # The token shapes the providers issue. A token of another shape is refused by
@@ -15,11 +15,6 @@ from pushlite.storage.interests import INTEREST_NAME
 # OpenAPI document states them as patterns.
 APNS_TOKEN = re.compile(r"(?:[0-9a-fA-F]{2}){32,100}")
 FCM_TOKEN = re.compile(r"[A-Za-z0-9_\-:.]{20,4096}")
-
-
-def pattern(regex: re.Pattern) -> str:
-    """A regex the code full-matches, as an OpenAPI (ECMA-262, searching) pattern."""
-    return f"^(?:{regex.pattern})$"
 
 
 class _Body(Schema):
@@ -76,7 +71,7 @@ METADATA_FIELDS = {
 class RegisterApnsSchema(_Body):
     token = _required_string(
         "Missing APNs token.", "token",
-        metadata={"description": "The APNs gateway token.", "pattern": pattern(APNS_TOKEN)},
+        metadata={"description": "The APNs gateway token.", "pattern": whole_value_pattern(APNS_TOKEN.pattern)},
     )
     bundleIdentifier = _required_string(
         "Missing App Bundle Identifier.", "bundleIdentifier", 255, NO_CONTROL_CHARACTERS,
@@ -88,7 +83,7 @@ class RegisterApnsSchema(_Body):
 class RegisterFcmSchema(_Body):
     token = _required_string(
         "Missing FCM token.", "token",
-        metadata={"description": "The FCM gateway token.", "pattern": pattern(FCM_TOKEN)},
+        metadata={"description": "The FCM gateway token.", "pattern": whole_value_pattern(FCM_TOKEN.pattern)},
     )
     bundleIdentifier = fields.String(
         validate=[validate.Length(max=255), NO_CONTROL_CHARACTERS],
@@ -146,14 +141,17 @@ class DeviceSchema(Schema):
 class TokenSchema(_Body):
     token = _required_string(
         "Missing token field with the FCM Registration Id.", "token",
-        metadata={"description": "The updated FCM token for this device.", "pattern": pattern(FCM_TOKEN)},
+        metadata={
+            "description": "The updated FCM token for this device.",
+            "pattern": whole_value_pattern(FCM_TOKEN.pattern),
+        },
     )
 
 
 class InterestsSchema(_Body):
     interests = fields.List(
         # Any value is read, so that a wrong one gets the seed's "Invalid interest name".
-        fields.Raw(allow_none=True, metadata={"type": "string", "pattern": pattern(INTEREST_NAME)}),
+        fields.Raw(allow_none=True, metadata={"type": "string", "pattern": whole_value_pattern(INTEREST_NAME.pattern)}),
         required=True,
         error_messages={"required": "Missing interests field.", "null": "Missing interests field."},
         metadata={"description": "The set of interests (1-164 chars of A-Z a-z 0-9 _ - = @ , . ;), "

@@ -11,7 +11,7 @@ from pushlite.parsing import Blueprint
 from pushlite.apidoc import document_errors
 from pushlite import store
 from pushlite.auth import AuthError
-from pushlite.beams.devices import APNS_TOKEN, FCM_TOKEN
+from pushlite.beams.schemas import APNS_TOKEN, FCM_TOKEN
 from pushlite.storage import devices
 from pushlite.storage.errors import UserDeviceLimit
 from pushlite.user_auth import authenticate

@@ -6,7 +6,7 @@ from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
 from pushlite import store
-from pushlite.beams.devices import APNS_TOKEN, FCM_TOKEN
+from pushlite.beams.schemas import APNS_TOKEN, FCM_TOKEN
 from pushlite.storage import interests, mpush
 from pushlite.storage.devices import MAX_INTERESTS_PER_DEVICE
 
