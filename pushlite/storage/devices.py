@@ -246,18 +246,16 @@ def register_for_user(
     return list(result[1:])
 
 
-def unregister_for_user(
-    client: redis.Redis, instance_id: str, user_id: str, platform: str, token: str, derived: str | None = None,
-    bundle_id: str = "",
-) -> str:
+def unregister_for_user(client: redis.Redis, instance_id: str, user_id: str, platform: str, token: str) -> str:
     """Detach the user from their device with that token; the device is deleted
     when no user is left. Another user's device is never touched.
 
     Returns "deleted", "detached" or "none" (the user had no such device).
     """
-    derived = derived or records.derive_id(instance_id, platform, token)
+    derived = records.derive_id(instance_id, platform, token)
     result = call(
         client, instance_id, "unregister_for_user", derived,
-        [derived, records.PLATFORM_CODES[platform], token, bundle_id, user_id],
+        [derived, records.PLATFORM_CODES[platform], token, user_id],
     )
     return result[1]
+

@@ -253,23 +253,44 @@ def test_a_matrix_payload_in_a_beams_publish(web, runtime, tenant, gateway):
     assert gateway.requests[0].notification == {**NOTIFICATION, "devices": gateway.requests[0].notification["devices"]}
 
 
-def test_rejected_pushers_are_removed_everywhere(web, runtime, tenant, data, gateway):
+def test_a_rejected_pusher_is_removed_and_other_users_pushers_are_not(web, runtime, tenant, data, gateway,
+                                                                       other_gateway):
+    """As a homeserver does with a gateway's `rejected` list: the pusher the
+    request was for goes; another user's pusher of that pushkey (maybe on
+    another gateway) is theirs to keep."""
     set_pusher(web, tenant, "reject-this", gateway.url)
     set_pusher(web, tenant, "keep-this", gateway.url)
-    set_pusher(web, tenant, "reject-this", gateway.url, user="bob")  # bob takes it over (append false)
-    web.post("/_matrix/client/v3/pushers/set", headers=auth(tenant, "alice"), json={
+    web.post("/_matrix/client/v3/pushers/set", headers=auth(tenant, "bob"), json={
         "kind": "http", "app_id": "com.example.ios", "pushkey": "reject-this", "app_display_name": "App",
-        "device_display_name": "Phone", "lang": "en", "data": {"url": gateway.url}, "append": True})
+        "device_display_name": "Phone", "lang": "en", "data": {"url": other_gateway.url}, "append": True})
     pid = publish(web, tenant, "users", ["alice"], fcm={"notification": {"title": "Hello", "body": "World"}})
     record = drain(runtime, web, tenant, pid)
     assert (record["delivered"], record["removed"]) == (1, 1), record
 
-    rejected_id = pushers.derive_id(tenant["id"], "com.example.ios", "reject-this")
+    rejected_id = pushers.own_id(tenant["id"], "alice", "com.example.ios", "reject-this")
     assert devices.load_many(data, tenant["id"], [rejected_id]) == {}
-    for user in ("alice", "bob"):
-        assert rejected_id not in devices.user_device_ids(data, tenant["id"], user)
+    assert rejected_id not in devices.user_device_ids(data, tenant["id"], "alice")
     listed = web.get("/_matrix/client/v3/pushers", headers=auth(tenant, "alice")).get_json()["pushers"]
     assert [p["pushkey"] for p in listed] == ["keep-this"]
+    listed = web.get("/_matrix/client/v3/pushers", headers=auth(tenant, "bob")).get_json()["pushers"]
+    assert [p["pushkey"] for p in listed] == ["reject-this"]
+
+
+def test_a_publish_uses_the_users_own_pusher_data_only(web, runtime, tenant, gateway, other_gateway):
+    """Bob setting Alice's app_id + pushkey with append: true (say, to get her
+    notifications) gets a pusher of his own; Alice's stays hers."""
+    set_pusher(web, tenant, "shared-key", gateway.url, owner="alice")
+    response = web.post("/_matrix/client/v3/pushers/set", headers=auth(tenant, "bob"), json={
+        "kind": "http", "app_id": "com.example.ios", "pushkey": "shared-key", "app_display_name": "App",
+        "device_display_name": "Phone", "lang": "en", "data": {"url": other_gateway.url, "owner": "bob"},
+        "append": True})
+    assert response.status_code == 200
+    pid = publish(web, tenant, "users", ["alice"], fcm={"notification": {"title": "Hello", "body": "World"}})
+    record = drain(runtime, web, tenant, pid)
+    assert (record["targeted"], record["delivered"]) == (1, 1), record
+    assert other_gateway.requests == []
+    [request] = gateway.requests
+    assert request.notification["devices"][0]["data"] == {"owner": "alice"}
 
 
 def test_a_busy_gateway_is_retried_until_it_answers(web, runtime, tenant, gateway, settings):

@@ -76,8 +76,8 @@ def test_the_seed_example_with_encryption_and_append(client, instance):
 
 def test_a_pusher_is_a_matrix_device_of_the_user(client, redis_client, instance):
     set_pusher(client, instance, pusher(pushkey="pk-1", app_id="com.example"))
-    device_id = pushers.derive_id(instance["id"], "com.example", "pk-1")
-    assert device_id == records.derive_id(instance["id"], "matrix", "com.example\npk-1")
+    device_id = pushers.own_id(instance["id"], "alice", "com.example", "pk-1")
+    assert device_id == records.derive_id(instance["id"], "matrix", "alice\ncom.example\npk-1")
     device = devices.get(redis_client, instance["id"], device_id)
     assert (device.platform, device.token, device.bundle_id, device.users) == ("matrix", "pk-1", "com.example", ["alice"])
     assert device.metadata["kind"] == "http" and isinstance(device.metadata["pushkey_ts"], int)
