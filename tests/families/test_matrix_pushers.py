@@ -220,6 +220,25 @@ def test_invalid_parameters(client, instance, overrides, text):
     assert text in error["error"], error
 
 
+@pytest.mark.parametrize("value", ["yes", "true", 1, 0, "1", None, [], {}])
+def test_append_must_be_a_json_boolean(client, instance, value):
+    error = assert_matrix_error(set_pusher(client, instance, pusher(append=value)), 400, "M_INVALID_PARAM")
+    assert "append" in error["error"]
+    assert get_pushers(client, instance) == []
+
+
+@pytest.mark.parametrize("value", [1, True, ["http"], {"http": 1}])
+def test_kind_must_be_a_string_or_null(client, instance, value):
+    error = assert_matrix_error(set_pusher(client, instance, pusher(kind=value)), 400, "M_INVALID_PARAM")
+    assert "kind" in error["error"]
+    assert get_pushers(client, instance) == []
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_append_true_and_false_are_read(client, instance, value):
+    assert set_pusher(client, instance, pusher(append=value)).status_code == 200
+
+
 def test_limits_are_inclusive(client, instance):
     body = pusher(pushkey="k" * 512, app_id="a" * 64)
     assert set_pusher(client, instance, body).status_code == 200
