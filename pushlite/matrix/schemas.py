@@ -38,7 +38,10 @@ class SetPusherSchema(Schema):
     data = fields.Dict(allow_none=True, error_messages={**_ERRORS, "invalid": "Must be an object."},
                        metadata={"description": "Required if kind is not null (PusherData: url, format, ...)"})
     encryption = fields.Dict(allow_none=True, error_messages={**_ERRORS, "invalid": "Must be an object."},
-                             metadata={"description": "How to encrypt notifications for this pusher"})
+                             metadata={"description": "How to encrypt notifications for this pusher: "
+                                                      '{"method": "aes-hmac-sha256", "iss": <32 bytes in hex>, '
+                                                      '"key_identifier", "initial_key_period": "YYYY-MM" '
+                                                      "(default: the current month)}; the README states the scheme"})
     append = StrictBoolean(load_default=False, error_messages={**_ERRORS, "invalid": "Must be a boolean."},
                            metadata={"description": "true: add this pusher beside other users' pushers with the "
                                                     "same app_id and pushkey; false (default): remove those"})

@@ -14,6 +14,7 @@ from pushlite.auth import AuthError
 from pushlite.storage import pushers
 from pushlite.storage.errors import UserDeviceLimit
 from pushlite.user_auth import authenticate
+from workers.senders import matrix_encryption
 
 from . import errors
 from .errors import invalid, missing
@@ -87,6 +88,11 @@ def check_http_pusher(body: dict) -> None:
         raise invalid(f"data.url: {exc}") from None
     if destination.target.split("?", 1)[0] != NOTIFY_PATH:
         raise invalid(f"data.url must have the path {NOTIFY_PATH}.")
+    if body.get("encryption") is not None:
+        try:
+            body["encryption"] = matrix_encryption.check(body["encryption"])
+        except matrix_encryption.InvalidEncryption as exc:
+            raise invalid(str(exc)) from None
 
 
 @blp.route("")

@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-import config
 from pushlite import payloads
 from pushlite.storage import devices, pushers
 from tests.delivery.conftest import drain, publish
+from tests.families.conftest import LOCAL_GATEWAYS as LOCAL
 from tests.families.conftest_matrix import auth, fcm_token
-from tests.mocks.matrix_gateway import NOTIFY_PATH, MatrixGatewayMock
+from tests.mocks.matrix_gateway import NOTIFY_PATH
 from workers.senders import SenderSettings, Target, sender_class
 from workers.senders.matrix import MAX_DEVICES_PER_REQUEST, MatrixSender
 
-LOCAL = "http://127.0.0.1:*/*, http://localhost:*/*"
 NOTIFICATION = {
     "event_id": "$3957tyerfgewrf384",
     "room_id": "!slw48wfj34rtnrf:example.org",
@@ -32,24 +30,6 @@ NOTIFICATION = {
     "counts": {"unread": 2, "missed_calls": 1},
     "prio": "high",
 }
-
-
-@pytest.fixture(scope="module")
-def gateways() -> Iterator[tuple[MatrixGatewayMock, MatrixGatewayMock]]:
-    with MatrixGatewayMock() as first, MatrixGatewayMock() as second:
-        yield first, second
-
-
-@pytest.fixture
-def gateway(gateways) -> MatrixGatewayMock:
-    for mock in gateways:
-        mock.reset()
-    return gateways[0]
-
-
-@pytest.fixture
-def other_gateway(gateways, gateway) -> MatrixGatewayMock:
-    return gateways[1]
 
 
 def target(n: int, pushkey: str, url: str, *, fmt: str | None = None, app_id: str = "com.example.ios",
@@ -101,9 +81,16 @@ def test_event_id_only_pushers_get_only_the_event_id_fields(gateway):
         "event_id": NOTIFICATION["event_id"], "room_id": NOTIFICATION["room_id"],
         "counts": NOTIFICATION["counts"], "prio": "high",
         "devices": [{"app_id": "com.example.ios", "pushkey": "slim", "pushkey_ts": 1700000002,
-                     "data": {"brand": "x"}}],
+                     "data": {"format": "event_id_only", "brand": "x"}}],
     }
     assert by_key["full"]["content"] == NOTIFICATION["content"]
+
+
+def test_device_data_is_the_pushers_data_without_the_url_only(gateway):
+    """As the push gateway API says: `format` and every other key the client stored are kept."""
+    send([target(1, "pk", gateway.url, fmt="event_id_only", brand="blue", nested={"a": [1, 2]})])
+    [device] = gateway.requests[0].notification["devices"]
+    assert device["data"] == {"format": "event_id_only", "brand": "blue", "nested": {"a": [1, 2]}}
 
 
 def test_many_pushers_on_one_gateway_are_sent_in_chunks(gateway):
@@ -203,17 +190,6 @@ def test_mpush_and_twilio_style_messages_reach_matrix_too():
 
 
 # --- end to end: registered through the API, published through Beams ----------------
-
-
-@pytest.fixture
-def delivery_config(redis_url: str, apns_mock, fcm_mock) -> config.TestingConfig:
-    return config.TestingConfig(
-        redis_url,
-        PUSHLITE_DRY_RUN=False,
-        PUSHLITE_APNS_ENDPOINT=apns_mock.url,
-        PUSHLITE_FCM_ENDPOINT=fcm_mock.url,
-        PUSHLITE_MATRIX_GATEWAY_ALLOWLIST=LOCAL,
-    )
 
 
 def set_pusher(web, tenant, pushkey: str, url: str, user: str = "alice", **data: Any) -> None:
