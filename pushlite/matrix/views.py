@@ -23,8 +23,10 @@ from .schemas import MatrixEmptySchema, PushersSchema, SetPusherSchema
 blp = Blueprint(
     "matrix_pushers",
     __name__,
-    url_prefix="/_matrix/client/v3/pushers",
-    description="Matrix pushers (`Authorization: Bearer <user JWT>` as the access token).",
+    url_prefix="/_matrix/client",
+    description="Matrix pushers (the user JWT as the access token: `Authorization: Bearer <user JWT>`, or the "
+                "`access_token` query parameter of older clients). `/_matrix/client/r0/...` works like "
+                "`/_matrix/client/v3/...`.",
 )
 
 NOTIFY_PATH = "/_matrix/push/v1/notify"
@@ -36,7 +38,11 @@ REQUIRED_WITH_KIND = ("app_display_name", "device_display_name", "lang", "data")
 
 @blp.before_request
 def authenticate_caller() -> None:
+    """The access token from the Authorization header, else (older clients)
+    from the ``access_token`` query parameter."""
     header = request.headers.get("Authorization")
+    if not (header and header.lower().startswith("bearer ")) and request.args.get("access_token"):
+        header = "Bearer " + request.args["access_token"]
     try:
         g.caller = authenticate(store.client(), header)
     except AuthError as exc:
@@ -95,7 +101,8 @@ def check_http_pusher(body: dict) -> None:
             raise invalid(str(exc)) from None
 
 
-@blp.route("")
+@blp.route("/r0/pushers")
+@blp.route("/v3/pushers")
 class Pushers(MethodView):
     @blp.doc(security=[{"BeamsUserJWT": []}])
     @blp.response(200, PushersSchema)
@@ -107,7 +114,8 @@ class Pushers(MethodView):
         return {"pushers": [pushers.as_pusher(device) for device in found]}
 
 
-@blp.route("/set")
+@blp.route("/r0/pushers/set")
+@blp.route("/v3/pushers/set")
 class SetPusher(MethodView):
     @blp.doc(security=[{"BeamsUserJWT": []}],
              requestBody={"required": True, "content": {"application/json": {"schema": SetPusherSchema}}})
