@@ -346,8 +346,8 @@ function commands.delete_pusher()
   return { "ok", n }
 end
 
--- set_channels: user, cap, token, n, n x (platform, derived id), then
--- (name, "1" enabled | "0" disabled) pairs. Applies the channels to every
+-- set_channels: user, cap, token, n, n x (platform, device or derived id),
+-- then (name, "1" enabled | "0" disabled) pairs. Applies the channels to every
 -- device of the user with that token: an enabled channel is an interest, a
 -- disabled one is not and is remembered in the record's disabled list.
 function commands.set_channels()
