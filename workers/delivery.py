@@ -26,7 +26,8 @@ PROVIDER_OF = {"fcm": "fcm", "apns": "apns", "apns_voip": "apns", "matrix": "mat
 class PublishContent:
     targets: list[str]
     payload: dict[str, Any]
-    app: str  # when set, only devices registered for this app name
+    # When set, only devices registered for one of these app names ("": for no app).
+    apps: frozenset[str] | None
 
 
 _PUBLISHES: OrderedDict[tuple[str, str], PublishContent] = OrderedDict()
@@ -46,8 +47,10 @@ def publish_content(rt: Runtime, instance_id: str, publish_id: str) -> PublishCo
     """The publish's targets, payloads and filter, cached: they never change."""
     key = (instance_id, publish_id)
     if key not in _PUBLISHES:
-        targets, payload, app = rt.redis.hmget(keys.publish(instance_id, publish_id), "targets", "payload", "app")
-        _PUBLISHES[key] = PublishContent(json.loads(targets or "[]"), json.loads(payload or "{}"), app or "")
+        targets, payload, app, apps = rt.redis.hmget(
+            keys.publish(instance_id, publish_id), "targets", "payload", "app", "apps")
+        allowed = frozenset(json.loads(apps)) if apps else frozenset([app]) if app else None
+        _PUBLISHES[key] = PublishContent(json.loads(targets or "[]"), json.loads(payload or "{}"), allowed)
         if len(_PUBLISHES) > 256:
             _PUBLISHES.popitem(last=False)
     return _PUBLISHES[key]
@@ -74,20 +77,20 @@ def send_batch(
         # Deduplicate across interests without state: a device goes out only
         # with the first targeted interest it has.
         found = {i: d for i, d in found.items() if first_targeted_interest(d, content.targets) == interest}
-    if content.app:
-        found = {i: d for i, d in found.items() if d.app == content.app}
+    if content.apps is not None:
+        found = {i: d for i, d in found.items() if d.app in content.apps}
     result = BatchResult()
     if first_attempt:
         result.add("targeted", len(found))
-    groups: dict[str, list[Target]] = {}
+    senders = _senders(rt, instance_id, {PROVIDER_OF[d.platform] for d in found.values()})
+    groups: dict[tuple[str, str], list[Target]] = {}
     for device in found.values():
-        groups.setdefault(device.platform, []).append(
+        groups.setdefault((credential_app(senders, device), device.platform), []).append(
             Target(device.id, device.token, device.platform, device.environment, device.bundle_id, device.metadata)
         )
-    senders = _senders(rt, instance_id, {PROVIDER_OF[p] for p in groups})
     jobs = []
-    for platform, group in groups.items():
-        sender = senders.get(PROVIDER_OF[platform])
+    for (app, platform), group in groups.items():
+        sender = senders.get((app, PROVIDER_OF[platform]))
         if sender is None or platform not in payload:
             result.add("skipped", len(group))
             continue
@@ -105,13 +108,23 @@ def send_batch(
     return result
 
 
+def credential_app(senders: dict[tuple[str, str], Sender], device: Device) -> str:
+    """Whose credential a device is delivered with: its app's when the app has
+    one for the provider (a second iOS app has its own apns-topic), else the
+    instance's ("")."""
+    if device.app and (device.app, PROVIDER_OF[device.platform]) in senders:
+        return device.app
+    return ""
+
+
 async def _gather(jobs: list) -> list[Outcome]:
     return list(await asyncio.gather(*jobs))
 
 
-def _senders(rt: Runtime, instance_id: str, providers: set[str]) -> dict[str, Sender]:
+def _senders(rt: Runtime, instance_id: str, providers: set[str]) -> dict[tuple[str, str], Sender]:
+    """Senders by (app, provider); app "" is the instance's own credential."""
     if rt.dry_run:
-        return {provider: DryRunSender(rt.redis, instance_id, provider) for provider in providers}
+        return {("", provider): DryRunSender(rt.redis, instance_id, provider) for provider in providers}
     if not providers:
         return {}
     return {**rt.senders(instance_id), **rt.credential_free_senders(providers)}

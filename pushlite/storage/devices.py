@@ -259,3 +259,17 @@ def unregister_for_user(client: redis.Redis, instance_id: str, user_id: str, pla
     )
     return result[1]
 
+
+def detach_user(client: redis.Redis, instance_id: str, user_id: str) -> int:
+    """Detach the user from every device of theirs and forget the user, in one
+    script call: a device nothing else holds (no other user, no interest) is
+    deleted, and so is the user's Matrix pusher. Returns how many devices went."""
+    result = run(
+        client,
+        "device.lua",
+        keys=[keys.instance(instance_id), keys.user_bucket(instance_id, user_id)],
+        args=["detach_user", *keys.script_prefixes(instance_id), user_id, records.PLATFORM_CODES["matrix"]],
+    )
+    if result[0] != "ok":
+        raise _FAILURES[result[0]](instance_id)
+    return int(result[1])

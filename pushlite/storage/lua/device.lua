@@ -346,6 +346,31 @@ function commands.delete_pusher()
   return { "ok", n }
 end
 
+-- detach_user: user id, platform code of pushers. Detaches the user from
+-- every device of theirs and forgets the user; a device nothing holds any
+-- more (no user, no interest) is deleted, and so is a pusher left without a
+-- user (a pusher is one user's). Returns { "ok", devices deleted }.
+function commands.detach_user()
+  local user, pusher = A[1], A[2]
+  local deleted = 0
+  for _, id in ipairs(split(redis.call("HGET", ubucket(user), user) or "", ",")) do
+    local rec = load(id)
+    if rec then
+      local kept = {}
+      for _, u in ipairs(split(rec[USERS], LS)) do if u ~= user then kept[#kept + 1] = u end end
+      rec[USERS] = table.concat(kept, LS)
+      if #kept == 0 and (rec[INTERESTS] == "" or rec[PLATFORM] == pusher) then
+        drop(id, rec)
+        deleted = deleted + 1
+      else
+        save(id, rec)
+      end
+    end
+  end
+  redis.call("HDEL", ubucket(user), user)
+  return { "ok", deleted }
+end
+
 -- set_channels: user, cap, token, n, n x (platform, device or derived id),
 -- then (name, "1" enabled | "0" disabled) pairs. Applies the channels to every
 -- device of the user with that token: an enabled channel is an interest, a
