@@ -157,6 +157,8 @@ class Scene:
 
     def status(self, publish_id: str) -> dict[str, Any]:
         answer = self.web.get(f"/publish_api/v1/instances/{self.iid}/publishes/{publish_id}", headers=self.auth)
+        if answer.status_code == 503:  # Redis restarting
+            return {"status": "unavailable", "stalled_since": None}
         assert answer.status_code == 200, answer.get_json()
         return answer.get_json()
 
