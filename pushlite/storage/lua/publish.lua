@@ -89,6 +89,13 @@ local function unseen(list, first, last)
   return out
 end
 
+local function push_failures(entries)
+  if #entries == 0 then return end
+  redis.call("LPUSH", F, unpack(entries))
+  redis.call("LTRIM", F, 0, FAILURES_KEPT - 1)
+  expire_all()
+end
+
 local function remove_item(item)
   redis.call("HDEL", B, item, item .. ":r", item .. ":st")
   redis.call("ZREM", W, item)
@@ -235,11 +242,7 @@ function commands.answer(a)
   for name, n in pairs(counts) do
     if n ~= 0 then redis.call("HINCRBY", P, name, n) end
   end
-  if #failures > 0 then
-    redis.call("LPUSH", F, unpack(failures))
-    redis.call("LTRIM", F, 0, FAILURES_KEPT - 1)
-    expire_all()
-  end
+  push_failures(failures)
   if held(item, state(item), owner, now) then redis.call("ZADD", W, now + lease, item) end
   return 1
 end
@@ -267,9 +270,7 @@ function commands.finish(a)
     local failures = {}
     for _, id in ipairs(retry) do failures[#failures + 1] = id .. "\t" .. reason end
     redis.call("HINCRBY", P, "failed", #retry)
-    redis.call("LPUSH", F, unpack(failures))
-    redis.call("LTRIM", F, 0, FAILURES_KEPT - 1)
-    expire_all()
+    push_failures(failures)
   end
   remove_item(item)
   redis.call("HINCRBY", P, "batches_done", 1)
