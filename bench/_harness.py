@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,10 +141,12 @@ class Tenant:
 class Stack:
     """redis-server, the mock, gunicorn and `workers` processes; use as a context manager."""
 
-    def __init__(self, workers: int = 2, web_workers: int = 4, seq: bool = False, code: Path = ROOT) -> None:
+    def __init__(self, workers: int = 2, web_workers: int = 4, seq: bool = False, code: Path = ROOT,
+                 aof: bool = False) -> None:
         """`code`: the checkout gunicorn and the workers run from (another one to
         compare a change, e.g. a `git worktree`); the bench's own storage calls use this one."""
         self.n_workers, self.n_web, self.seq, self.code = workers, web_workers, seq, Path(code)
+        self.aof = aof  # redis-server with appendonly yes / appendfsync everysec (restart_redis keeps the data)
         self.procs: list[subprocess.Popen] = []
         self.worker_procs: list[subprocess.Popen] = []
         self.mock: Mock | None = None
@@ -172,11 +175,9 @@ class Stack:
 
     def _start(self) -> None:
         redis_port, self.web_port = free_port(), free_port()
-        self.redis_proc = self._spawn(
-            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.tmp)],
-            "redis.log",
-        )
+        self.redis_args = ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                           "--appendonly", "yes" if self.aof else "no", "--appendfsync", "everysec", "--dir", str(self.tmp)]
+        self.redis_proc = self._spawn(self.redis_args, "redis.log")
         self.redis_url = f"redis://127.0.0.1:{redis_port}/0"
         self.redis = redis.Redis(port=redis_port, decode_responses=True)
         wait_until(self.redis.ping, "redis-server", self.redis_proc)
@@ -201,6 +202,15 @@ class Stack:
         wait_until(lambda: self.request("GET", "/healthz")[0] == 200, "gunicorn", self.web_proc)
         for proc in self.worker_procs:
             wait_until(lambda: self.redis.scard("rq:workers") >= self.n_workers, "workers", proc)
+
+    def restart_redis(self, down_seconds: float = 1.0) -> None:
+        """SIGKILL redis-server and start it again on the same port and directory (its AOF, if any)."""
+        self.redis_proc.kill()
+        self.redis_proc.wait(5)
+        self.procs.remove(self.redis_proc)
+        time.sleep(down_seconds)
+        self.redis_proc = self._spawn(self.redis_args, "redis.log")
+        wait_until(self.redis.ping, "redis-server", self.redis_proc)
 
     @property
     def worker_pids(self) -> list[int]:

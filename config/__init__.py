@@ -37,6 +37,9 @@ class Config:
     # within 2 seconds, not a hung request.
     REDIS_SOCKET_TIMEOUT = 1.0
     REDIS_CONNECT_TIMEOUT = 1.0
+    # After a Redis error meaning "unavailable", a web process answers 503 at
+    # once for this long, then lets one request try Redis again.
+    REDIS_BREAKER_RETRY_SECONDS = 0.5
 
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ

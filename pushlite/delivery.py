@@ -32,12 +32,12 @@ def init_app(app: Flask) -> None:
         worker_runtime.install(runtime)
         queue = runtime.fanout_queue
     else:
-        connection = connect_queue(
+        connection = store.breaker_for(app, config["PUSHLITE_QUEUE_URL"]).guard(connect_queue(
             config["PUSHLITE_QUEUE_URL"],
             None,
             socket_timeout=config["REDIS_SOCKET_TIMEOUT"],
             connect_timeout=config["REDIS_CONNECT_TIMEOUT"],
-        )
+        ))
         queue = Queue(worker_runtime.FANOUT_QUEUE, connection=connection)
     app.extensions["pushlite.fanout_queue"] = queue
 

@@ -15,6 +15,8 @@ import redis
 from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from pushlite.storage.breaker import UNAVAILABLE
+
 Renderer = Callable[[HTTPException], tuple[int, dict]]
 
 
@@ -97,12 +99,6 @@ def handle_http_exception(exc: HTTPException):
     if allow:
         response.headers["Allow"] = allow
     return response
-
-
-# Redis errors that mean "not reachable right now" (down, hung, loading, a
-# replica during failover); any other Redis error is a bug, answered as one.
-UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError,
-               redis.exceptions.MasterDownError, redis.exceptions.TryAgainError)
 
 
 def handle_redis_error(exc: redis.RedisError):

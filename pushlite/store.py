@@ -1,11 +1,13 @@
 """The app's Redis clients, made once per app by ``init_app``: embedded, the
 one in-process store; with ``REDIS_URL``, a client per thread
-(``ThreadClients``)."""
+(``ThreadClients``) behind one circuit breaker per Redis (``breaker_for``),
+so that a hung Redis costs the process one timeout, not one per request."""
 from __future__ import annotations
 
 import redis
 from flask import Flask, current_app
 
+from pushlite.storage.breaker import Breaker
 from pushlite.storage.connection import ThreadClients, connect
 
 
@@ -19,7 +21,16 @@ def init_app(app: Flask) -> None:
             url,
             socket_timeout=app.config["REDIS_SOCKET_TIMEOUT"],
             connect_timeout=app.config["REDIS_CONNECT_TIMEOUT"],
+            breaker=breaker_for(app, url),
         ).get
+
+
+def breaker_for(app: Flask, url: str) -> Breaker:
+    """The app's breaker for the Redis at ``url`` (data and queue share one when they are the same)."""
+    breakers = app.extensions.setdefault("pushlite.breakers", {})
+    if url not in breakers:
+        breakers[url] = Breaker(app.config["REDIS_BREAKER_RETRY_SECONDS"])
+    return breakers[url]
 
 
 def client() -> redis.Redis:

@@ -157,9 +157,17 @@ def assert_every_route_answers_json(app, client, iid: str, dev: str) -> None:
                 assert expected <= set(body), (label, body)
 
 
+def wait_ready(client) -> None:
+    """Ready again within 2 s of Redis answering (the circuit breaker's next probe)."""
+    deadline = time.monotonic() + DEADLINE
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "not ready 2 s after Redis came back"
+        time.sleep(0.05)
+
+
 def assert_serving(client) -> None:
     """Reads and writes through both families work (the old data may be gone)."""
-    assert client.get("/readyz").status_code == 200
+    wait_ready(client)
     created = client.post("/admin/v1/instances", json={"name": "after"}, headers=ADMIN)
     assert created.status_code == 201, created.get_data(as_text=True)
     iid = created.get_json()["id"]
@@ -212,7 +220,7 @@ def test_repeated_outages(server, live):
         response, elapsed = timed(client, "get", "/readyz")
         assert response.status_code == 503 and elapsed < DEADLINE
         server.start()
-        assert client.get("/readyz").status_code == 200
+        wait_ready(client)
         assert client.get("/admin/v1/instances", headers=ADMIN).status_code == 200
 
 
@@ -239,6 +247,7 @@ def test_hung_redis_gives_503_in_time_then_recovers(server, live):
     finally:
         server.process.send_signal(signal.SIGCONT)
 
+    wait_ready(client)
     # Same data: the process was only paused.
     got = client.get(f"/device_api/v1/instances/{iid}/devices/fcm/{dev}")
     assert got.status_code == 200, got.get_data(as_text=True)

@@ -47,16 +47,21 @@ def test_a_pipeline_runs_the_code_as_a_script_loaded_before_it_is_sent(redis_cli
         devices.get(redis_client, iid, dead)
 
 
-def test_a_transaction_with_a_call_runs_whole_after_a_flush(redis_client, iid):
-    publish_id = publishes.create(redis_client, iid, "interests", ["news"], {})
+def test_a_pipeline_with_calls_runs_whole_after_a_flush(redis_client, iid):
+    kept, _ = devices.register(redis_client, iid, "fcm", FCM_TOKEN)
+    dead = [devices.register(redis_client, iid, "fcm", f"{FCM_TOKEN}-{i}")[0] for i in range(3)]
     redis_client.function_flush()
     redis_client.script_flush()
 
-    publishes.finish_batch(redis_client, iid, publish_id, {"delivered": 3}, failures=[("dev", "Unregistered")])
+    devices.delete_many(redis_client, iid, dead)
 
-    record = publishes.get(redis_client, iid, publish_id)
-    assert (record["delivered"], record["batches_done"]) == ("3", "1")
-    assert record["failures"] == [{"device_id": "dev", "reason": "Unregistered"}]
+    assert devices.load_many(redis_client, iid, [kept, *dead]).keys() == {kept}
+
+
+def test_an_unknown_publish_command_is_an_error(redis_client, iid):
+    publish_id = publishes.create(redis_client, iid, "interests", ["news"], {})
+    with pytest.raises(redis.ResponseError, match="unknown publish.lua command"):
+        scripts.run(redis_client, "publish.lua", publishes.publish_keys(iid, publish_id), ["fanout", 0])
 
 
 def test_the_codes_outcomes_and_errors_reach_the_caller(redis_client, iid):

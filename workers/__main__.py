@@ -1,14 +1,15 @@
 """`python -m workers`: an RQ worker for the fan-out and delivery queues (the
-Procfile's `worker` line). It does not fork per job, so its HTTP/2
+Procfile's `worker` line), and the sweep that takes over what dead workers
+left (``workers.sweep``). It does not fork per job, so its HTTP/2
 connections and provider tokens live as long as the process."""
 from __future__ import annotations
 
 import logging
 
-from rq.worker import SimpleWorker
-
 from config import Config
 from workers.runtime import Runtime, install
+from workers.sweep import Sweeper
+from workers.worker import run
 
 
 def main() -> None:
@@ -19,10 +20,11 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     runtime = Runtime.from_config(config)
     install(runtime)
-    worker = SimpleWorker(
-        [runtime.fanout_queue, runtime.delivery_queue], connection=runtime.fanout_queue.connection
-    )
-    worker.work(with_scheduler=True, logging_level="WARNING")
+    sweeper = Sweeper(runtime).start()
+    try:
+        run(runtime, [runtime.fanout_queue, runtime.delivery_queue])
+    finally:
+        sweeper.stop()
 
 
 if __name__ == "__main__":

@@ -1,15 +1,15 @@
-"""One delivery batch: load the devices, send through each provider's sender
-concurrently, remove dead tokens, and count what happened."""
+"""One chunk of a delivery batch: load the devices, send through each
+provider's sender concurrently, remove dead tokens, and say what happened to
+each device (a ``BatchResult``, which the job records on the publish)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
-from pushlite.storage import devices, keys
+from pushlite.storage import devices, publishes
 from pushlite.storage.records import Device
+from pushlite.storage.work import BatchResult
 from workers.dry_run import DryRunSender
 from workers.runtime import Runtime
 from workers.senders import Outcome, Sender, Target
@@ -22,89 +22,48 @@ from workers.senders import Outcome, Sender, Target
 PROVIDER_OF = {"fcm": "fcm", "apns": "apns", "apns_voip": "apns", "matrix": "matrix"}
 
 
-@dataclass(frozen=True)
-class PublishContent:
-    targets: list[str]
-    payload: dict[str, Any]
-    # When set, only devices registered for one of these app names ("": for no app).
-    apps: frozenset[str] | None
+_CONTENT: OrderedDict[tuple[str, str], publishes.Content | None] = OrderedDict()
 
 
-_PUBLISHES: OrderedDict[tuple[str, str], PublishContent] = OrderedDict()
-
-
-@dataclass
-class BatchResult:
-    counts: dict[str, int] = field(default_factory=dict)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    retry: list[tuple[str, float | None]] = field(default_factory=list)
-
-    def add(self, name: str, n: int) -> None:
-        self.counts[name] = self.counts.get(name, 0) + n
-
-
-def publish_content(rt: Runtime, instance_id: str, publish_id: str) -> PublishContent:
+def publish_content(rt: Runtime, instance_id: str, publish_id: str) -> publishes.Content | None:
     """The publish's targets, payloads and filter, cached: they never change."""
     key = (instance_id, publish_id)
-    if key not in _PUBLISHES:
-        targets, payload, app, apps = rt.redis.hmget(
-            keys.publish(instance_id, publish_id), "targets", "payload", "app", "apps")
-        allowed = frozenset(json.loads(apps)) if apps else frozenset([app]) if app else None
-        _PUBLISHES[key] = PublishContent(json.loads(targets or "[]"), json.loads(payload or "{}"), allowed)
-        if len(_PUBLISHES) > 256:
-            _PUBLISHES.popitem(last=False)
-    return _PUBLISHES[key]
+    if key not in _CONTENT:
+        _CONTENT[key] = publishes.content(rt.redis, instance_id, publish_id)
+        if len(_CONTENT) > 256:
+            _CONTENT.popitem(last=False)
+    return _CONTENT[key]
 
 
-def first_targeted_interest(device: Device, targets: Sequence[str]) -> str | None:
-    mine = set(device.interests)
-    return next((name for name in targets if name in mine), None)
-
-
-def send_batch(
-    rt: Runtime,
-    instance_id: str,
-    publish_id: str,
-    device_ids: Sequence[str],
-    interest: str | None,
-    *,
-    first_attempt: bool,
-) -> BatchResult:
+def send_batch(rt: Runtime, instance_id: str, publish_id: str, device_ids: Sequence[str]) -> BatchResult:
+    """Send the publish to these devices (at most one sender window of them)
+    and sort every id into the result; dead tokens are removed here."""
     content = publish_content(rt, instance_id, publish_id)
-    payload = content.payload
-    found = devices.load_many(rt.redis, instance_id, device_ids)
-    if interest is not None and len(content.targets) > 1:
-        # Deduplicate across interests without state: a device goes out only
-        # with the first targeted interest it has.
-        found = {i: d for i, d in found.items() if first_targeted_interest(d, content.targets) == interest}
-    if content.apps is not None:
+    found = devices.load_many(rt.redis, instance_id, device_ids) if content else {}
+    if content and content.apps is not None:
         found = {i: d for i, d in found.items() if d.app in content.apps}
-    result = BatchResult()
-    if first_attempt:
-        result.add("targeted", len(found))
+    result = BatchResult(gone=[device_id for device_id in device_ids if device_id not in found])
     senders = _senders(rt, instance_id, {PROVIDER_OF[d.platform] for d in found.values()})
     groups: dict[tuple[str, str], list[Target]] = {}
     for device in found.values():
         groups.setdefault((credential_app(senders, device), device.platform), []).append(
             Target(device.id, device.token, device.platform, device.environment, device.bundle_id, device.metadata)
         )
+    payload = content.payload if content else {}
     jobs = []
     for (app, platform), group in groups.items():
         sender = senders.get((app, PROVIDER_OF[platform]))
         if sender is None or platform not in payload:
-            result.add("skipped", len(group))
+            result.skipped.extend(t.device_id for t in group)
             continue
         jobs.append(sender.send(group, payload[platform]))
-    dead: list[str] = []
     for outcome in rt.run(_gather(jobs)):
-        result.add("delivered", len(outcome.delivered))
-        result.add("failed", len(outcome.failed))
+        result.delivered.extend(outcome.delivered)
+        result.removed.extend(outcome.dead)
         result.failed.extend(outcome.failed)
         result.retry.extend(outcome.retry)
-        dead.extend(outcome.dead)
-    if dead:
-        devices.delete_many(rt.redis, instance_id, dead)
-        result.add("removed", len(dead))
+    if result.removed:
+        devices.delete_many(rt.redis, instance_id, result.removed)
     return result
 
 

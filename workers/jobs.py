@@ -1,18 +1,30 @@
-"""The RQ jobs: one fan-out job per publish, then delivery jobs of up to
-``batch_size`` devices. Jobs take ids, never objects, and rebuild what they
-need from the process runtime."""
+"""The RQ jobs: one fan-out job per publish, then one delivery job per batch
+of up to ``batch_size`` devices. Jobs take ids, never objects, and rebuild
+what they need from the process runtime.
+
+A job is only a nudge: the work itself (the walk's position, each batch's
+devices and which of them are answered) is stored on the publish in the data
+Redis, and a job first claims its item there (``pushlite.storage.work``). So
+a job that runs twice does the work once, a job lost with the queue Redis is
+enqueued again by the sweep (``workers.sweep``), and a batch whose worker
+died is taken over where it stopped.
+"""
 from __future__ import annotations
 
-import json
 import logging
+import math
 import random
-from datetime import timedelta
+import time
+from datetime import datetime, timezone
 from typing import Sequence
 
 from rq import Queue, get_current_job
 
-from pushlite.storage import devices, interests, publishes
+from pushlite.storage import devices, keys, work
+from pushlite.storage.publishes import CHECK_MS
+from pushlite.storage.work import FANOUT, BatchResult, LeaseLost
 from workers import delivery
+from workers.lease import Lease
 from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
@@ -20,112 +32,162 @@ log = logging.getLogger(__name__)
 JOB_TIMEOUT = 300
 # Successful jobs leave nothing behind; failed ones stay a week for operators.
 JOB_TTLS = {"result_ttl": 0, "failure_ttl": 7 * 24 * 3600}
+# How many batches the fan-out enqueues in one round trip.
+ENQUEUE_GROUP = 50
+# RQ's scheduler moves a job at the whole second; one a little early for
+# its batch's not-before time waits this long at most instead of rescheduling.
+EARLY_WAIT_SECONDS = 2.0
 
 
 class DeliveryFailed(Exception):
     """The devices of an ``undelivered`` job could not be delivered."""
 
 
+def job_id(publish_id: str, item: str, gen: int) -> str:
+    """The RQ job id of one generation of a work item (a new one each time it is enqueued again)."""
+    return f"{publish_id}_{item}_{gen}"
+
+
 def enqueue_publish(queue: Queue, instance_id: str, publish_id: str) -> None:
-    queue.enqueue(fan_out, instance_id, publish_id, job_timeout=JOB_TIMEOUT, **JOB_TTLS)
+    queue.enqueue(fan_out, instance_id, publish_id, job_id=job_id(publish_id, FANOUT, 0),
+                  job_timeout=JOB_TIMEOUT, **JOB_TTLS)
+
+
+def enqueue_item(rt: Runtime, instance_id: str, publish_id: str, item: str, gen: int, not_before: float = 0.0) -> None:
+    """Enqueue a work item's job, to run no sooner than ``not_before``. RQ's
+    scheduler keeps whole seconds (it may move a job up to a second before the
+    time given), so the job is scheduled at the next whole second."""
+    queue, func, args = (
+        (rt.fanout_queue, fan_out, (instance_id, publish_id)) if item == FANOUT
+        else (rt.delivery_queue, deliver, (instance_id, publish_id, item))
+    )
+    options = {"job_id": job_id(publish_id, item, gen), "job_timeout": JOB_TIMEOUT, **JOB_TTLS}
+    if not_before > time.time():
+        when = datetime.fromtimestamp(math.ceil(not_before), tz=timezone.utc)
+        queue.enqueue_at(when, func, *args, **options)
+    else:
+        queue.enqueue(func, *args, **options)
+
+
+def _enqueue_batches(rt: Runtime, instance_id: str, publish_id: str, batches: list[tuple[str, int]]) -> None:
+    if batches:
+        rt.delivery_queue.enqueue_many([
+            Queue.prepare_data(deliver, (instance_id, publish_id, n), job_id=job_id(publish_id, n, gen),
+                               timeout=JOB_TIMEOUT, **JOB_TTLS)
+            for n, gen in batches
+        ])
 
 
 def fan_out(instance_id: str, publish_id: str) -> None:
-    """Walk the publish's targets and enqueue delivery batches.
+    """Walk the publish's targets into batches and enqueue them.
 
-    A publish that fits in one batch is delivered here, saving a job hop. A
-    bigger one is walked incrementally: interest sets with SSCAN, never loaded
-    whole; a device in several targeted interests is delivered only with the
-    first of them (the delivery job checks, so fan-out keeps no state).
+    Interest sets are walked with SSCAN inside Redis, never loaded whole;
+    the publish's seen set drops a device that SSCAN returns twice or that
+    is in two targeted interests. A publish that fits in one batch is
+    delivered here, saving a job hop. The walk's position is stored with each
+    batch, so a fan-out taken over after a crash carries on from there.
     """
     rt = runtime()
-    record = publishes.start_fanout(rt.redis, instance_id, publish_id)
-    if record is None:
+    claim = work.claim(rt.redis, instance_id, publish_id, FANOUT, rt.owner, _ms(rt.delivery.lease_seconds))
+    if claim.status != "ok":
+        return
+    content = delivery.publish_content(rt, instance_id, publish_id)
+    if content is None:
         log.warning("publish %s of %s expired before fan-out", publish_id, instance_id)
         return
     try:
-        _walk(rt, instance_id, publish_id, record["kind"], json.loads(record["targets"]), rt.delivery.batch_size)
-    finally:
-        # Batches are counted as they are enqueued, so even a walk that failed
-        # half-way leaves a publish that reaches "done" once they are.
-        publishes.finish_fanout(rt.redis, instance_id, publish_id)
-
-
-def _walk(rt: Runtime, instance_id: str, publish_id: str, kind: str, targets: list[str], size: int) -> None:
-    if kind == "interests":
-        counts = interests.sizes(rt.redis, instance_id, targets)
-        if sum(counts) <= size:
-            ids: set[str] = set()
-            for name, count in zip(targets, counts):
-                if count:
-                    ids |= interests.members(rt.redis, instance_id, name)
-            _deliver_inline(rt, instance_id, publish_id, sorted(ids))
-        else:
-            pending = []
-            for name in targets:
-                for chunk in interests.scan(rt.redis, instance_id, name, size):
-                    pending.append((chunk, name))
-                    if len(pending) >= 50:
-                        _enqueue(rt, instance_id, publish_id, pending)
-                        pending = []
-            _enqueue(rt, instance_id, publish_id, pending)
-    else:
-        ids_ordered = devices.users_device_ids(rt.redis, instance_id, targets)
-        if len(ids_ordered) <= size:
-            _deliver_inline(rt, instance_id, publish_id, ids_ordered)
-        else:
-            chunks = [(ids_ordered[i:i + size], None) for i in range(0, len(ids_ordered), size)]
-            _enqueue(rt, instance_id, publish_id, chunks)
-
-
-def _deliver_inline(rt: Runtime, instance_id: str, publish_id: str, ids: list[str]) -> None:
-    if ids:
-        publishes.add_batches(rt.redis, instance_id, publish_id, 1)
-        deliver(instance_id, publish_id, ids)
-
-
-def _enqueue(rt: Runtime, instance_id: str, publish_id: str, chunks: list[tuple[list[str], str | None]]) -> None:
-    if not chunks:
+        with Lease(rt, instance_id, publish_id, FANOUT) as lease:
+            walked = _walk(rt, lease, instance_id, publish_id, content.kind, content.targets)
+            if walked is None:
+                return
+            pending, enqueued = walked
+            inline = pending[0] if len(pending) == 1 and not enqueued else None
+            if inline is None:
+                _enqueue_batches(rt, instance_id, publish_id, pending)
+            work.fanned(rt.redis, instance_id, publish_id, rt.owner)
+    except LeaseLost:
+        log.warning("fan-out of %s was taken over", publish_id)
         return
-    publishes.add_batches(rt.redis, instance_id, publish_id, len(chunks))
-    rt.delivery_queue.enqueue_many([
-        Queue.prepare_data(deliver, (instance_id, publish_id, ids, interest), timeout=JOB_TIMEOUT, **JOB_TTLS)
-        for ids, interest in chunks
-    ])
+    if inline is not None:
+        deliver(instance_id, publish_id, inline[0])
 
 
-def deliver(
-    instance_id: str,
-    publish_id: str,
-    device_ids: Sequence[str],
-    interest: str | None = None,
-    attempt: int = 0,
-) -> None:
-    """Send one batch and record what happened; schedule a retry for the
-    temporary failures, or fail them once ``max_attempts`` is reached.
+def _walk(
+    rt: Runtime, lease: Lease, instance_id: str, publish_id: str, kind: str, targets: list[str]
+) -> tuple[list[tuple[str, int]], bool] | None:
+    """Make every batch, enqueueing them in groups as they come. Returns the
+    batches not enqueued yet and whether some were, or None when the fan-out
+    was handed back (SIGTERM) or lost."""
+    size, lease_ms = rt.delivery.batch_size, _ms(rt.delivery.lease_seconds)
+    pending: list[tuple[str, int]] = []
+    enqueued = False
+    if kind == "interests":
+        interest_keys = [keys.interest(instance_id, name) for name in targets]
+        finished = False
+        while not finished:
+            if _must_stop(rt, lease, instance_id, publish_id, FANOUT):
+                return None
+            finished, new = work.walk(rt.redis, instance_id, publish_id, interest_keys, rt.owner, lease_ms, size, CHECK_MS)
+            pending.extend(new)
+            if len(pending) > ENQUEUE_GROUP:
+                _enqueue_batches(rt, instance_id, publish_id, pending)
+                pending, enqueued = [], True
+        return pending, enqueued
+    ids = devices.users_device_ids(rt.redis, instance_id, targets)
+    for start in range(0, len(ids), size):
+        if _must_stop(rt, lease, instance_id, publish_id, FANOUT):
+            return None
+        pending.extend(work.add(rt.redis, instance_id, publish_id, rt.owner, CHECK_MS, ids[start:start + size]))
+        if len(pending) > ENQUEUE_GROUP:
+            _enqueue_batches(rt, instance_id, publish_id, pending)
+            pending, enqueued = [], True
+    return pending, enqueued
+
+
+def deliver(instance_id: str, publish_id: str, batch: str) -> None:
+    """Send one batch, in chunks of one sender window, recording each chunk's
+    answers before the next (so a take-over resends at most one window), then
+    schedule a retry for the temporary failures or fail them once
+    ``max_attempts`` is reached.
 
     Devices that end failed are also put in RQ's failed registry, as one
-    ``undelivered`` job per batch (requeuing it tries them again)."""
+    ``undelivered`` job per batch run (requeuing it tries them again)."""
     rt = runtime()
-    result = delivery.send_batch(rt, instance_id, publish_id, device_ids, interest, first_attempt=attempt == 0)
-    retry_ids = [device_id for device_id, _ in result.retry]
-    scheduled = 0
-    exhausted: list[tuple[str, str]] = []
-    if retry_ids and attempt + 1 < rt.delivery.max_attempts:
-        delay = backoff(rt, attempt, [after for _, after in result.retry])
-        rt.delivery_queue.enqueue_in(
-            timedelta(seconds=delay), deliver, instance_id, publish_id, retry_ids, None, attempt + 1,
-            job_timeout=JOB_TIMEOUT, **JOB_TTLS,
+    settings = rt.delivery
+    lease_ms = _ms(settings.lease_seconds)
+    claim = work.claim(rt.redis, instance_id, publish_id, batch, rt.owner, lease_ms)
+    if claim.status == "early" and claim.not_before - time.time() <= EARLY_WAIT_SECONDS:
+        time.sleep(max(0.0, claim.not_before - time.time()))
+        claim = work.claim(rt.redis, instance_id, publish_id, batch, rt.owner, lease_ms)
+    if claim.status != "ok":
+        return
+    failures: list[tuple[str, str]] = []
+    retry: list[tuple[str, float | None]] = []
+    with Lease(rt, instance_id, publish_id, batch) as lease:
+        ids = claim.device_ids
+        if claim.takeovers >= settings.max_takeovers:
+            reason = f"its worker was lost {claim.takeovers} times while delivering it"
+            lost = BatchResult(failed=[(device_id, reason) for device_id in ids])
+            work.answer(rt.redis, instance_id, publish_id, batch, rt.owner, lease_ms, lost)
+            failures, ids = lost.failed, ()
+        window = max(1, rt.sender_settings.max_concurrency)
+        for start in range(0, len(ids), window):
+            if _must_stop(rt, lease, instance_id, publish_id, batch):
+                return
+            result = delivery.send_batch(rt, instance_id, publish_id, ids[start:start + window])
+            work.answer(rt.redis, instance_id, publish_id, batch, rt.owner, lease_ms, result)
+            failures.extend(result.failed)
+            retry.extend(result.retry)
+        exhausted = f"temporary provider failures; gave up after {claim.attempt + 1} attempts"
+        outcome, not_before, gen = work.finish(
+            rt.redis, instance_id, publish_id, batch, rt.owner, max_attempts=settings.max_attempts,
+            delay_ms=_ms(backoff(rt, claim.attempt, [after for _, after in retry])),
+            check_ms=CHECK_MS, reason=exhausted,
         )
-        scheduled = 1
-    elif retry_ids:
-        reason = f"temporary provider failures; gave up after {attempt + 1} attempts"
-        exhausted = [(device_id, reason) for device_id in retry_ids]
-    counts = dict(result.counts)
-    counts["retried"] = len(retry_ids) if scheduled else 0
-    counts["failed"] = counts.get("failed", 0) + len(exhausted)
-    failures = result.failed + exhausted
-    publishes.finish_batch(rt.redis, instance_id, publish_id, counts, scheduled=scheduled, failures=failures)
+    if outcome == "retry":
+        enqueue_item(rt, instance_id, publish_id, batch, gen, not_before)
+    elif outcome == "done" and retry and claim.attempt + 1 >= settings.max_attempts:
+        failures.extend((device_id, exhausted) for device_id, _ in retry)
     if failures:
         reasons = sorted({reason for _, reason in failures})
         rt.delivery_queue.enqueue(
@@ -134,18 +196,36 @@ def deliver(
         )
 
 
+def _must_stop(rt: Runtime, lease: Lease, instance_id: str, publish_id: str, item: str) -> bool:
+    """Between two steps: stop when the lease was lost, or hand the item back
+    (to be taken up at once by another worker) when this one is stopping."""
+    if lease.lost:
+        return True
+    if not rt.stopping.is_set():
+        return False
+    released = work.release(rt.redis, instance_id, publish_id, item, rt.owner, CHECK_MS)
+    if released is not None:
+        not_before, gen = released
+        enqueue_item(rt, instance_id, publish_id, item, gen, not_before)
+        log.warning("stopping: handed %s %s back", publish_id, item)
+    return True
+
+
 def undelivered(instance_id: str, publish_id: str, device_ids: Sequence[str], reason: str) -> None:
     """Fails on purpose, so that undelivered devices stand in RQ's failed
     registry with their reason. Requeued by an operator (RQ Dashboard), it
-    tries those devices again as a new batch of the publish."""
+    tries those devices again as a new batch of the publish, once, and ends
+    finished (devices that fail again get a new ``undelivered`` job)."""
     job = get_current_job()
     if job is not None and not job.meta.get("reported"):
         job.meta["reported"] = True
         job.save_meta()
         raise DeliveryFailed(f"{len(device_ids)} device(s) of {publish_id} not delivered: {reason}")
     rt = runtime()
-    publishes.reopen(rt.redis, instance_id, publish_id, failed=len(device_ids))
-    deliver(instance_id, publish_id, device_ids, None, attempt=1)
+    token = job.id if job is not None else "-".join(device_ids)
+    reopened = work.reopen(rt.redis, instance_id, publish_id, token, CHECK_MS, device_ids)
+    if reopened is not None:
+        deliver(instance_id, publish_id, reopened[0])
 
 
 def backoff(rt: Runtime, attempt: int, retry_after: Sequence[float | None]) -> float:
@@ -155,3 +235,7 @@ def backoff(rt: Runtime, attempt: int, retry_after: Sequence[float | None]) -> f
     delay = random.uniform(ceiling / 2, ceiling)
     hinted = max((a for a in retry_after if a is not None), default=0.0)
     return min(settings.retry_max_seconds, max(delay, hinted))
+
+
+def _ms(seconds: float) -> int:
+    return int(math.ceil(seconds * 1000))

@@ -9,7 +9,10 @@ embedded web app and the tests ``install`` their own.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import threading
+import uuid
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -34,6 +37,14 @@ class DeliverySettings:
     max_attempts: int = 5
     retry_base_seconds: float = 1.0
     retry_max_seconds: float = 300.0
+    # A worker holds a lease on the fan-out or batch it works on and renews it
+    # every third of this; a dead worker's item is taken over once it expires.
+    lease_seconds: float = 10.0
+    # How often a worker process runs the sweep (one worker at a time does).
+    sweep_seconds: float = 2.0
+    # A batch whose worker died this many times has its devices failed
+    # instead of killing another worker.
+    max_takeovers: int = 5
 
 
 class Runtime:
@@ -61,6 +72,9 @@ class Runtime:
         self._credential_free: dict[str, Sender] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Names this process's leases; set when it is asked to stop (SIGTERM).
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.stopping = threading.Event()
 
     @classmethod
     def from_config(cls, config: Config) -> "Runtime":

@@ -54,4 +54,8 @@ class PublishStatusSchema(Schema):
     skipped = fields.Integer(metadata={"description": "Devices not sent to: no credential or no payload for them."})
     created_at = fields.Integer()
     finished_at = fields.Integer(allow_none=True)
+    stalled_since = fields.Integer(allow_none=True, metadata={
+        "description": "Set while part of the publish waits for a worker and none is looking after it (every "
+                       "worker gone, or the queue unreachable): since when, in seconds since the epoch. The "
+                       "publish carries on by itself once a worker runs again."})
     failures = fields.List(fields.Nested(FailureSchema), metadata={"description": "The latest 100 failures."})

@@ -13,6 +13,8 @@ import threading
 
 import redis
 
+from .breaker import Breaker
+
 
 def connect(
     url: str | None,
@@ -45,7 +47,15 @@ class ThreadClients:
     so one connection; a forked child makes its own.
     """
 
-    def __init__(self, url: str, *, socket_timeout: float | None = 1.0, connect_timeout: float = 1.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        socket_timeout: float | None = 1.0,
+        connect_timeout: float = 1.0,
+        breaker: Breaker | None = None,
+    ) -> None:
+        self.breaker = breaker
         self.pool = redis.ConnectionPool.from_url(
             url,
             decode_responses=True,
@@ -62,6 +72,8 @@ class ThreadClients:
         client = getattr(local, "client", None)
         if client is None or local.pid != os.getpid():
             client = redis.Redis(connection_pool=self.pool, single_connection_client=True)
+            if self.breaker is not None:
+                self.breaker.guard(client)
             local.client, local.pid = client, os.getpid()
         return client
 

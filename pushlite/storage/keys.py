@@ -23,6 +23,13 @@ Per instance:
 ``{iid}:p:<publish id>``    hash: one publish's targets, payload, status and
                             counters (expires after a week)
 ``{iid}:p:<id>:failures``   list: the latest "device id<TAB>reason" failures
+``{iid}:p:<id>:work``       sorted set: the publish's unfinished work items
+                            ("fanout" and batch numbers); score = when its
+                            lease expires or it is next checked (ms)
+``{iid}:p:<id>:batches``    hash: per work item, ``<n>`` untried device ids,
+                            ``<n>:r`` ids to retry, ``<n>:st`` its state
+``{iid}:p:<id>:seen``       set: device ids already put in a batch (dedupes
+                            the walk; deleted when the fan-out ends)
 ``{iid}:outbox``            list: the latest notifications a dry run recorded
 
 Device ids are derived from (instance, platform, token), so for almost every
@@ -31,11 +38,18 @@ device without any index entry. Devices and users are kept in bucket hashes
 rather than a key each, which saves the ~100 bytes of per-key overhead Redis
 pays for every top-level key.
 
-Global: ``pushlite:instances`` (set of instance ids).
+Global: ``pushlite:instances`` (set of instance ids),
+``pushlite:publishes:active`` (sorted set of "<iid> <publish id>" not yet
+done, which the workers' sweep looks after; never written in the same atomic
+step as an instance's keys) and ``pushlite:sweep`` (the sweep's short lock), ``pushlite:ready`` (written by
+``/readyz`` to check that Redis takes writes).
 """
 from __future__ import annotations
 
 INSTANCES = "pushlite:instances"
+ACTIVE_PUBLISHES = "pushlite:publishes:active"
+SWEEP_LOCK = "pushlite:sweep"
+READY_PROBE = "pushlite:ready"
 
 DEVICE_BUCKET_WIDTH = 3  # hex digits of the device id -> 4,096 buckets
 USER_BUCKETS = 4096
@@ -115,6 +129,18 @@ def publish(instance_id: str, publish_id: str) -> str:
 
 def publish_failures(instance_id: str, publish_id: str) -> str:
     return publish(instance_id, publish_id) + ":failures"
+
+
+def publish_work(instance_id: str, publish_id: str) -> str:
+    return publish(instance_id, publish_id) + ":work"
+
+
+def publish_batches(instance_id: str, publish_id: str) -> str:
+    return publish(instance_id, publish_id) + ":batches"
+
+
+def publish_seen(instance_id: str, publish_id: str) -> str:
+    return publish(instance_id, publish_id) + ":seen"
 
 
 def outbox(instance_id: str) -> str:

@@ -1,14 +1,16 @@
 """Publish records: what was asked, and how its delivery is going.
 
-A publish is created by the API, walked by one fan-out job and delivered by
-batch jobs; ``lua/publish.lua`` keeps its counters and status consistent while
-those jobs run concurrently.
+A publish is created by the API, walked by one fan-out and delivered in
+batches; ``lua/publish.lua`` keeps its counters and status consistent while
+workers take its work items (``work.py``), even when some of them die.
+This module is the only reader of the publish hash.
 """
 from __future__ import annotations
 
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import redis
@@ -18,12 +20,39 @@ from .errors import InstanceNotFound
 from .scripts import run
 
 TTL_SECONDS = 7 * 24 * 3600
-FAILURES_KEPT = 100
 COUNTERS = ("targeted", "delivered", "failed", "retried", "removed", "skipped")
+# A free work item is checked by the sweep this long after it was created or
+# last checked (its RQ job should have run or still be waiting in a queue).
+CHECK_MS = 10_000
+# Unfinished work nobody has looked after for this long makes the publish
+# "stalled" (every worker gone, or the queue unreachable).
+STALLED_AFTER_SECONDS = 5
 
 
 class PublishNotFound(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a publish asks for; it never changes, so workers cache it."""
+
+    kind: str  # "interests" | "users"
+    targets: list[str]
+    payload: dict[str, Any]
+    # When set, only devices registered for one of these app names ("": for no app).
+    apps: frozenset[str] | None
+
+
+def publish_keys(instance_id: str, publish_id: str) -> list[str]:
+    """The keys every ``publish.lua`` call gets first, in its order."""
+    return [
+        keys.publish(instance_id, publish_id),
+        keys.publish_work(instance_id, publish_id),
+        keys.publish_batches(instance_id, publish_id),
+        keys.publish_failures(instance_id, publish_id),
+        keys.publish_seen(instance_id, publish_id),
+    ]
 
 
 def create(
@@ -34,10 +63,12 @@ def create(
     payload: Mapping[str, Any],
     extra: Mapping[str, str] | None = None,
 ) -> str:
-    """Store a new publish (status ``queued``) and return its id.
+    """Store a new publish (status ``queued``, its fan-out waiting) and return its id.
 
     ``kind`` is "interests" or "users"; ``payload`` holds one entry per provider
     format ("apns", "fcm"); ``extra`` is family-specific filters (e.g. an app name).
+    The publish is put on the active list first, so that the workers' sweep
+    finds it even if what follows is cut short.
     """
     publish_id = "pubid-" + str(uuid.uuid4())
     record = {
@@ -51,68 +82,65 @@ def create(
         **{name: 0 for name in COUNTERS},
         **(extra or {}),
     }
+    client.zadd(keys.ACTIVE_PUBLISHES, {active_member(instance_id, publish_id): time.time()})
     created = run(
         client,
         "publish.lua",
-        [keys.publish(instance_id, publish_id), keys.instance(instance_id)],
-        ["create", TTL_SECONDS, *[x for pair in record.items() for x in pair]],
+        [*publish_keys(instance_id, publish_id), keys.instance(instance_id)],
+        ["create", TTL_SECONDS, CHECK_MS, *[x for pair in record.items() for x in pair]],
     )
     if not created:
+        forget(client, instance_id, publish_id)
         raise InstanceNotFound(instance_id)
     return publish_id
 
 
 def get(client: redis.Redis, instance_id: str, publish_id: str) -> dict[str, Any]:
+    """The record as the status APIs show it, with the latest failures and,
+    while its unfinished work is looked after by nobody, ``stalled_since``."""
     with client.pipeline(transaction=False) as pipe:
         pipe.hgetall(keys.publish(instance_id, publish_id))
         pipe.lrange(keys.publish_failures(instance_id, publish_id), 0, -1)
-        record, failures = pipe.execute()
+        pipe.zrange(keys.publish_work(instance_id, publish_id), 0, 0, withscores=True)
+        pipe.time()
+        record, failures, oldest, (seconds, _) = pipe.execute()
     if not record:
         raise PublishNotFound(publish_id)
+    record = {k: v for k, v in record.items() if not k.startswith(("reopened:", "walk"))}
     record["failures"] = [dict(zip(("device_id", "reason"), f.split("\t", 1))) for f in failures]
+    record["stalled_since"] = None
+    if oldest and record.get("status") != "done":
+        since = int(oldest[0][1] // 1000)
+        if seconds - since >= STALLED_AFTER_SECONDS:
+            record["stalled_since"] = since
     return record
 
 
-def start_fanout(client: redis.Redis, instance_id: str, publish_id: str) -> dict[str, Any] | None:
-    """Mark the publish as fanning out and return its record (None if it expired)."""
-    key = keys.publish(instance_id, publish_id)
-    with client.pipeline(transaction=True) as pipe:
-        pipe.hset(key, "status", "fanning_out")
-        pipe.hgetall(key)
-        _, record = pipe.execute()
-    return record if record.get("kind") else None
+def content(client: redis.Redis, instance_id: str, publish_id: str) -> Content | None:
+    """What the publish asks for (None once it expired)."""
+    kind, targets, payload, app, apps = client.hmget(
+        keys.publish(instance_id, publish_id), "kind", "targets", "payload", "app", "apps"
+    )
+    if kind is None:
+        return None
+    # "apps" (a JSON list) is what the Twilio-style send limits the publish
+    # to; a publish stored before it was written names its one app in "app".
+    allowed = frozenset(json.loads(apps)) if apps else frozenset([app]) if app else None
+    return Content(kind, json.loads(targets or "[]"), json.loads(payload or "{}"), allowed)
 
 
-def add_batches(client: redis.Redis, instance_id: str, publish_id: str, batches: int) -> None:
-    """Count batches as the fan-out enqueues them, before they can finish."""
-    run(client, "publish.lua", [keys.publish(instance_id, publish_id)], ["add", batches])
+# --- the active list, which the workers' sweep walks -------------------------
 
 
-def finish_fanout(client: redis.Redis, instance_id: str, publish_id: str) -> None:
-    run(client, "publish.lua", [keys.publish(instance_id, publish_id)], ["fanout", 0])
+def active_member(instance_id: str, publish_id: str) -> str:
+    return f"{instance_id} {publish_id}"
 
 
-def finish_batch(
-    client: redis.Redis,
-    instance_id: str,
-    publish_id: str,
-    counts: Mapping[str, int],
-    *,
-    scheduled: int = 0,
-    failures: list[tuple[str, str]] = (),
-) -> None:
-    """Count one finished batch (and the retry batches it scheduled)."""
-    pairs = [x for name, n in counts.items() if n for x in (name, n)]
-    with client.pipeline(transaction=True) as pipe:
-        if failures:
-            failures_key = keys.publish_failures(instance_id, publish_id)
-            pipe.lpush(failures_key, *[f"{device_id}\t{reason}" for device_id, reason in failures])
-            pipe.ltrim(failures_key, 0, FAILURES_KEPT - 1)
-            pipe.expire(failures_key, TTL_SECONDS)
-        run(pipe, "publish.lua", [keys.publish(instance_id, publish_id)], ["batch", scheduled, *pairs])
-        pipe.execute()
+def active(client: redis.Redis, limit: int = 1000) -> list[tuple[str, str]]:
+    """The oldest ``limit`` publishes not known to be done, as (instance id, publish id)."""
+    return [tuple(m.split(" ", 1)) for m in client.zrange(keys.ACTIVE_PUBLISHES, 0, limit - 1)]  # type: ignore[misc]
 
 
-def reopen(client: redis.Redis, instance_id: str, publish_id: str, *, failed: int) -> None:
-    """Undelivered devices are being tried again: one more batch, fewer failed."""
-    run(client, "publish.lua", [keys.publish(instance_id, publish_id)], ["reopen", 1, failed])
+def forget(client: redis.Redis, instance_id: str, publish_id: str) -> None:
+    """Take a publish off the active list (it is done or expired)."""
+    client.zrem(keys.ACTIVE_PUBLISHES, active_member(instance_id, publish_id))

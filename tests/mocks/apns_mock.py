@@ -13,6 +13,7 @@ Device tokens drive the answer by their prefix:
 | `expired`      | 403 ExpiredProviderToken the first time only         |
 | `staletoken`   | 403 ExpiredProviderToken every time                  |
 | `flaky<N>`     | 503 for the first N requests for that token, then 200|
+| `wait<N>`      | 429 with `Retry-After: N` the first time, then 200   |
 | `shutdown`     | 503 Shutdown, then GOAWAY (streams after it are lost)|
 | `drop`         | the TCP connection is cut instead of an answer       |
 | anything else  | 200 with an `apns-id`                                |
@@ -27,6 +28,7 @@ BadPriority).
 """
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -76,6 +78,10 @@ class APNsMock(H2Server):
             self.provider_tokens: list[str] = []  # distinct verified tokens, in order of first use
             self.seen: Counter[str] = Counter()  # requests per device token
             self.max_open_streams = 0
+            # Wall-clock times of each request's arrival and answer, per device token.
+            self.arrived: dict[str, list[float]] = {}
+            self.answered: dict[str, list[float]] = {}
+            self.delay = 0.0  # seconds each accepted request waits before its answer
             self.token_topics: dict[str, str] = {}  # device token -> the app (bundle id) it belongs to
 
     def bind(self, token: str, topic: str) -> None:
@@ -132,7 +138,13 @@ class APNsMock(H2Server):
             self.requests.append(Recorded(request.path, device, dict(headers), body))
             self.seen[device] += 1
             count = self.seen[device]
-        return self._answer(device, count)
+            self.arrived.setdefault(device, []).append(time.time())
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        answer = self._answer(device, count)
+        with self._lock:
+            self.answered.setdefault(device, []).append(time.time())
+        return answer
 
     def _answer(self, device: str, count: int) -> Response:
         if device.startswith("dead"):
@@ -153,6 +165,9 @@ class APNsMock(H2Server):
             return Response.json(503, {"reason": "Shutdown"}, then="goaway")
         if device.startswith("drop"):
             return Response(0, then="drop")
+        wait = re.match(r"wait(\d+)", device)
+        if wait and count == 1:
+            return _error(429, "TooManyRequests", [("retry-after", wait.group(1))])
         flaky = re.match(r"flaky(\d+)", device)
         if flaky and count <= int(flaky.group(1)):
             return _error(503, "ServiceUnavailable")

@@ -1,43 +1,346 @@
--- Progress of one publish, kept consistent across concurrent delivery jobs.
+-- One publish and its work, kept consistent across concurrent (and dying) workers.
 --
--- KEYS[1] the publish hash.
--- ARGV[1] "create": store a new publish if the instance (KEYS[2]) exists.
---         ARGV[2] = its TTL in seconds, then field/value pairs. Returns 0
---         when there is no such instance.
--- ARGV[1] "batch": a delivery batch finished. ARGV[2] = batches it scheduled
---         (retries), then counter/increment pairs.
--- ARGV[1] "add": the fan-out enqueued ARGV[2] more batches.
--- ARGV[1] "fanout": the fan-out finished (ARGV[2] = 0).
--- ARGV[1] "reopen": an operator requeued undelivered devices. ARGV[2] = 1
---         (the new batch), ARGV[3] = how many devices no longer count as failed.
--- The publish is "done" once the fan-out has finished and every batch with it.
+-- KEYS (always): 1 the publish hash, 2 its work sorted set, 3 its batches
+-- hash, 4 its failures list, 5 its seen set; then 6 the instance hash
+-- ("create") or the targeted interest sets ("walk").
+--
+-- Work items are "fanout" and the batch numbers "0", "1", ... Each is a
+-- member of the work set until finished; its score (ms) is when its lease
+-- expires (while a worker holds it) or when the sweep next checks that its
+-- RQ job still exists (while free). In the batches hash, item n has "n"
+-- (device ids not yet answered, comma-separated), "n:r" (ids answered with a
+-- temporary failure, waiting for the next attempt) and "n:st", its state
+-- "owner|attempt|not_before ms|takeovers|job generation". A device counts
+-- once, when it leaves those lists, so counters are exact however often a
+-- batch is taken over. The publish is "done" once the fan-out has finished
+-- and the work set is empty.
+--
+-- Commands (ARGV[1]); any other is an error:
+--   create ttl grace field value ...        -> 1, or 0 without the instance
+--   claim item owner lease                  -> {"ok", attempt, takeovers, gen, ids, retry_ids} | {"done"} | {"busy"} | {"early", not_before}
+--   renew owner lease item ...              -> items still held
+--   walk owner lease batch_size grace       -> {finished 0/1, new batch, gen, ...} | {"lost"}
+--   add owner grace id ...                  -> {new batch, gen} | {} (nothing new) | {"lost"}
+--   fanned owner                            -> 1 | 0 (lost)
+--   answer item owner lease group ...       -> 1; a group is name, count, entries
+--   finish item owner max_attempts delay grace reason -> {"done"} | {"retry", not_before, gen} | {"lost"}
+--   release item owner grace                -> {"ok", not_before, gen} | {"busy"}; owner "" = only an expired lease
+--   due grace                               -> {status, item, owner, not_before, gen, ...}: items whose score passed
+--   bump grace item ...                     -> 1: free items checked, next check after grace
+--   reopen token grace id ...               -> {batch, gen} | {} (token already used)
 
-return function(KEYS, ARGV)
-  local key, command = KEYS[1], ARGV[1]
-  if command == "create" then
-    if redis.call("EXISTS", KEYS[2]) == 0 then return 0 end
-    for i = 3, #ARGV, 2 do redis.call("HSET", key, ARGV[i], ARGV[i + 1]) end
-    redis.call("EXPIRE", key, ARGV[2])
-    return 1
+-- Set from each call's keys (functions get them as an argument, not a global).
+local KEYS, P, W, B, F, S
+local FAILURES_KEPT = 100
+local TERMINAL = {delivered = true, removed = true, failed = true, skipped = true}
+
+local function now_ms()
+  local t = redis.call("TIME")
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function state(item)
+  local raw = redis.call("HGET", B, item .. ":st")
+  if not raw then return nil end
+  local f = split(raw, "|")
+  return {owner = f[1], attempt = tonumber(f[2]), not_before = tonumber(f[3]),
+          takeovers = tonumber(f[4]), gen = tonumber(f[5])}
+end
+
+local function save(item, st)
+  redis.call("HSET", B, item .. ":st",
+    table.concat({st.owner, st.attempt, st.not_before, st.takeovers, st.gen}, "|"))
+end
+
+local function held(item, st, owner, now)
+  return st ~= nil and st.owner == owner and owner ~= "" and
+    tonumber(redis.call("ZSCORE", W, item) or "0") > now
+end
+
+local function check_done()
+  if redis.call("HGET", P, "fanout_done") == "1" and redis.call("ZCARD", W) == 0
+      and redis.call("HGET", P, "status") ~= "done" then
+    redis.call("HSET", P, "status", "done", "finished_at", redis.call("TIME")[1])
   end
-  if redis.call("EXISTS", key) == 0 then return 0 end
-  redis.call("HINCRBY", key, "batches_total", tonumber(ARGV[2]))
-  if command == "batch" then
-    redis.call("HINCRBY", key, "batches_done", 1)
-    for i = 3, #ARGV, 2 do redis.call("HINCRBY", key, ARGV[i], tonumber(ARGV[i + 1])) end
-  elseif command == "add" then
-    return 1
-  elseif command == "fanout" then
-    redis.call("HSET", key, "fanout_done", "1", "status", "delivering")
-  else
-    redis.call("HINCRBY", key, "failed", -tonumber(ARGV[3]))
-    redis.call("HSET", key, "status", "delivering")
-    redis.call("HDEL", key, "finished_at")
-    return 1
+end
+
+local function expire_all()
+  local ttl = redis.call("TTL", P)
+  if ttl > 0 then
+    for _, key in ipairs({W, B, F, S}) do redis.call("EXPIRE", key, ttl) end
   end
-  local state = redis.call("HMGET", key, "fanout_done", "batches_total", "batches_done")
-  if state[1] == "1" and tonumber(state[3] or "0") >= tonumber(state[2] or "0") then
-    redis.call("HSET", key, "status", "done", "finished_at", redis.call("TIME")[1])
+end
+
+-- A new batch of `ids` (already deduplicated), free, checked after `grace`.
+local function new_batch(ids, grace, now)
+  local n = tostring(redis.call("HINCRBY", P, "batches_total", 1) - 1)
+  redis.call("HSET", B, n, table.concat(ids, ","))
+  save(n, {owner = "", attempt = 0, not_before = 0, takeovers = 0, gen = 0})
+  redis.call("ZADD", W, now + grace, n)
+  return n
+end
+
+-- The ids of `list` not yet in the seen set (which they join).
+local function unseen(list, first, last)
+  local out = {}
+  for i = first, last do
+    if redis.call("SADD", S, list[i]) == 1 then out[#out + 1] = list[i] end
+  end
+  return out
+end
+
+local function push_failures(entries)
+  if #entries == 0 then return end
+  redis.call("LPUSH", F, unpack(entries))
+  redis.call("LTRIM", F, 0, FAILURES_KEPT - 1)
+  expire_all()
+end
+
+local function remove_item(item)
+  redis.call("HDEL", B, item, item .. ":r", item .. ":st")
+  redis.call("ZREM", W, item)
+end
+
+local commands = {}
+
+function commands.create(a)
+  if redis.call("EXISTS", KEYS[6]) == 0 then return 0 end
+  local ttl, grace, now = tonumber(a[2]), tonumber(a[3]), now_ms()
+  for i = 4, #a, 2 do redis.call("HSET", P, a[i], a[i + 1]) end
+  save("fanout", {owner = "", attempt = 0, not_before = 0, takeovers = 0, gen = 0})
+  redis.call("ZADD", W, now + grace, "fanout")
+  redis.call("EXPIRE", P, ttl)
+  expire_all()
+  return 1
+end
+
+function commands.claim(a)
+  local item, owner, lease, now = a[2], a[3], tonumber(a[4]), now_ms()
+  local st = state(item)
+  if not st then return {"done"} end
+  local score = tonumber(redis.call("ZSCORE", W, item) or "0")
+  if st.owner ~= "" and st.owner ~= owner and score > now then return {"busy"} end
+  if st.not_before > now then return {"early", tostring(st.not_before)} end
+  if st.owner ~= "" and st.owner ~= owner then st.takeovers = st.takeovers + 1 end
+  st.owner = owner
+  save(item, st)
+  redis.call("ZADD", W, now + lease, item)
+  if item == "fanout" and redis.call("HGET", P, "status") == "queued" then
+    redis.call("HSET", P, "status", "fanning_out")
+  end
+  return {"ok", st.attempt, st.takeovers, st.gen,
+          redis.call("HGET", B, item) or "", redis.call("HGET", B, item .. ":r") or ""}
+end
+
+function commands.renew(a)
+  local owner, lease, now = a[2], tonumber(a[3]), now_ms()
+  local kept = {}
+  for i = 4, #a do
+    local st = state(a[i])
+    if st and st.owner == owner then
+      redis.call("ZADD", W, now + lease, a[i])
+      kept[#kept + 1] = a[i]
+    end
+  end
+  return kept
+end
+
+-- Walk the targeted interests from where the fan-out stopped ("walk" =
+-- "interest index:SSCAN cursor") until about batch_size unseen devices make
+-- one batch, or the interests are exhausted.
+function commands.walk(a)
+  local owner, lease, size, grace, now = a[2], tonumber(a[3]), tonumber(a[4]), tonumber(a[5]), now_ms()
+  if not held("fanout", state("fanout"), owner, now) then return {"lost"} end
+  local pos = split(redis.call("HGET", P, "walk") or "1:0", ":")
+  local index, cursor = tonumber(pos[1]), pos[2]
+  local ids = {}
+  local rounds = 0
+  while index <= #KEYS - 5 and #ids < size and rounds < 50 do
+    local reply = redis.call("SSCAN", KEYS[5 + index], cursor, "COUNT", size)
+    cursor = reply[1]
+    for _, id in ipairs(unseen(reply[2], 1, #reply[2])) do ids[#ids + 1] = id end
+    if cursor == "0" then index = index + 1 end
+    rounds = rounds + 1
+  end
+  redis.call("HSET", P, "walk", index .. ":" .. cursor)
+  redis.call("ZADD", W, now + lease, "fanout")
+  local out = {index > #KEYS - 5 and 1 or 0}
+  if #ids > 0 then out[2] = new_batch(ids, grace, now); out[3] = 0 end
+  return out
+end
+
+function commands.add(a)
+  local owner, grace, now = a[2], tonumber(a[3]), now_ms()
+  if not held("fanout", state("fanout"), owner, now) then return {"lost"} end
+  local ids = unseen(a, 4, #a)
+  if #ids == 0 then return {} end
+  return {new_batch(ids, grace, now), 0}
+end
+
+function commands.fanned(a)
+  local st = state("fanout")
+  if not held("fanout", st, a[2], now_ms()) then return 0 end
+  remove_item("fanout")
+  redis.call("DEL", S)
+  redis.call("HSET", P, "fanout_done", "1")
+  if redis.call("HGET", P, "status") ~= "done" then redis.call("HSET", P, "status", "delivering") end
+  check_done()
+  return 1
+end
+
+-- Record the answers of one chunk of a batch. Groups: "delivered",
+-- "removed", "skipped" and "gone" (no longer a target: deleted meanwhile)
+-- list ids; "failed" lists "id<TAB>reason"; "retry" lists ids to try again.
+-- A device not in the batch's lists any more was answered before (by a
+-- worker that lost its lease, say) and is not counted again.
+function commands.answer(a)
+  local item, owner, lease, now = a[2], a[3], tonumber(a[4]), now_ms()
+  local untried, retry = {}, {}
+  local untried_list = split(redis.call("HGET", B, item) or "", ",")
+  local retry_list = split(redis.call("HGET", B, item .. ":r") or "", ",")
+  for _, id in ipairs(untried_list) do untried[id] = true end
+  for _, id in ipairs(retry_list) do retry[id] = true end
+  local counts = {targeted = 0, delivered = 0, removed = 0, failed = 0, skipped = 0}
+  local retry_added = {}
+  local failures = {}
+  local i = 5
+  while i <= #a do
+    local name, n = a[i], tonumber(a[i + 1])
+    if name ~= "retry" and name ~= "gone" and not TERMINAL[name] then
+      return redis.error_reply("unknown answer group " .. name)
+    end
+    for j = i + 2, i + 1 + n do
+      local entry = a[j]
+      local id = entry
+      if name == "failed" then id = split(entry, "\t")[1] end
+      local was_untried, was_retry = untried[id], retry[id]
+      if was_untried or was_retry then
+        untried[id] = nil
+        if was_untried and name ~= "gone" then counts.targeted = counts.targeted + 1 end
+        if name == "retry" then
+          if not was_retry then retry[id] = true; retry_added[#retry_added + 1] = id end
+        else
+          retry[id] = nil
+          if name == "gone" then
+            if was_retry then counts.skipped = counts.skipped + 1 end
+          else
+            counts[name] = counts[name] + 1
+            if name == "failed" then failures[#failures + 1] = entry end
+          end
+        end
+      end
+    end
+    i = i + 2 + n
+  end
+  local left, again = {}, {}
+  for _, id in ipairs(untried_list) do if untried[id] then left[#left + 1] = id end end
+  for _, id in ipairs(retry_list) do if retry[id] then again[#again + 1] = id end end
+  for _, id in ipairs(retry_added) do again[#again + 1] = id end
+  if redis.call("HEXISTS", B, item .. ":st") == 1 then
+    redis.call("HSET", B, item, table.concat(left, ","), item .. ":r", table.concat(again, ","))
+  end
+  for name, n in pairs(counts) do
+    if n ~= 0 then redis.call("HINCRBY", P, name, n) end
+  end
+  push_failures(failures)
+  if held(item, state(item), owner, now) then redis.call("ZADD", W, now + lease, item) end
+  return 1
+end
+
+-- The holder ends its run of a batch: done when nothing is left; else the
+-- retry ids get another attempt after `delay` ms, or fail with `reason`
+-- once max_attempts is reached.
+function commands.finish(a)
+  local item, owner, max_attempts, delay, grace, reason = a[2], a[3], tonumber(a[4]), tonumber(a[5]), tonumber(a[6]), a[7]
+  local now = now_ms()
+  local st = state(item)
+  if not st then return {"done"} end
+  if not held(item, st, owner, now) then return {"lost"} end
+  local untried = redis.call("HGET", B, item) or ""
+  local retry = split(redis.call("HGET", B, item .. ":r") or "", ",")
+  if untried ~= "" then return redis.error_reply("finish with untried devices left in batch " .. item) end
+  if #retry > 0 and st.attempt + 1 < max_attempts then
+    st.owner, st.attempt, st.not_before, st.gen = "", st.attempt + 1, now + delay, st.gen + 1
+    save(item, st)
+    redis.call("HINCRBY", P, "retried", #retry)
+    redis.call("ZADD", W, st.not_before + grace, item)
+    return {"retry", tostring(st.not_before), st.gen}
+  end
+  if #retry > 0 then
+    local failures = {}
+    for _, id in ipairs(retry) do failures[#failures + 1] = id .. "\t" .. reason end
+    redis.call("HINCRBY", P, "failed", #retry)
+    push_failures(failures)
+  end
+  remove_item(item)
+  redis.call("HINCRBY", P, "batches_done", 1)
+  check_done()
+  return {"done"}
+end
+
+function commands.release(a)
+  local item, owner, grace, now = a[2], a[3], tonumber(a[4]), now_ms()
+  local st = state(item)
+  if not st then return {"busy"} end
+  local score = tonumber(redis.call("ZSCORE", W, item) or "0")
+  if owner ~= "" then
+    if st.owner ~= owner then return {"busy"} end
+  elseif st.owner ~= "" then
+    if score > now then return {"busy"} end
+    st.takeovers = st.takeovers + 1
+  end
+  st.owner, st.gen = "", st.gen + 1
+  save(item, st)
+  redis.call("ZADD", W, math.max(now, st.not_before) + grace, item)
+  return {"ok", tostring(st.not_before), st.gen}
+end
+
+function commands.due(a)
+  local now = now_ms()
+  local status = redis.call("HGET", P, "status")
+  if not status then return {"gone"} end
+  local out = {status}
+  for _, item in ipairs(redis.call("ZRANGEBYSCORE", W, "-inf", now, "LIMIT", 0, 1000)) do
+    local st = state(item)
+    if st then
+      for _, v in ipairs({item, st.owner, tostring(st.not_before), st.gen, st.takeovers}) do out[#out + 1] = v end
+    else
+      redis.call("ZREM", W, item)
+    end
+  end
+  check_done()
+  return out
+end
+
+function commands.bump(a)
+  local grace, now = tonumber(a[2]), now_ms()
+  for i = 3, #a do
+    local st = state(a[i])
+    if st and st.owner == "" then redis.call("ZADD", W, math.max(now, st.not_before) + grace, a[i]) end
   end
   return 1
+end
+
+-- An operator requeued an undelivered job: its devices become a new batch
+-- (once per token), no longer counted as targeted and failed.
+function commands.reopen(a)
+  local token, grace, now = a[2], tonumber(a[3]), now_ms()
+  if redis.call("EXISTS", P) == 0 then return {} end
+  if redis.call("HSETNX", P, "reopened:" .. token, 1) == 0 then return {} end
+  local ids = {}
+  for i = 4, #a do ids[#ids + 1] = a[i] end
+  redis.call("HINCRBY", P, "failed", -#ids)
+  redis.call("HINCRBY", P, "targeted", -#ids)
+  redis.call("HSET", P, "status", "delivering")
+  redis.call("HDEL", P, "finished_at")
+  local n = new_batch(ids, grace, now)
+  expire_all()
+  return {n, 0}
+end
+
+return function(keys, ARGV)
+  KEYS, P, W, B, F, S = keys, keys[1], keys[2], keys[3], keys[4], keys[5]
+  local command = commands[ARGV[1]]
+  if command == nil then return redis.error_reply("unknown publish.lua command " .. tostring(ARGV[1])) end
+  return command(ARGV)
 end

@@ -1,0 +1,95 @@
+"""The RQ worker of ``python -m workers``: RQ's SimpleWorker (no fork per
+job, so connections and provider tokens live as long as the process), made
+to die visibly and to outlive Redis outages.
+
+- Heartbeats every few seconds, also while a job runs (a SimpleWorker runs
+  its job in the main thread, so RQ itself would not), with a short TTL: a
+  killed worker disappears from ``/rq`` and its job counts as abandoned
+  within ``HEARTBEAT_TTL`` seconds instead of the job timeout plus a minute.
+- SIGTERM (a deploy) sets ``Runtime.stopping``: the job in hand hands its
+  batch back at its next step (``workers.jobs``), then RQ's warm shutdown
+  ends the process.
+- ``run`` starts the worker again when RQ's loop quits on a Redis error, so
+  a restarted Redis is picked up without restarting the process.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import redis
+from rq.job import Job
+from rq.queue import Queue
+from rq.exceptions import StopRequested
+from rq.worker import SimpleWorker
+
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 3
+HEARTBEAT_TTL = 15
+WORKER_TTL = 20  # RQ blocks on the queues for WORKER_TTL - 15 seconds at a time
+RESTART_BACKOFF_MAX = 5.0
+
+
+class DeliveryWorker(SimpleWorker):
+    max_connection_wait_time = RESTART_BACKOFF_MAX  # RQ's wait between reconnections (60 s by default)
+
+    def __init__(self, *args, runtime: Runtime, **kwargs) -> None:
+        super().__init__(*args, worker_ttl=WORKER_TTL, maintenance_interval=60, **kwargs)
+        self.runtime = runtime
+
+    def get_heartbeat_ttl(self, job: Job) -> int:
+        return HEARTBEAT_TTL
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None):
+        return super().heartbeat(timeout or HEARTBEAT_TTL, pipeline)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        done = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(job, done), name="rq-heartbeat", daemon=True)
+        beat.start()
+        try:
+            super().execute_job(job, queue)
+        finally:
+            done.set()
+            beat.join()
+
+    def _beat(self, job: Job, done: threading.Event) -> None:
+        while not done.wait(HEARTBEAT_SECONDS):
+            execution = self.execution
+            try:
+                with self.connection.pipeline() as pipe:
+                    self.heartbeat(pipeline=pipe)
+                    if execution is not None:
+                        execution.heartbeat(job.started_job_registry, HEARTBEAT_TTL, pipe)
+                    pipe.execute()
+            except redis.RedisError as exc:
+                log.warning("heartbeat failed: %s", type(exc).__name__)
+
+    def request_stop(self, signum, frame) -> None:
+        self.runtime.stopping.set()
+        super().request_stop(signum, frame)
+
+
+def run(runtime: Runtime, queues: list[Queue]) -> None:
+    """Work until asked to stop; a Redis outage restarts the worker, not the process."""
+    wait = 0.5
+    while not runtime.stopping.is_set():
+        worker = DeliveryWorker(queues, connection=queues[0].connection, runtime=runtime)
+        started = time.monotonic()
+        try:
+            worker.work(with_scheduler=True, logging_level="WARNING")
+        except StopRequested:
+            return
+        except redis.RedisError as exc:
+            log.warning("worker stopped on a Redis error (%s); starting again", type(exc).__name__)
+        if runtime.stopping.is_set():
+            return
+        wait = 0.5 if time.monotonic() - started > 30 else min(RESTART_BACKOFF_MAX, wait * 2)
+        try:
+            time.sleep(wait)
+        except StopRequested:
+            return
