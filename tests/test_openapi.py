@@ -250,8 +250,9 @@ def properties(spec: dict, operation: dict, status: str = "200") -> set[str]:
 def test_the_matrix_pushers_routes_and_fields(spec):
     paths = spec["paths"]
     for version in ("v3", "r0"):
-        assert "get" in paths[f"/_matrix/client/{version}/pushers"]
-        assert "post" in paths[f"/_matrix/client/{version}/pushers/set"]
+        for operation in (paths[f"/_matrix/client/{version}/pushers"]["get"],
+                          paths[f"/_matrix/client/{version}/pushers/set"]["post"]):
+            assert "access_token" in {p["name"] for p in operation["parameters"] if p["in"] == "query"}
     body = json_schema(spec, paths["/_matrix/client/v3/pushers/set"]["post"]["requestBody"])
     assert body["properties"]["append"]["type"] == "boolean"
     assert "aes-hmac-sha256" in body["properties"]["encryption"]["description"]

@@ -33,6 +33,9 @@ NOTIFY_PATH = "/_matrix/push/v1/notify"
 PUSHKEY_MAX_BYTES = 512
 APP_ID_MAX_CHARS = 64
 REQUIRED_WITH_KIND = ("app_display_name", "device_display_name", "lang", "data")
+# Older clients send the access token in the query string (which proxies may log: prefer the header).
+ACCESS_TOKEN = {"in": "query", "name": "access_token", "required": False, "schema": {"type": "string"},
+                "description": "The user JWT, for clients that do not send `Authorization: Bearer`"}
 
 
 
@@ -104,7 +107,7 @@ def check_http_pusher(body: dict) -> None:
 @blp.route("/r0/pushers")
 @blp.route("/v3/pushers")
 class Pushers(MethodView):
-    @blp.doc(security=[{"BeamsUserJWT": []}])
+    @blp.doc(security=[{"BeamsUserJWT": []}], parameters=[ACCESS_TOKEN])
     @blp.response(200, PushersSchema)
     @document_errors(401, 503)
     def get(self):
@@ -117,7 +120,7 @@ class Pushers(MethodView):
 @blp.route("/r0/pushers/set")
 @blp.route("/v3/pushers/set")
 class SetPusher(MethodView):
-    @blp.doc(security=[{"BeamsUserJWT": []}],
+    @blp.doc(security=[{"BeamsUserJWT": []}], parameters=[ACCESS_TOKEN],
              requestBody={"required": True, "content": {"application/json": {"schema": SetPusherSchema}}})
     @blp.response(200, MatrixEmptySchema)
     @document_errors(400, 401, 503)

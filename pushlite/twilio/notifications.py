@@ -6,6 +6,7 @@ import re
 import uuid
 from datetime import datetime, timezone
 
+import redis
 from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
@@ -39,7 +40,7 @@ def iso(timestamp: str | None) -> str | None:
     return datetime.fromtimestamp(int(timestamp), timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def app_filter(client, iid: str, app_name: str | None) -> dict[str, str]:
+def app_filter(client: redis.Redis, iid: str, app_name: str | None) -> dict[str, str]:
     """Which devices a send reaches, as the publish records it: those of the
     app it names, else (as Twilio's) those of the default app, plus the
     devices of no app (registered through Beams, Discord-style or Matrix).
