@@ -32,8 +32,8 @@ def page_token(created_at: int, registration_id: str) -> str:
 
 def after(token: str) -> tuple[int, str]:
     try:
-        created_at, _, registration_id = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode() \
-            .partition(":")
+        decoded = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        created_at, _, registration_id = decoded.partition(":")
         return int(created_at), registration_id
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise errors.invalid('Invalid parameter "PageToken": not a page token of this list.') from None

@@ -11,7 +11,7 @@ import pytest
 from pushlite.storage import keys
 from pushlite.twilio.notifications import publish_id_of
 from tests.conftest import ADMIN
-from tests.families.test_twilio import APNS_TOKEN, SEED_TOKEN, assert_twilio_error, auth, register  # noqa: F401
+from tests.families.test_twilio import APNS_TOKEN, assert_twilio_error, auth, register  # noqa: F401  (auth is a fixture)
 
 APPS = "/v1/PushNotifications/Apps"
 SEND = "/v1/PushNotifications"
