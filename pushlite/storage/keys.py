@@ -5,7 +5,9 @@ multi-key change is one atomic script on a single Redis Cluster shard.
 
 Per instance:
 
-``{iid}:instance``          hash: name, secret_key, client_token, created_at
+``{iid}:instance``          hash: name, secret_key, client_token, created_at;
+                            default_app (the default app name, see ``apps.py``)
+                            and apps_indexed once the apps set is complete
 ``{iid}:d:<bbb>``           hash bucket of device records: field = device id,
                             value = the packed record (see ``records.py``);
                             ``bbb`` = the first three hex digits of the id
@@ -15,7 +17,9 @@ Per instance:
 ``{iid}:i:<interest>``      set of device ids subscribed to an interest
 ``{iid}:u:<bbb>``           hash bucket of users: field = user id, value =
                             comma-separated device ids (at most 100)
-``{iid}:credentials``       hash: provider -> Fernet-encrypted credential JSON
+``{iid}:credentials``       hash: provider (the instance's) or <app>/<provider>
+                            (an app's) -> Fernet-encrypted credential JSON
+``{iid}:apps``              set of the app names devices were registered with
 ``{iid}:p:<publish id>``    hash: one publish's targets, payload, status and
                             counters (expires after a week)
 ``{iid}:p:<id>:failures``   list: the latest "device id<TAB>reason" failures
@@ -115,6 +119,10 @@ def credentials(instance_id: str) -> str:
     return tag(instance_id) + ":credentials"
 
 
+def apps(instance_id: str) -> str:
+    return tag(instance_id) + ":apps"
+
+
 def publish(instance_id: str, publish_id: str) -> str:
     return tag(instance_id) + ":p:" + publish_id
 
@@ -146,7 +154,7 @@ def outbox(instance_id: str) -> str:
 #                                   carry no instance id; raw secrets are never stored)
 # ``{iid}:mpush:devices``           hash: the app's device_id -> pushlite device id
 # ``{iid}:twilio:regs``             hash: registration id -> JSON (device, user, app,
-#                                   provider, token, created_at)
+#                                   provider, token, created_at, tags)
 # ``{iid}:twilio:tokens``           hash: sha256 hex of "<provider>\n<token>" ->
 #                                   registration id
 

@@ -40,7 +40,8 @@ class Content:
     kind: str  # "interests" | "users"
     targets: list[str]
     payload: dict[str, Any]
-    app: str  # when set, only devices registered for this app name
+    # When set, only devices registered for one of these app names ("": for no app).
+    apps: frozenset[str] | None
 
 
 def publish_keys(instance_id: str, publish_id: str) -> list[str]:
@@ -117,12 +118,15 @@ def get(client: redis.Redis, instance_id: str, publish_id: str) -> dict[str, Any
 
 def content(client: redis.Redis, instance_id: str, publish_id: str) -> Content | None:
     """What the publish asks for (None once it expired)."""
-    kind, targets, payload, app = client.hmget(
-        keys.publish(instance_id, publish_id), "kind", "targets", "payload", "app"
+    kind, targets, payload, app, apps = client.hmget(
+        keys.publish(instance_id, publish_id), "kind", "targets", "payload", "app", "apps"
     )
     if kind is None:
         return None
-    return Content(kind, json.loads(targets or "[]"), json.loads(payload or "{}"), app or "")
+    # "apps" (a JSON list) is what the Twilio-style send limits the publish
+    # to; a publish stored before it was written names its one app in "app".
+    allowed = frozenset(json.loads(apps)) if apps else frozenset([app]) if app else None
+    return Content(kind, json.loads(targets or "[]"), json.loads(payload or "{}"), allowed)
 
 
 # --- the active list, which the workers' sweep walks -------------------------

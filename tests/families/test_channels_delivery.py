@@ -1,8 +1,10 @@
 """Cross-family reach on a real redis-server: devices registered through the
 Discord-style API receive Beams publishes to their users (every synced account
 too) and to the interests enabled as channels, observed at the local APNs and
-FCM mocks through the delivery harness."""
+FCM mocks and a local Matrix push gateway through the delivery harness."""
 from __future__ import annotations
+
+from urllib.parse import quote
 
 from tests.delivery.conftest import ALERT, FCM, drain, publish
 from tests.families.conftest_matrix import apns_token, auth, fcm_token
@@ -109,3 +111,28 @@ def test_a_dead_token_removes_the_device_from_every_account(web, runtime, tenant
     assert drain(runtime, web, tenant, pid)["removed"] == 1
     assert devices.user_device_ids(data, tenant["id"], "bob") == []
     assert web.get(f"/v1/devices/{dead}/channels", headers=auth(tenant, "bob")).status_code == 404
+
+
+def test_a_publish_to_an_interest_reaches_a_matrix_pusher_with_that_channel(web, runtime, tenant, gateway,
+                                                                             fcm_mock):
+    """A Matrix-only client: its pusher (pushkey with '/', sent as %2F) enables a
+    channel; a Beams publish to that interest goes to its push gateway."""
+    pushkey = "Xp/MzCt8/9DcSNE9cuiaoT5Ac55job3TdLSSmtmYl4A="
+    body = {"kind": "http", "app_id": "com.example.ios", "pushkey": pushkey, "app_display_name": "App",
+            "device_display_name": "Phone", "lang": "en", "data": {"url": gateway.url}}
+    assert web.post("/_matrix/client/v3/pushers/set", json=body, headers=auth(tenant)).status_code == 200
+    set_channels(web, tenant, quote(pushkey, safe=""), {"news": "enabled", "sport": "disabled"})
+    register(web, tenant, {"provider": "gcm", "token": fcm_token(1)}, user="bob")
+    set_channels(web, tenant, fcm_token(1), {"sport": "enabled"}, user="bob")
+
+    pid = publish(web, tenant, "interests", ["news"], fcm=FCM)
+    record = drain(runtime, web, tenant, pid)
+    assert (record["targeted"], record["delivered"]) == (1, 1), record
+    [request] = gateway.requests
+    assert request.pushkeys == [pushkey]
+    assert request.notification["content"] == {"msgtype": "m.text", "body": "World"}
+    assert fcm_mock.messages == []
+
+    pid = publish(web, tenant, "interests", ["sport"], fcm=FCM)
+    assert drain(runtime, web, tenant, pid)["delivered"] == 1
+    assert len(gateway.requests) == 1 and [m["token"] for m in fcm_mock.messages] == [fcm_token(1)]

@@ -1,0 +1,57 @@
+"""Cross-origin access for a family's paths, so that browser clients on
+another origin can call them (an Element-style web client calling the Matrix
+pushers API, say).
+
+A family opts in from its ``init_app`` with the headers its API document asks
+for. Every response under its path prefixes then carries them (errors
+included), and a browser's preflight (``OPTIONS``) is answered at once, before
+authentication or any logic of the endpoint, as CORS requires: a preflight
+carries no credentials.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, Response, current_app, request
+
+
+@dataclass(frozen=True)
+class CorsPolicy:
+    prefixes: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...]
+
+
+def allow(app: Flask, prefixes: tuple[str, ...], *, origin: str, methods: str, headers: str) -> None:
+    """Send these CORS headers on every response under ``prefixes``."""
+    policies: list[CorsPolicy] = app.extensions.setdefault("pushlite.cors", [])
+    if not policies:
+        app.before_request(answer_preflight)
+        app.after_request(add_headers)
+    policies.append(CorsPolicy(prefixes, (
+        ("Access-Control-Allow-Origin", origin),
+        ("Access-Control-Allow-Methods", methods),
+        ("Access-Control-Allow-Headers", headers),
+    )))
+
+
+def policy_of(app: Flask, path: str) -> CorsPolicy | None:
+    for policy in app.extensions.get("pushlite.cors", ()):
+        if path.startswith(policy.prefixes):
+            return policy
+    return None
+
+
+def answer_preflight() -> Response | None:
+    """A preflight under a CORS prefix: 204 with the headers (``add_headers``
+    adds them), whatever the path, without running the endpoint."""
+    if request.method == "OPTIONS" and policy_of(current_app, request.path) is not None:
+        return Response(status=204)
+    return None
+
+
+def add_headers(response: Response) -> Response:
+    policy = policy_of(current_app, request.path)
+    if policy is not None:
+        for name, value in policy.headers:
+            response.headers[name] = value
+    return response
