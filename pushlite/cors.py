@@ -1,6 +1,6 @@
 """Cross-origin access for a family's paths, so that browser clients on
 another origin can call them (an Element-style web client calling the Matrix
-pushers API, say).
+pushers API, the Beams Web SDK calling the Device and Reporting APIs).
 
 A family opts in from its ``init_app`` with the headers its API document asks
 for. Every response under its path prefixes then carries them (errors
@@ -21,8 +21,10 @@ class CorsPolicy:
     headers: tuple[tuple[str, str], ...]
 
 
-def allow(app: Flask, prefixes: tuple[str, ...], *, origin: str, methods: str, headers: str) -> None:
-    """Send these CORS headers on every response under ``prefixes``."""
+def allow(app: Flask, prefixes: tuple[str, ...], *, origin: str, methods: str, headers: str,
+          max_age: int | None = None) -> None:
+    """Send these CORS headers on every response under ``prefixes``; with
+    ``max_age``, browsers may cache a preflight's answer that many seconds."""
     policies: list[CorsPolicy] = app.extensions.setdefault("pushlite.cors", [])
     if not policies:
         app.before_request(answer_preflight)
@@ -31,6 +33,7 @@ def allow(app: Flask, prefixes: tuple[str, ...], *, origin: str, methods: str, h
         ("Access-Control-Allow-Origin", origin),
         ("Access-Control-Allow-Methods", methods),
         ("Access-Control-Allow-Headers", headers),
+        *((("Access-Control-Max-Age", str(max_age)),) if max_age is not None else ()),
     )))
 
 

@@ -19,7 +19,11 @@ class _PublishBody(Schema):
                                                   "Matrix pushers (event_id, room_id, type, sender, content, "
                                                   "counts, prio, ...); without it, one is made from the fcm "
                                                   "notification or apns alert title and body."})
-    web = fields.Dict(metadata={"description": "Accepted for SDK compatibility; pushlite does not deliver web push."})
+    web = fields.Dict(metadata={"description": "Web Push payload for browsers (Beams web format): `notification` "
+                                              "(title, body, icon, deep_link, hide_notification_if_site_has_focus), "
+                                              "`data` (without the key `pusher`), `time_to_live` (seconds, at most "
+                                              "2419200, the default); pushlite extension: `urgency` (very-low, low, "
+                                              "normal, high; default high)."})
 
 
 class PublishInterestsSchema(_PublishBody):

@@ -18,7 +18,8 @@ Per instance:
 ``{iid}:u:<bbb>``           hash bucket of users: field = user id, value =
                             comma-separated device ids (at most 100)
 ``{iid}:credentials``       hash: provider (the instance's) or <app>/<provider>
-                            (an app's) -> Fernet-encrypted credential JSON
+                            (an app's) -> Fernet-encrypted credential JSON;
+                            ``web`` is the instance's VAPID key pair
 ``{iid}:apps``              set of the app names devices were registered with
 ``{iid}:p:<publish id>``    hash: one publish's targets, payload, status and
                             counters (expires after a week)
