@@ -264,7 +264,7 @@ def test_set_user_id_with_a_user_jwt(client, instance, redis_client, web_device)
     assert_error(missing, 401, "Unauthorized")
 
 
-# --- CORS: a page on another origin calling the Device API -------------------------
+# --- CORS: a page on another origin calling the Device and Reporting APIs ---------
 
 ORIGIN = "https://shop.example.com"
 
@@ -298,6 +298,7 @@ def test_every_web_sdk_call_passes_its_preflight(client, instance, web_device):
         (device, "DELETE", ""),
         (device + "/metadata", "PUT", "content-type"),
         (device + "/user", "PUT", "authorization"),
+        (f"/reporting_api/v2/instances/{iid}/events", "POST", "content-type"),
         # The mobile SDKs' header, should a hybrid app send it from a web view.
         (device_api(iid) + "/devices/fcm", "POST", "content-type,x-pusher-library"),
     ]
@@ -320,6 +321,7 @@ def test_answers_and_errors_carry_the_allow_origin_header(client, instance):
         register(client, iid, browser(7).token),
         register(client, iid, "junk"),
         client.get(f"{device_api(iid)}/devices/web/000000000000"),
+        client.post(f"/reporting_api/v2/instances/{iid}/events", json={}),
     ):
         assert response.headers.get("Access-Control-Allow-Origin") == "*", response.status_code
 

@@ -56,6 +56,11 @@ class PublishStatusSchema(Schema):
     retried = fields.Integer()
     removed = fields.Integer(metadata={"description": "Devices removed because the provider called their token dead."})
     skipped = fields.Integer(metadata={"description": "Devices not sent to: no credential or no payload for them."})
+    acknowledged = fields.Integer(metadata={
+        "description": "Devices whose SDK reported the notification reached them (Reporting API `delivery`), "
+                       "each counted once; `delivered` is what the providers accepted."})
+    opened = fields.Integer(metadata={"description": "Devices whose SDK reported the notification opened "
+                                                     "(Reporting API `open`), each counted once."})
     created_at = fields.Integer()
     finished_at = fields.Integer(allow_none=True)
     stalled_since = fields.Integer(allow_none=True, metadata={
