@@ -26,6 +26,7 @@ only when its addresses are to be judged.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import ipaddress
 import re
 import socket
@@ -85,12 +86,29 @@ def _names_host(glob: str) -> bool:
     return bool(host) and not WILDCARDS.search(host)
 
 
-def _matches(normalized: str, glob: str) -> bool:
-    """The glob matches the whole URL, and its host part the URL's host part
-    (a ``*`` in a glob's host must not reach into the URL's path)."""
-    if not fnmatch.fnmatchcase(normalized, glob):
-        return False
-    return "://" not in glob or fnmatch.fnmatchcase(_authority(normalized), _authority(glob))
+@dataclass(frozen=True)
+class _Glob:
+    url: re.Pattern[str]
+    authority: re.Pattern[str] | None  # None: the glob names no scheme://authority
+    names_host: bool
+
+    def matches(self, normalized: str) -> bool:
+        """The glob matches the whole URL, and its host part the URL's host
+        part (a ``*`` in a glob's host must not reach into the URL's path)."""
+        if not self.url.match(normalized):
+            return False
+        return self.authority is None or self.authority.match(_authority(normalized)) is not None
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(allowlist: str) -> tuple[_Glob, ...]:
+    """An allowlist's globs, compiled once (it is checked for every URL of a batch)."""
+    return tuple(
+        _Glob(re.compile(fnmatch.translate(g)),
+              re.compile(fnmatch.translate(_authority(g))) if "://" in g else None,
+              _names_host(g))
+        for g in globs(allowlist)
+    )
 
 
 def is_public(address: str) -> bool:
@@ -151,10 +169,10 @@ def _match(url: object, allowlist: str) -> _Matched:
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     literal = f"[{host}]" if ":" in host else host
     normalized = f"{parts.scheme}://{literal}{f':{parts.port}' if parts.port else ''}{target}"
-    matching = [g for g in globs(allowlist) if _matches(normalized, g)]
+    matching = [g for g in _compiled(allowlist) if g.matches(normalized)]
     if not matching:
         raise UnsafeURL("The URL is not allowed by this server's allowlist.")
-    return _Matched(normalized, parts.scheme, host, port, target, any(_names_host(g) for g in matching))
+    return _Matched(normalized, parts.scheme, host, port, target, any(g.names_host for g in matching))
 
 
 def _judge(matched: _Matched, addresses: tuple[str, ...]) -> None:

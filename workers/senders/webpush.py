@@ -35,6 +35,7 @@ key, e.g. for a browser subscribed with a key the instance has since rotated).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import ssl
@@ -92,13 +93,21 @@ class Vapid:
         return header
 
 
-def encrypt(message: bytes, subscription: subscriptions.Subscription) -> bytes:
+@functools.lru_cache(maxsize=16384)
+def decoded(token: str) -> tuple[subscriptions.Subscription, ec.EllipticCurvePublicKey]:
+    """A web device's subscription and the browser's key, decoded once per
+    process (tokens come back with every publish; a token never changes)."""
+    subscription = subscriptions.decode(token)
+    return subscription, subscription.public_key()
+
+
+def encrypt(message: bytes, browser_key: ec.EllipticCurvePublicKey, auth: bytes) -> bytes:
     """The aes128gcm body of one message for one browser (RFC 8291)."""
     return http_ece.encrypt(
         message,
         private_key=ec.generate_private_key(ec.SECP256R1()),
-        dh=subscription.p256dh,
-        auth_secret=subscription.auth,
+        dh=browser_key,
+        auth_secret=auth,
         version="aes128gcm",
     )
 
@@ -108,7 +117,8 @@ class Route:
     """Where one target's request goes."""
 
     target: Target
-    subscription: subscriptions.Subscription
+    browser_key: ec.EllipticCurvePublicKey
+    auth: bytes
     origin: str  # scheme://host[:port], the JWT's audience
     address: str  # the checked address to connect to
     path: str
@@ -216,7 +226,7 @@ class WebPushSender(Sender):
         routes = []
         for target in targets:
             try:
-                subscription = subscriptions.decode(target.token)
+                subscription, browser_key = decoded(target.token)
             except subscriptions.InvalidSubscription:
                 outcome.failed.append((target.device_id, "web:invalid-subscription"))
                 continue
@@ -227,12 +237,13 @@ class WebPushSender(Sender):
                 outcome.failed.append((target.device_id, "web:unsafe-endpoint"))
                 continue
             origin = f"{destination.scheme}://{destination.authority}"
-            routes.append(Route(target, subscription, origin, destination.addresses[0], destination.target))
+            routes.append(Route(target, browser_key, subscription.auth, origin, destination.addresses[0],
+                                destination.target))
         return routes
 
     async def _deliver(self, route: Route, message: bytes, headers: dict[str, str], outcome: Outcome) -> None:
         device_id = route.target.device_id
-        body = encrypt(message, route.subscription)
+        body = encrypt(message, route.browser_key, route.auth)
         request = {**headers, "authorization": self.vapid.authorization(route.origin)}
         try:
             try:
