@@ -28,6 +28,6 @@ def init_app(app: Flask, api: Api) -> None:
     ), api)
     # The headers the SDKs send; never the publish and customer APIs: a secret key has no place in a browser.
     cors.allow(app, BROWSER_PREFIXES, origin="*", methods="GET, POST, PUT, DELETE, OPTIONS",
-               headers="Content-Type, Authorization, X-Pusher-Library", max_age=86400)
+               headers="Content-Type, Authorization, X-Pusher-Library", max_age=86400, preflight_only=True)
     for blueprint in (blp, instance_blp, reporting_blp, publish_blp, customer_blp):
         api.register_blueprint(blueprint)
