@@ -91,15 +91,12 @@ def decode(token: str) -> Subscription:
     return subscription
 
 
-def check(token: str, allowlist: str, resolve: url_guard.Resolver | None = None) -> Subscription:
+def check(token: str, allowlist: str) -> Subscription:
     """The subscription, if its endpoint may be called: the endpoint allowlist
     and public addresses only (``pushlite.url_guard``), as for delivery."""
     subscription = decode(token)
     try:
-        if resolve is None:
-            url_guard.allowed(subscription.endpoint, allowlist)
-        else:
-            url_guard.allowed(subscription.endpoint, allowlist, resolve)
+        url_guard.allowed(subscription.endpoint, allowlist)
     except url_guard.UnsafeURL as exc:
         raise InvalidSubscription(f"The subscription's endpoint is refused: {exc}") from None
     return subscription

@@ -41,7 +41,7 @@ import socket
 import ssl
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,17 +69,15 @@ GONE = frozenset({404, 410})
 class Vapid:
     """The instance's VAPID key and the JWTs made with it, one per push service origin."""
 
-    def __init__(self, private_key: ec.EllipticCurvePrivateKey, public_key: str, subject: str,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, private_key: ec.EllipticCurvePrivateKey, public_key: str, subject: str) -> None:
         self._key = private_key
         self.public_key = public_key
         self.subject = subject
-        self._clock = clock
         self._headers: dict[str, tuple[str, int]] = {}
 
     def authorization(self, audience: str) -> str:
         """The Authorization header value for requests to ``audience`` (an origin)."""
-        now = self._clock()
+        now = time.time()
         cached = self._headers.get(audience)
         if cached is not None and cached[1] - now > JWT_RENEW_BEFORE:
             return cached[0]
