@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Sequence
 
+from pushlite import payloads
 from pushlite.storage import devices, publishes
 from pushlite.storage.records import Device
 from pushlite.storage.work import BatchResult
@@ -18,18 +20,23 @@ from workers.senders import Outcome, Sender, Target
 # the one named like its platform: VoIP devices only get an explicit
 # "apns_voip" payload, since iOS punishes VoIP pushes that ring no call.
 # Matrix pushers get the publish's "matrix" notification (given, or derived
-# from its title and body by pushlite.payloads).
-PROVIDER_OF = {"fcm": "fcm", "apns": "apns", "apns_voip": "apns", "matrix": "matrix"}
+# from its title and body by pushlite.payloads); browsers its "web" payload.
+PROVIDER_OF = {"fcm": "fcm", "apns": "apns", "apns_voip": "apns", "matrix": "matrix", "web": "web"}
 
 
 _CONTENT: OrderedDict[tuple[str, str], publishes.Content | None] = OrderedDict()
 
 
 def publish_content(rt: Runtime, instance_id: str, publish_id: str) -> publishes.Content | None:
-    """The publish's targets, payloads and filter, cached: they never change."""
+    """The publish's targets, payloads and filter, cached: they never change.
+    The payloads carry the delivery metadata the SDKs report with
+    (``payloads.with_insights``)."""
     key = (instance_id, publish_id)
     if key not in _CONTENT:
-        _CONTENT[key] = publishes.content(rt.redis, instance_id, publish_id)
+        content = publishes.content(rt.redis, instance_id, publish_id)
+        if content is not None:
+            content = replace(content, payload=payloads.with_insights(content.payload, instance_id, publish_id))
+        _CONTENT[key] = content
         if len(_CONTENT) > 256:
             _CONTENT.popitem(last=False)
     return _CONTENT[key]

@@ -1,7 +1,8 @@
 """What a worker process keeps for its whole life: Redis clients, the RQ
 queues, one event loop in a background thread, and one sender per
 (instance, app, provider) credential with its HTTP/2 connections and provider
-tokens (app "" is the instance's own credential).
+tokens (app "" is the instance's own credential; the instance's VAPID pair is
+its "web" credential).
 
 Jobs call ``runtime()``; the first call builds it from the environment. The
 embedded web app and the tests ``install`` their own.
@@ -149,6 +150,8 @@ def sender_settings(setting: Callable[[str], Any]) -> SenderSettings:
         fcm_endpoint=setting("PUSHLITE_FCM_ENDPOINT"),
         apns_endpoint=setting("PUSHLITE_APNS_ENDPOINT"),
         matrix_gateway_allowlist=setting("PUSHLITE_MATRIX_GATEWAY_ALLOWLIST"),
+        webpush_endpoint_allowlist=setting("PUSHLITE_WEBPUSH_ENDPOINT_ALLOWLIST"),
+        vapid_subject=setting("PUSHLITE_VAPID_SUBJECT"),
     )
 
 

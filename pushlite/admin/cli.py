@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from pushlite import delivery, store
-from pushlite.storage import apps
+from pushlite.storage import apps, vapid
 from pushlite.storage import credentials as credential_storage
 from pushlite.storage import instances as storage
 from pushlite.storage.errors import InstanceNotFound
@@ -20,7 +20,9 @@ instances = AppGroup("instances", help="Create, list and delete pushlite instanc
 @click.argument("name")
 def create(name: str) -> None:
     """Create an instance and print it with its secret key (shown only now)."""
-    click.echo(json.dumps(asdict(storage.create(store.client(), name)), indent=2))
+    instance = storage.create(store.client(), name)
+    vapid.ensure(store.client(), delivery.fernet(), instance.id)
+    click.echo(json.dumps(asdict(instance), indent=2))
 
 
 @instances.command("list")
@@ -65,6 +67,17 @@ def rotate_secret(instance_id: str) -> None:
     except InstanceNotFound:
         raise click.ClickException(f"no instance {instance_id}") from None
     click.echo(instance.secret_key)
+
+
+@instances.command("rotate-vapid")
+@click.argument("instance_id")
+def rotate_vapid(instance_id: str) -> None:
+    """Give an instance a new VAPID key pair (Web Push) and print its public key.
+    Browsers subscribed with the old one must subscribe again."""
+    try:
+        click.echo(vapid.rotate(store.client(), delivery.fernet(), instance_id))
+    except InstanceNotFound:
+        raise click.ClickException(f"no instance {instance_id}") from None
 
 
 credentials = AppGroup("credentials", help="Set, list and delete the provider credentials of an instance, or "

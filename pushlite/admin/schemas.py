@@ -34,6 +34,13 @@ class SecretKeySchema(Schema):
     secret_key = fields.String(metadata={"description": "The new secret key; the old one stops working."})
 
 
+class VapidKeySchema(Schema):
+    id = fields.String()
+    vapid_public_key = fields.String(metadata={
+        "description": "The new VAPID public key (unpadded base64url P-256 point); the old pair stops working: "
+                       "browsers subscribed with it must subscribe again."})
+
+
 class FcmCredentialSchema(Schema):
     service_account = fields.Dict(
         required=True, metadata={"description": "The service account JSON file Google gives, as an object."}

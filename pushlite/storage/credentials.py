@@ -76,11 +76,12 @@ def load(client: redis.Redis, fernet: Fernet, instance_id: str) -> dict[tuple[st
 
 
 def summary(client: redis.Redis, fernet: Fernet, instance_id: str, app: str = INSTANCE) -> dict[str, dict[str, Any]]:
-    """Which providers the instance (or one app) has, with their public identifiers only."""
+    """Which providers the instance (or one app) has, with their public
+    identifiers only (the VAPID pair, ``vapid.py``, is not one of them)."""
     return {
         provider: {k: credential.get(k) for k in PUBLIC_FIELDS[provider] if k in credential}
         for (owner, provider), (_, credential) in load(client, fernet, instance_id).items()
-        if owner == app
+        if owner == app and provider in PUBLIC_FIELDS
     }
 
 

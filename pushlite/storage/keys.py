@@ -18,7 +18,8 @@ Per instance:
 ``{iid}:u:<bbb>``           hash bucket of users: field = user id, value =
                             comma-separated device ids (at most 100)
 ``{iid}:credentials``       hash: provider (the instance's) or <app>/<provider>
-                            (an app's) -> Fernet-encrypted credential JSON
+                            (an app's) -> Fernet-encrypted credential JSON;
+                            ``web`` is the instance's VAPID key pair
 ``{iid}:apps``              set of the app names devices were registered with
 ``{iid}:p:<publish id>``    hash: one publish's targets, payload, status and
                             counters (expires after a week)
@@ -30,6 +31,10 @@ Per instance:
                             ``<n>:r`` ids to retry, ``<n>:st`` its state
 ``{iid}:p:<id>:seen``       set: device ids already put in a batch (dedupes
                             the walk; deleted when the fan-out ends)
+``{iid}:p:<id>:r:<event>``  set: device ids that reported the publish's
+                            notification delivered (``delivery``) or opened
+                            (``open``) through the reporting API; expires
+                            with the publish
 ``{iid}:outbox``            list: the latest notifications a dry run recorded
 
 Device ids are derived from (instance, platform, token), so for almost every
@@ -141,6 +146,11 @@ def publish_batches(instance_id: str, publish_id: str) -> str:
 
 def publish_seen(instance_id: str, publish_id: str) -> str:
     return publish(instance_id, publish_id) + ":seen"
+
+
+def publish_reported(instance_id: str, publish_id: str, event: str) -> str:
+    """The devices that reported ``event`` ("delivery" or "open") for the publish."""
+    return publish(instance_id, publish_id) + ":r:" + event
 
 
 def outbox(instance_id: str) -> str:

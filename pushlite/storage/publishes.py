@@ -20,7 +20,9 @@ from .errors import InstanceNotFound
 from .scripts import run
 
 TTL_SECONDS = 7 * 24 * 3600
-COUNTERS = ("targeted", "delivered", "failed", "retried", "removed", "skipped")
+COUNTERS = ("targeted", "delivered", "failed", "retried", "removed", "skipped",
+            # Devices that reported it reached them / was opened (``insights.py``).
+            "acknowledged", "opened")
 # A free work item is checked by the sweep this long after it was created or
 # last checked (its RQ job should have run or still be waiting in a queue).
 CHECK_MS = 10_000
@@ -107,6 +109,8 @@ def get(client: redis.Redis, instance_id: str, publish_id: str) -> dict[str, Any
     if not record:
         raise PublishNotFound(publish_id)
     record = {k: v for k, v in record.items() if not k.startswith(("reopened:", "walk"))}
+    for name in COUNTERS:  # a publish stored before a counter existed
+        record.setdefault(name, 0)
     record["failures"] = [dict(zip(("device_id", "reason"), f.split("\t", 1))) for f in failures]
     record["stalled_since"] = None
     if oldest and record.get("status") != "done":

@@ -195,4 +195,8 @@ class TwilioOperationSchema(Schema):
     retried = fields.Integer()
     removed = fields.Integer(metadata={"description": "Devices removed because the provider called their token dead"})
     skipped = fields.Integer(metadata={"description": "Devices not sent to: no credential for their provider"})
+    acknowledged = fields.Integer(metadata={"description": "Devices whose Beams SDK reported the notification "
+                                                           "reached them, each once"})
+    opened = fields.Integer(metadata={"description": "Devices whose Beams SDK reported the notification opened, "
+                                                     "each once"})
     failures = fields.List(fields.Nested(TwilioFailureSchema), metadata={"description": "The latest 100 failures"})

@@ -93,6 +93,6 @@ def test_every_answer_carries_the_cors_headers(client, instance):
 
 
 def test_other_families_are_not_opened_to_other_origins(client, instance):
-    for path in ("/v1/channels", "/users/@me/devices", f"/device_api/v1/instances/{instance['id']}/devices/fcm"):
+    for path in ("/v1/channels", "/users/@me/devices", f"/publish_api/v1/instances/{instance['id']}/publishes/users"):
         response = client.options(path, headers={"Origin": ELEMENT, "Access-Control-Request-Method": "POST"})
         assert "Access-Control-Allow-Origin" not in response.headers, path

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 
 from pushlite.twilio.notifications import publish_id_of
+from tests import insights
 from tests.conftest import ADMIN
 from tests.delivery.conftest import ALERT, FCM, drain, publish
 from tests.families.conftest_matrix import user_jwt
@@ -55,7 +56,7 @@ def test_a_send_reaches_every_device_of_the_user(web, runtime, tenant, apns_mock
     assert operation["finishedAt"] is not None
     [apns] = apns_mock.requests
     assert apns.token == APNS_TOKEN
-    assert apns.body == {"aps": {"alert": {"title": "Welcome Back!", "body": "Offers"}, "sound": "default"}}
+    assert insights.split(apns.body)[0] == {"aps": {"alert": {"title": "Welcome Back!", "body": "Offers"}, "sound": "default"}}
     [fcm] = fcm_mock.messages
     assert (fcm["token"], fcm["notification"]) == (FCM_TOKEN, {"title": "Welcome Back!", "body": "Offers"})
 
