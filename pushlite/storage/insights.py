@@ -4,17 +4,15 @@ device that said the notification reached it counts once in the publish's
 ``delivered`` (what the providers accepted)."""
 from __future__ import annotations
 
-import re
-
 import redis
 
 from . import keys, records
 from .errors import InstanceNotFound
+from .publishes import is_publish_id
 from .scripts import run
 
 # Reporting API event -> the publish counter it counts in.
 COUNTERS = {"delivery": "acknowledged", "open": "opened"}
-PUBLISH_ID = re.compile(r"pubid-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def record(client: redis.Redis, instance_id: str, publish_id: str, device_id: str, event: str) -> bool:
@@ -25,7 +23,7 @@ def record(client: redis.Redis, instance_id: str, publish_id: str, device_id: st
     Ids of another shape name nothing pushlite stores (and must not reach a
     key name: ``x:failures`` would name another key of a publish), so they
     are looked up as the empty device of the empty publish: nothing."""
-    if not PUBLISH_ID.fullmatch(publish_id) or not records.is_device_id(device_id):
+    if not is_publish_id(publish_id) or not records.is_device_id(device_id):
         publish_id = device_id = ""
     counted = run(
         client,

@@ -8,6 +8,7 @@ This module is the only reader of the publish hash.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -33,6 +34,16 @@ STALLED_AFTER_SECONDS = 5
 
 class PublishNotFound(Exception):
     pass
+
+
+PUBLISH_ID = re.compile(r"pubid-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def is_publish_id(value: str) -> bool:
+    """Whether ``value`` has the shape ``create`` gives ids. An id from a
+    request is checked before it names a key: ``pubid-...:failures`` would
+    otherwise name another of the publish's keys."""
+    return PUBLISH_ID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,8 @@ def create(
 def get(client: redis.Redis, instance_id: str, publish_id: str) -> dict[str, Any]:
     """The record as the status APIs show it, with the latest failures and,
     while its unfinished work is looked after by nobody, ``stalled_since``."""
+    if not is_publish_id(publish_id):
+        raise PublishNotFound(publish_id)
     with client.pipeline(transaction=False) as pipe:
         pipe.hgetall(keys.publish(instance_id, publish_id))
         pipe.lrange(keys.publish_failures(instance_id, publish_id), 0, -1)

@@ -264,6 +264,17 @@ def test_publish_status_errors(client, instance):
                                   headers=bearer(other["secret_key"])), 404)
 
 
+@pytest.mark.parametrize("suffix", [":failures", ":work", ":batches", ":seen", ":acknowledged", "x"])
+def test_a_publish_id_never_names_another_key(client, instance, suffix):
+    """Ids that are not pushlite's own shape are unknown publishes (404), not
+    another of the publish's keys read as its record (a 500)."""
+    auth = bearer(instance["secret_key"])
+    base = f"/publish_api/v1/instances/{instance['id']}/publishes"
+    publish_id = client.post(f"{base}/interests", json={"interests": ["a"], "apns": ALERT},
+                             headers=auth).get_json()["publishId"]
+    assert_beams_error(client.get(f"{base}/{publish_id}{suffix}", headers=auth), 404)
+
+
 def test_publish_ids_are_unique(client, instance):
     auth = bearer(instance["secret_key"])
     ids = {client.post(publish_path(instance["id"], "interests"), json={"interests": ["a"], "apns": ALERT},
