@@ -1,6 +1,7 @@
 """Provider senders: one module per provider behind the `Sender` interface in `base`."""
 from workers.senders.base import (
     CREDENTIAL_FREE_PROVIDERS,
+    RETRY_REASONS,
     CredentialError,
     Outcome,
     Sender,
@@ -9,11 +10,13 @@ from workers.senders.base import (
     Target,
     UnknownProviderError,
     build_sender,
+    retry_reason,
     sender_class,
 )
 
 __all__ = [
     "CREDENTIAL_FREE_PROVIDERS",
+    "RETRY_REASONS",
     "CredentialError",
     "Outcome",
     "Sender",
@@ -22,5 +25,6 @@ __all__ = [
     "Target",
     "UnknownProviderError",
     "build_sender",
+    "retry_reason",
     "sender_class",
 ]
