@@ -6,7 +6,8 @@ from flask import Flask, send_from_directory
 from flask_smorest import Api
 
 from config import Config
-from pushlite import admin, apidoc, beams, dashboard, delivery, errors, health, mpush, parsing, store, twilio
+from pushlite import access, admin, apidoc, beams, dashboard, delivery, errors, health, metrics, mpush, parsing, store
+from pushlite import twilio
 from pushlite import channels, discord, matrix  # the user-authenticated families
 
 
@@ -21,8 +22,10 @@ def create_app(config: object | None = None) -> Flask:
     # "/instances//devices" must reach the Beams "missing param" errors, not a redirect.
     app.url_map.merge_slashes = False
 
+    access.init_app(app)
     store.init_app(app)
     delivery.init_app(app)
+    metrics.init_app(app)
     errors.init_app(app)
     api = Api(app, spec_kwargs={"info": {"description": "pushlite: a self-hosted push notification service."}})
     family_errors = apidoc.FamilyErrorsPlugin(app)
