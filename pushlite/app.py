@@ -9,6 +9,7 @@ from config import Config
 from pushlite import access, admin, apidoc, beams, dashboard, delivery, errors, health, metrics, mpush, parsing, store
 from pushlite import twilio
 from pushlite import channels, discord, matrix  # the user-authenticated families
+from pushlite import console
 
 
 def create_app(config: object | None = None) -> Flask:
@@ -45,6 +46,7 @@ def create_app(config: object | None = None) -> Flask:
     twilio.init_app(app, api)
     app.register_blueprint(health.blp)
     dashboard.init_app(app)
+    console.init_app(app)
 
     @app.get("/docs/assets/<path:filename>")
     def swagger_assets(filename: str):

@@ -133,7 +133,8 @@ def _walk(
                 _enqueue_batches(rt, instance_id, publish_id, pending)
                 pending, enqueued = [], True
         return pending, enqueued
-    ids = devices.users_device_ids(rt.redis, instance_id, targets)
+    # "users", or "devices": the console's test notification to one device.
+    ids = list(targets) if kind == "devices" else devices.users_device_ids(rt.redis, instance_id, targets)
     for start in range(0, len(ids), size):
         if _must_stop(rt, lease, instance_id, publish_id, FANOUT):
             return None
