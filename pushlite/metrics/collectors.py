@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from wsgiref.simple_server import WSGIServer
 
 import redis
 from prometheus_client import CollectorRegistry, multiprocess
@@ -166,14 +167,15 @@ def standalone(config: Config) -> Callable[[], CollectorRegistry]:
     return lambda: scrape_registry(collector)
 
 
-def serve(address: str, registry: Callable[[], CollectorRegistry]) -> None:
+def serve(address: str, registry: Callable[[], CollectorRegistry]) -> WSGIServer:
     """Serve ``registry()`` (made anew for each scrape) on ``[host:]port``
     (every interface when no host is given), without authentication, from a
-    daemon thread."""
+    daemon thread; returns the server (``shutdown()`` stops it)."""
     host, _, port = address.rpartition(":")
     served = CollectorRegistry()
     served.register(_Each(registry))
-    start_http_server(int(port), addr=host or "0.0.0.0", registry=served)
+    server, _ = start_http_server(int(port), addr=host or "0.0.0.0", registry=served)
+    return server
 
 
 class _Each(Collector):
