@@ -56,7 +56,8 @@ def get(client: redis.Redis, instance_id: str) -> Census:
     return census
 
 
-def count(client: redis.Redis, instance_id: str) -> Census:
+def count(client: redis.Redis, instance_id: str, *, platform_sample: int = PLATFORM_SAMPLE,
+          scan_calls: int = SCAN_CALLS) -> Census:
     device_prefix = keys.device_prefix(instance_id)
     user_prefix = keys.user_prefix(instance_id)
     with client.pipeline(transaction=False) as pipe:
@@ -67,19 +68,19 @@ def count(client: redis.Redis, instance_id: str) -> Census:
         lengths = pipe.execute()
     per_bucket, users = lengths[:len(BUCKETS)], sum(lengths[len(BUCKETS):])
     total = sum(per_bucket)
-    platforms, sampled = _platforms(client, device_prefix, per_bucket)
+    platforms, sampled = _platforms(client, device_prefix, per_bucket, platform_sample)
     estimated = sampled < total
     if estimated and sampled:
         platforms = Counter({name: round(n * total / sampled) for name, n in platforms.items()})
-    interests, complete = _interests(client, instance_id)
+    interests, complete = _interests(client, instance_id, scan_calls)
     return Census(total, dict(platforms.most_common()), estimated, users, interests, not complete, int(time.time()))
 
 
-def _platforms(client: redis.Redis, device_prefix: str, per_bucket: list[int]) -> tuple[Counter[str], int]:
-    """Devices by platform in the first buckets holding ``PLATFORM_SAMPLE`` devices, and how many were read."""
+def _platforms(client: redis.Redis, device_prefix: str, per_bucket: list[int], sample: int) -> tuple[Counter[str], int]:
+    """Devices by platform in the first buckets holding ``sample`` devices, and how many were read."""
     chosen, sampled = [], 0
     for bucket, n in zip(BUCKETS, per_bucket):
-        if sampled >= PLATFORM_SAMPLE:
+        if sampled >= sample:
             break
         if n:
             chosen.append(bucket)
@@ -94,11 +95,11 @@ def _platforms(client: redis.Redis, device_prefix: str, per_bucket: list[int]) -
     return platforms, sampled
 
 
-def _interests(client: redis.Redis, instance_id: str) -> tuple[int, bool]:
+def _interests(client: redis.Redis, instance_id: str, calls: int) -> tuple[int, bool]:
     """How many interest sets SCAN found, and whether it went through the whole keyspace."""
     pattern = keys.interest(instance_id, "*")
     found, cursor = 0, 0
-    for _ in range(SCAN_CALLS):
+    for _ in range(calls):
         cursor, names = client.scan(cursor, match=pattern, count=SCAN_COUNT)
         found += len(names)
         if cursor == 0:
