@@ -13,26 +13,22 @@ Requests are labelled by their route template (``/device_api/v1/instances/
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 
-from pushlite import logs, metrics
+from pushlite import logs
 from pushlite.errors import family_of
 from pushlite.storage.instances import is_instance_id
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "<unmatched>"
+STATE = "pushlite.access"  # the request's (id, start, log context token), in its WSGI environ
 
 access_log = logging.getLogger("pushlite.access")
-
-
-def request_id() -> str | None:
-    """The id of the request being served."""
-    return g.get("request_id")
 
 
 def family_label(app: Flask, path: str) -> str:
@@ -43,18 +39,21 @@ def family_label(app: Flask, path: str) -> str:
 
 
 def _begin() -> None:
-    given = request.headers.get("X-Request-Id")
-    g.request_id = given if given and REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-    g.started = time.perf_counter()
-    instance_id = (request.view_args or {}).get("instance_id")
-    g.log_context = logs.push(request_id=g.request_id,
-                              instance_id=instance_id if instance_id and is_instance_id(instance_id) else None)
+    # The hot path: the objects behind Flask's proxies are read once.
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    environ = req.environ
+    given = environ.get("HTTP_X_REQUEST_ID")
+    request_id = given if given and REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
+    instance_id = req.view_args.get("instance_id") if req.view_args else None
+    token = logs.push(request_id=request_id,
+                      instance_id=instance_id if instance_id and is_instance_id(instance_id) else None)
+    environ[STATE] = (request_id, time.perf_counter(), token)
 
 
-def _labels(app: Flask) -> tuple[str, str]:
-    rule = request.url_rule
+def _labels(app: Flask, req) -> tuple[str, str]:
+    rule = req.url_rule
     if rule is None:
-        return family_label(app, request.path), UNMATCHED
+        return family_label(app, req.path), UNMATCHED
     cache = app.extensions["pushlite.route_labels"]
     labels = cache.get(rule.rule)
     if labels is None:
@@ -63,25 +62,28 @@ def _labels(app: Flask) -> tuple[str, str]:
 
 
 def _end(response):
-    started = g.get("started")
-    if started is None:  # the request failed before _begin (never, short of a bug)
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    state = req.environ.get(STATE)
+    if state is None:  # the request failed before _begin (never, short of a bug)
         return response
+    request_id, started, _ = state
     seconds = time.perf_counter() - started
-    response.headers["X-Request-Id"] = g.request_id
-    family, route = _labels(current_app)
-    method = request.method if request.method in METHODS else "other"
-    metrics.web().request(family, route, method, response.status_code, seconds)
-    if access_log.isEnabledFor(logging.INFO):
-        access_log.info("%s %s %d", method, route, response.status_code, extra={
-            "method": method, "route": route, "status": response.status_code,
-            "duration_ms": round(seconds * 1000, 2)})
+    response.headers["X-Request-Id"] = request_id
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    family, route = _labels(app, req)
+    method = req.method if req.method in METHODS else "other"
+    status = response.status_code
+    app.extensions["pushlite.metrics"].request(family, route, method, status, seconds)
+    if app.config["PUSHLITE_ACCESS_LOG"] and access_log.isEnabledFor(logging.INFO):
+        access_log.info("%s %s %d", method, route, status, extra={
+            "method": method, "route": route, "status": status, "duration_ms": round(seconds * 1000, 2)})
     return response
 
 
 def _reset(_exc: BaseException | None) -> None:
-    token = g.pop("log_context", None)
-    if token is not None:
-        logs.pop(token)
+    state = request.environ.pop(STATE, None)
+    if state is not None:
+        logs.pop(state[2])
 
 
 def init_app(app: Flask) -> None:

@@ -110,3 +110,10 @@ def test_the_request_id_reaches_the_publish_and_its_jobs(json_lines):
     assert jobs[0]["message"] == "job fan_out done"
     assert (jobs[0]["request_id"], jobs[0]["instance_id"], jobs[0]["publish_id"]) == ("trace-77", iid, publish_id)
     assert jobs[0]["duration_ms"] >= 0
+
+
+def test_access_lines_can_be_turned_off(json_lines):
+    quiet = create_app(config.TestingConfig(PUSHLITE_ACCESS_LOG=False)).test_client()
+    answer = quiet.get("/healthz", headers={"X-Request-Id": "still-answered"})
+    assert answer.headers["X-Request-Id"] == "still-answered"
+    assert [line for line in json_lines() if line["logger"] == "pushlite.access"] == []
