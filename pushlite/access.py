@@ -33,7 +33,7 @@ access_log = logging.getLogger("pushlite.access")
 
 def family_label(app: Flask, path: str) -> str:
     """The API family of a path, as metrics label it ("pushlite" for the
-    admin API, the console, the probes and the rest)."""
+    admin API, the probes, /rq and the rest)."""
     name = family_of(app, path).name
     return "pushlite" if name == "default" else name
 

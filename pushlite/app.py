@@ -6,10 +6,9 @@ from flask import Flask, send_from_directory
 from flask_smorest import Api
 
 from config import Config
-from pushlite import access, admin, apidoc, beams, dashboard, delivery, errors, health, metrics, mpush, parsing, store
-from pushlite import twilio
+from pushlite import access, admin, apidoc, beams, console, dashboard, delivery, errors, health, metrics, mpush
+from pushlite import parsing, store, twilio
 from pushlite import channels, discord, matrix  # the user-authenticated families
-from pushlite import console
 
 
 def create_app(config: object | None = None) -> Flask:

@@ -1,7 +1,6 @@
 """Provider senders: one module per provider behind the `Sender` interface in `base`."""
 from workers.senders.base import (
     CREDENTIAL_FREE_PROVIDERS,
-    RETRY_REASONS,
     CredentialError,
     Outcome,
     Sender,
@@ -10,13 +9,11 @@ from workers.senders.base import (
     Target,
     UnknownProviderError,
     build_sender,
-    retry_reason,
     sender_class,
 )
 
 __all__ = [
     "CREDENTIAL_FREE_PROVIDERS",
-    "RETRY_REASONS",
     "CredentialError",
     "Outcome",
     "Sender",
@@ -25,6 +22,5 @@ __all__ = [
     "Target",
     "UnknownProviderError",
     "build_sender",
-    "retry_reason",
     "sender_class",
 ]

@@ -29,14 +29,12 @@ __all__ = [
     "CREDENTIAL_FREE_PROVIDERS",
     "CredentialError",
     "Outcome",
-    "RETRY_REASONS",
     "Sender",
     "SenderError",
     "SenderSettings",
     "Target",
     "UnknownProviderError",
     "build_sender",
-    "retry_reason",
     "sender_class",
 ]
 
@@ -69,16 +67,6 @@ class Target:
     metadata: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
-# Why devices are to be tried again (the reasons `/metrics` counts retries by).
-RETRY_REASONS = {
-    "rate_limited": "the provider answered 429",
-    "provider_error": "the provider answered 5xx",
-    "auth": "the provider refused a fresh access or provider token (401/403), or the token exchange failed",
-    "network": "no answer: connection refused or cut, timeout, TLS error",
-    "unexpected": "a bug in pushlite's sender (logged with its traceback)",
-}
-
-
 def retry_reason(status: int) -> str:
     """The retry reason of a provider answer its sender calls temporary."""
     if status == 429:
@@ -102,7 +90,10 @@ class Outcome:
     latencies: list[float] = field(default_factory=list)
 
     def retry_later(self, device_ids: Iterable[str], after: float | None, reason: str) -> None:
-        """Devices to try again, no sooner than ``after`` seconds when given, because of ``reason`` (RETRY_REASONS)."""
+        """Devices to try again, no sooner than ``after`` seconds when given,
+        because of ``reason``: "rate_limited" (429), "provider_error" (5xx),
+        "auth" (a fresh access or provider token refused, or the token
+        exchange failed), "network" (no answer) or "unexpected" (a bug)."""
         before = len(self.retry)
         self.retry.extend((device_id, after) for device_id in device_ids)
         self.retry_reasons[reason] += len(self.retry) - before
