@@ -65,8 +65,9 @@ class Config:
         # Log lines: "text" (readable) or "json" (one object per line), from this level up.
         self.PUSHLITE_LOG_FORMAT = (env.get("PUSHLITE_LOG_FORMAT") or "text").strip().lower()
         self.PUSHLITE_LOG_LEVEL = (env.get("PUSHLITE_LOG_LEVEL") or "INFO").strip().upper()
-        # One line per request (about 10% of a registration's CPU under gunicorn).
-        self.PUSHLITE_ACCESS_LOG = _flag(env.get("PUSHLITE_ACCESS_LOG"), default=True)
+        # One line per request: off by default, it costs about 13% of a device
+        # registration's CPU under gunicorn (bench/register_throughput.py).
+        self.PUSHLITE_ACCESS_LOG = _flag(env.get("PUSHLITE_ACCESS_LOG"), default=False)
         # "[host:]port" of a listener serving /metrics without the admin token
         # (gunicorn's master or `python -m pushlite` opens it); unset: none.
         self.PUSHLITE_METRICS_PORT = env.get("PUSHLITE_METRICS_PORT") or None

@@ -122,6 +122,7 @@ def run(tmp_path_factory, _apns_server, _fcm_server, _webpush_server, webpush_ce
         "PUSHLITE_VAPID_SUBJECT": VAPID_SUBJECT,
         "PUSHLITE_LOG_FORMAT": "json",
         "PUSHLITE_LOG_LEVEL": "DEBUG",
+        "PUSHLITE_ACCESS_LOG": "1",
         "PUSHLITE_METRICS_PORT": f"127.0.0.1:{metrics_port}",
         "SSL_CERT_FILE": webpush_certificate[0],
         "PYTHONPATH": str(ROOT),

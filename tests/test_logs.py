@@ -72,7 +72,14 @@ def test_an_unknown_format_or_level_is_refused():
         logs.configure("json", "LOUD")
 
 
-def test_each_request_logs_one_access_line_with_its_id_and_duration(client, json_lines):
+@pytest.fixture
+def logged(backend):
+    """A client of an app that logs access lines (PUSHLITE_ACCESS_LOG=1)."""
+    return create_app(config.TestingConfig(backend, PUSHLITE_ACCESS_LOG=True)).test_client()
+
+
+def test_each_request_logs_one_access_line_with_its_id_and_duration(logged, json_lines):
+    client = logged
     client.get("/healthz", headers={"X-Request-Id": "probe-1"})
     client.post("/admin/v1/instances", json={"name": "x"}, headers=ADMIN)
     access = [line for line in json_lines() if line["logger"] == "pushlite.access"]
@@ -83,11 +90,11 @@ def test_each_request_logs_one_access_line_with_its_id_and_duration(client, json
     assert all(isinstance(a["duration_ms"], float) and a["time"] and a["level"] == "INFO" for a in access)
 
 
-def test_an_access_line_names_the_route_not_the_path(client, json_lines):
+def test_an_access_line_names_the_route_not_the_path(logged, json_lines):
     """A channels path holds a push token; the line names the route template."""
     token = "secret-push-token-in-the-path-0123456789"
-    client.get(f"/v1/devices/{token}/channels", headers={"Authorization": "Bearer nope"})
-    client.get(f"/nothing/{token}?access_token=also-secret")
+    logged.get(f"/v1/devices/{token}/channels", headers={"Authorization": "Bearer nope"})
+    logged.get(f"/nothing/{token}?access_token=also-secret")
     text = json.dumps(json_lines())
     assert token not in text and "also-secret" not in text
     assert "/v1/devices/<" in text and "<unmatched>" in text
@@ -112,8 +119,7 @@ def test_the_request_id_reaches_the_publish_and_its_jobs(json_lines):
     assert jobs[0]["duration_ms"] >= 0
 
 
-def test_access_lines_can_be_turned_off(json_lines):
-    quiet = create_app(config.TestingConfig(PUSHLITE_ACCESS_LOG=False)).test_client()
-    answer = quiet.get("/healthz", headers={"X-Request-Id": "still-answered"})
+def test_access_lines_are_off_by_default(client, json_lines):
+    answer = client.get("/healthz", headers={"X-Request-Id": "still-answered"})
     assert answer.headers["X-Request-Id"] == "still-answered"
     assert [line for line in json_lines() if line["logger"] == "pushlite.access"] == []
