@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 
 from config import Config
-from pushlite import delivery, logs, metrics, store
+from pushlite import delivery, logs, store
+from pushlite.metrics import collectors, web as web_metrics
 from pushlite.app import create_app
 from pushlite.storage import instances, vapid
 
@@ -19,7 +20,7 @@ def main() -> None:
     logs.configure(config.PUSHLITE_LOG_FORMAT, config.PUSHLITE_LOG_LEVEL)
     app = create_app(config)
     if config.PUSHLITE_METRICS_PORT:
-        metrics.serve(config.PUSHLITE_METRICS_PORT, lambda: metrics.registry_of(app))
+        collectors.serve(config.PUSHLITE_METRICS_PORT, lambda: web_metrics.registry_of(app))
     base = f"http://127.0.0.1:{config.PORT}"
     if config.EMBEDDED:
         with app.app_context():

@@ -6,9 +6,10 @@ from flask import Flask, send_from_directory
 from flask_smorest import Api
 
 from config import Config
-from pushlite import access, admin, apidoc, beams, console, dashboard, delivery, errors, health, metrics, mpush
-from pushlite import parsing, store, twilio
+from pushlite import access, admin, apidoc, beams, console, dashboard, delivery, errors, health, mpush, parsing
+from pushlite import store, twilio
 from pushlite import channels, discord, matrix  # the user-authenticated families
+from pushlite.metrics import web as web_metrics
 
 
 def create_app(config: object | None = None) -> Flask:
@@ -25,7 +26,7 @@ def create_app(config: object | None = None) -> Flask:
     access.init_app(app)
     store.init_app(app)
     delivery.init_app(app)
-    metrics.init_app(app)
+    web_metrics.init_app(app)
     errors.init_app(app)
     api = Api(app, spec_kwargs={"info": {"description": "pushlite: a self-hosted push notification service."}})
     family_errors = apidoc.FamilyErrorsPlugin(app)

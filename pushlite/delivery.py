@@ -12,7 +12,8 @@ from cryptography.fernet import Fernet
 from flask import Flask, current_app, request
 from rq import Queue
 
-from pushlite import access, logs, metrics, store
+from pushlite import access, logs, store
+from pushlite.metrics import web as web_metrics
 from pushlite.storage import publishes
 from pushlite.storage.connection import connect_queue
 from workers import runtime as worker_runtime
@@ -66,5 +67,5 @@ def publish(
         fields["request_id"] = request_id
     publish_id = publishes.create(store.client(), instance_id, kind, targets, payload, fields)
     enqueue_publish(queue(), instance_id, publish_id)
-    metrics.web().publishes.labels(access.family_label(current_app, request.path)).inc()
+    web_metrics.current().publishes.labels(access.family_label(current_app, request.path)).inc()
     return publish_id

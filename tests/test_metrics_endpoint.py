@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import config
-from pushlite import metrics
+from pushlite.metrics import collectors, web
 from pushlite.app import create_app
 from tests.conftest import ADMIN, RedisServer, free_port
 
@@ -94,7 +94,7 @@ def test_a_redis_outage_shows_as_503s_and_redis_errors():
 def test_the_metrics_port_serves_without_the_token(app, client):
     client.post("/admin/v1/instances", json={"name": "counted"}, headers=ADMIN)
     port = free_port()
-    server = metrics.serve(f"127.0.0.1:{port}", lambda: metrics.registry_of(app))
+    server = collectors.serve(f"127.0.0.1:{port}", lambda: web.registry_of(app))
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
             samples = samples_of(answer.read().decode())
