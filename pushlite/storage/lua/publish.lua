@@ -80,11 +80,26 @@ local function new_batch(ids, grace, now)
   return n
 end
 
--- The ids of `list` not yet in the seen set (which they join).
-local function unseen(list, first, last)
-  local out = {}
-  for i = first, last do
-    if redis.call("SADD", S, list[i]) == 1 then out[#out + 1] = list[i] end
+-- Appends to `out` the ids of list[first..last] not yet in the seen set,
+-- which they join: one SMISMEMBER and one SADD per step of at most STEP
+-- ids (a call per id cost the walk more Redis time than the SSCAN itself).
+-- `fresh` guards against an id given twice in one call.
+local STEP = 1000
+local function unseen(list, first, last, out)
+  local fresh = {}
+  for from = first, last, STEP do
+    local to = math.min(last, from + STEP - 1)
+    local known = redis.call("SMISMEMBER", S, unpack(list, from, to))
+    local added = {}
+    for i = from, to do
+      local id = list[i]
+      if known[i - from + 1] == 0 and not fresh[id] then
+        fresh[id] = true
+        added[#added + 1] = id
+        out[#out + 1] = id
+      end
+    end
+    if #added > 0 then redis.call("SADD", S, unpack(added)) end
   end
   return out
 end
@@ -158,7 +173,7 @@ function commands.walk(a)
   while index <= #KEYS - 5 and #ids < size and rounds < 50 do
     local reply = redis.call("SSCAN", KEYS[5 + index], cursor, "COUNT", size)
     cursor = reply[1]
-    for _, id in ipairs(unseen(reply[2], 1, #reply[2])) do ids[#ids + 1] = id end
+    unseen(reply[2], 1, #reply[2], ids)
     if cursor == "0" then index = index + 1 end
     rounds = rounds + 1
   end
@@ -172,7 +187,7 @@ end
 function commands.add(a)
   local owner, grace, now = a[2], tonumber(a[3]), now_ms()
   if not held("fanout", state("fanout"), owner, now) then return {"lost"} end
-  local ids = unseen(a, 4, #a)
+  local ids = unseen(a, 4, #a, {})
   if #ids == 0 then return {} end
   return {new_batch(ids, grace, now), 0}
 end
@@ -181,7 +196,7 @@ function commands.fanned(a)
   local st = state("fanout")
   if not held("fanout", st, a[2], now_ms()) then return 0 end
   remove_item("fanout")
-  redis.call("DEL", S)
+  redis.call("UNLINK", S)  -- a big set is freed in the background, not while every client waits
   redis.call("HSET", P, "fanout_done", "1")
   if redis.call("HGET", P, "status") ~= "done" then redis.call("HSET", P, "status", "delivering") end
   check_done()
