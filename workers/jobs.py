@@ -15,12 +15,13 @@ import logging
 import math
 import random
 import time
+import uuid
 from datetime import datetime, timezone
 from typing import Sequence
 
 from rq import Queue, get_current_job
 
-from pushlite.storage import devices, keys, work
+from pushlite.storage import devices, keys, publishes, work
 from pushlite.storage.publishes import CHECK_MS
 from pushlite.storage.work import FANOUT, BatchResult, LeaseLost
 from workers import delivery
@@ -192,7 +193,7 @@ def deliver(instance_id: str, publish_id: str, batch: str) -> None:
         reasons = sorted({reason for _, reason in failures})
         rt.delivery_queue.enqueue(
             undelivered, instance_id, publish_id, [device_id for device_id, _ in failures], "; ".join(reasons),
-            job_timeout=JOB_TIMEOUT, **JOB_TTLS,
+            job_id=undelivered_job_id(publish_id), job_timeout=JOB_TIMEOUT, **JOB_TTLS,
         )
 
 
@@ -211,11 +212,18 @@ def _must_stop(rt: Runtime, lease: Lease, instance_id: str, publish_id: str, ite
     return True
 
 
+def undelivered_job_id(publish_id: str) -> str:
+    """Named after its publish, so that /rq and ``publishes requeue`` find a publish's undelivered jobs."""
+    return f"{publish_id}_undelivered_{uuid.uuid4().hex[:12]}"
+
+
 def undelivered(instance_id: str, publish_id: str, device_ids: Sequence[str], reason: str) -> None:
     """Fails on purpose, so that undelivered devices stand in RQ's failed
-    registry with their reason. Requeued by an operator (RQ Dashboard), it
-    tries those devices again as a new batch of the publish, once, and ends
-    finished (devices that fail again get a new ``undelivered`` job)."""
+    registry with their reason. Requeued by an operator (RQ Dashboard, or
+    ``flask --app wsgi publishes requeue``), it makes those devices a new
+    batch of the publish, once, enqueues it and ends finished; the batch is
+    delivered like any other (devices that fail again get a new
+    ``undelivered`` job)."""
     job = get_current_job()
     if job is not None and not job.meta.get("reported"):
         job.meta["reported"] = True
@@ -223,9 +231,10 @@ def undelivered(instance_id: str, publish_id: str, device_ids: Sequence[str], re
         raise DeliveryFailed(f"{len(device_ids)} device(s) of {publish_id} not delivered: {reason}")
     rt = runtime()
     token = job.id if job is not None else "-".join(device_ids)
+    publishes.watch(rt.redis, instance_id, publish_id)  # done publishes have left the sweep's list
     reopened = work.reopen(rt.redis, instance_id, publish_id, token, CHECK_MS, device_ids)
     if reopened is not None:
-        deliver(instance_id, publish_id, reopened[0])
+        enqueue_item(rt, instance_id, publish_id, *reopened)
 
 
 def backoff(rt: Runtime, attempt: int, retry_after: Sequence[float | None]) -> float:

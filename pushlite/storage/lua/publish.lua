@@ -337,17 +337,26 @@ function commands.bump(a)
 end
 
 -- An operator requeued an undelivered job: its devices become a new batch
--- (once per token), no longer counted as targeted and failed.
+-- (once per token), no longer counted as targeted and failed nor listed
+-- among the failures.
 function commands.reopen(a)
   local token, grace, now = a[2], tonumber(a[3]), now_ms()
   if redis.call("EXISTS", P) == 0 then return {} end
   if redis.call("HSETNX", P, "reopened:" .. token, 1) == 0 then return {} end
-  local ids = {}
-  for i = 4, #a do ids[#ids + 1] = a[i] end
+  local ids, reopened = {}, {}
+  for i = 4, #a do ids[#ids + 1] = a[i]; reopened[a[i]] = true end
   redis.call("HINCRBY", P, "failed", -#ids)
   redis.call("HINCRBY", P, "targeted", -#ids)
-  redis.call("HSET", P, "status", "delivering")
-  redis.call("HDEL", P, "finished_at")
+  local kept = {}
+  for _, entry in ipairs(redis.call("LRANGE", F, 0, -1)) do
+    if not reopened[split(entry, "\t")[1]] then kept[#kept + 1] = entry end
+  end
+  redis.call("DEL", F)
+  if #kept > 0 then redis.call("RPUSH", F, unpack(kept)) end
+  if redis.call("HGET", P, "status") == "done" then
+    redis.call("HSET", P, "status", "delivering")
+    redis.call("HDEL", P, "finished_at")
+  end
   local n = new_batch(ids, grace, now)
   expire_all()
   return {n, 0}
