@@ -71,8 +71,7 @@ def test_fanout_taken_over_from_a_dead_worker_resumes_its_walk(scene, workers, a
     dead = "ghost:1:dead"
     assert work.claim(scene.data, scene.iid, pid, FANOUT, dead, 2000).status == "ok"
     interest = [keys.interest(scene.iid, "news")]
-    _, made = work.walk(scene.data, scene.iid, pid, interest, dead, 2000, 1000, 10_000)
-    assert len(made) == 1
+    assert len(work.walk(scene.data, scene.iid, pid, interest, dead, 2000, 1000, 10_000).batches) == 1
     workers.start(1)
     record = scene.wait_done(pid, 60)
     assert all(apns_mock.seen[t] == 1 for t in tokens), "each device exactly once"

@@ -19,15 +19,20 @@
 --   create ttl grace field value ...        -> 1, or 0 without the instance
 --   claim item owner lease                  -> {"ok", attempt, takeovers, gen, ids, retry_ids} | {"done"} | {"busy"} | {"early", not_before}
 --   renew owner lease item ...              -> items still held
---   walk owner lease batch_size grace       -> {finished 0/1, new batch, gen, ...} | {"lost"}
---   add owner grace id ...                  -> {new batch, gen} | {} (nothing new) | {"lost"}
---   fanned owner                            -> 1 | 0 (lost)
+--   walk owner lease batch_size grace       -> a step (below)
+--   add owner lease grace last id ...       -> a step; last = "1" when no ids follow
+--   fanned owner                            -> the publish's status after the fan-out ended | "lost"
 --   answer item owner lease group ...       -> 1; a group is name, count, entries
---   finish item owner max_attempts delay grace reason -> {"done"} | {"retry", not_before, gen} | {"lost"}
+--   finish item owner max_attempts delay grace reason group ...
+--                                           -> {"done", publish done 0/1} | {"retry", not_before, gen} | {"lost"}
 --   release item owner grace                -> {"ok", not_before, gen} | {"busy"}; owner "" = only an expired lease
 --   due grace                               -> {status, item, owner, not_before, gen, ...}: items whose score passed
 --   bump grace item ...                     -> 1: free items checked, next check after grace
 --   reopen token grace id ...               -> {batch, gen} | {} (token already used)
+--
+-- A fan-out step replies {finished 0/1[, new batch, gen]} | {"lost"}; or,
+-- when it ended a fan-out of at most one batch, {"held", batch, ids} (the
+-- walker now holds that batch) | {"ended"} (no device: the publish is done).
 
 -- Set from each call's keys (functions get them as an argument, not a global).
 local KEYS, P, W, B, F, S
@@ -160,6 +165,34 @@ function commands.renew(a)
   return kept
 end
 
+-- The fan-out is over: every batch is made.
+local function end_fanout()
+  remove_item("fanout")
+  redis.call("UNLINK", S)  -- a big set is freed in the background, not while every client waits
+  redis.call("HSET", P, "fanout_done", "1")
+  if redis.call("HGET", P, "status") ~= "done" then redis.call("HSET", P, "status", "delivering") end
+  check_done()
+end
+
+-- The reply of a fan-out step that made batch `made` (nil: none). When the
+-- step finished the walk and the publish has no other batch, the fan-out
+-- ends here and the walker delivers that batch itself: it holds it from now
+-- (a small publish takes one call, not a walk, a "fanned" and a "claim").
+local function step_reply(finished, made, owner, lease, now)
+  if finished and tonumber(redis.call("HGET", P, "batches_total")) == (made and 1 or 0) then
+    end_fanout()
+    if not made then return {"ended"} end
+    local st = state(made)
+    st.owner = owner
+    save(made, st)
+    redis.call("ZADD", W, now + lease, made)
+    return {"held", made, redis.call("HGET", B, made)}
+  end
+  local out = {finished and 1 or 0}
+  if made then out[2] = made; out[3] = 0 end
+  return out
+end
+
 -- Walk the targeted interests from where the fan-out stopped ("walk" =
 -- "interest index:SSCAN cursor") until about batch_size unseen devices make
 -- one batch, or the interests are exhausted.
@@ -179,37 +212,30 @@ function commands.walk(a)
   end
   redis.call("HSET", P, "walk", index .. ":" .. cursor)
   redis.call("ZADD", W, now + lease, "fanout")
-  local out = {index > #KEYS - 5 and 1 or 0}
-  if #ids > 0 then out[2] = new_batch(ids, grace, now); out[3] = 0 end
-  return out
+  return step_reply(index > #KEYS - 5, #ids > 0 and new_batch(ids, grace, now) or nil, owner, lease, now)
 end
 
+-- The next ids of a users fan-out (computed by the worker); "last" 1 when
+-- no more follow.
 function commands.add(a)
-  local owner, grace, now = a[2], tonumber(a[3]), now_ms()
+  local owner, lease, grace, last, now = a[2], tonumber(a[3]), tonumber(a[4]), a[5] == "1", now_ms()
   if not held("fanout", state("fanout"), owner, now) then return {"lost"} end
-  local ids = unseen(a, 4, #a, {})
-  if #ids == 0 then return {} end
-  return {new_batch(ids, grace, now), 0}
+  local ids = unseen(a, 6, #a, {})
+  return step_reply(last, #ids > 0 and new_batch(ids, grace, now) or nil, owner, lease, now)
 end
 
 function commands.fanned(a)
-  local st = state("fanout")
-  if not held("fanout", st, a[2], now_ms()) then return 0 end
-  remove_item("fanout")
-  redis.call("UNLINK", S)  -- a big set is freed in the background, not while every client waits
-  redis.call("HSET", P, "fanout_done", "1")
-  if redis.call("HGET", P, "status") ~= "done" then redis.call("HSET", P, "status", "delivering") end
-  check_done()
-  return 1
+  if not held("fanout", state("fanout"), a[2], now_ms()) then return "lost" end
+  end_fanout()
+  return redis.call("HGET", P, "status")
 end
 
--- Record the answers of one chunk of a batch. Groups: "delivered",
+-- Record answers of a batch. Groups, from a[first] on: "delivered",
 -- "removed", "skipped" and "gone" (no longer a target: deleted meanwhile)
 -- list ids; "failed" lists "id<TAB>reason"; "retry" lists ids to try again.
 -- A device not in the batch's lists any more was answered before (by a
 -- worker that lost its lease, say) and is not counted again.
-function commands.answer(a)
-  local item, owner, lease, now = a[2], a[3], tonumber(a[4]), now_ms()
+local function record(item, a, first)
   local untried, retry = {}, {}
   local untried_list = split(redis.call("HGET", B, item) or "", ",")
   local retry_list = split(redis.call("HGET", B, item .. ":r") or "", ",")
@@ -218,7 +244,7 @@ function commands.answer(a)
   local counts = {targeted = 0, delivered = 0, removed = 0, failed = 0, skipped = 0}
   local retry_added = {}
   local failures = {}
-  local i = 5
+  local i = first
   while i <= #a do
     local name, n = a[i], tonumber(a[i + 1])
     if name ~= "retry" and name ~= "gone" and not TERMINAL[name] then
@@ -258,18 +284,28 @@ function commands.answer(a)
     if n ~= 0 then redis.call("HINCRBY", P, name, n) end
   end
   push_failures(failures)
+end
+
+-- One chunk's answers, recorded before the next chunk is sent.
+function commands.answer(a)
+  local item, owner, lease, now = a[2], a[3], tonumber(a[4]), now_ms()
+  local err = record(item, a, 5)
+  if err then return err end
   if held(item, state(item), owner, now) then redis.call("ZADD", W, now + lease, item) end
   return 1
 end
 
--- The holder ends its run of a batch: done when nothing is left; else the
--- retry ids get another attempt after `delay` ms, or fail with `reason`
--- once max_attempts is reached.
+-- The holder ends its run of a batch, with the answers of its last chunk
+-- (groups as for "answer"): done when nothing is left; else the retry ids
+-- get another attempt after `delay` ms, or fail with `reason` once
+-- max_attempts is reached. "done" says whether the whole publish is.
 function commands.finish(a)
   local item, owner, max_attempts, delay, grace, reason = a[2], a[3], tonumber(a[4]), tonumber(a[5]), tonumber(a[6]), a[7]
   local now = now_ms()
+  local err = record(item, a, 8)
+  if err then return err end
   local st = state(item)
-  if not st then return {"done"} end
+  if not st then return {"done", redis.call("HGET", P, "status") == "done" and 1 or 0} end
   if not held(item, st, owner, now) then return {"lost"} end
   local untried = redis.call("HGET", B, item) or ""
   local retry = split(redis.call("HGET", B, item .. ":r") or "", ",")
@@ -290,7 +326,7 @@ function commands.finish(a)
   remove_item(item)
   redis.call("HINCRBY", P, "batches_done", 1)
   check_done()
-  return {"done"}
+  return {"done", redis.call("HGET", P, "status") == "done" and 1 or 0}
 end
 
 function commands.release(a)
