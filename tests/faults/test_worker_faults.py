@@ -61,6 +61,51 @@ def test_sigkill_during_a_retry(scene, workers, apns_mock):
     assert_adds_up(record)
 
 
+def test_sigkill_mid_fan_out_every_device_delivered(scene, workers, apns_mock):
+    """The worker walking a 20-batch interest is SIGKILLed mid-walk (frozen
+    with SIGSTOP the moment its first batches exist, seen as "fanning_out"
+    through the API, then killed): the other worker takes the fan-out over
+    from the stored position, and the batches the dead one made but never
+    enqueued are found by the sweep."""
+    tokens = scene.add_devices(20_000, threads=4)
+    workers.start(2)
+    for _ in range(3):  # a walk that ends before the test catches it is tried again
+        apns_mock.reset()
+        pid = scene.publish()
+        owner = wait_for(lambda: _walking(scene, pid), 30, "the fan-out to make its first batch", interval=0)
+        if owner != "ended":
+            victim = workers.by_owner(owner)
+            victim.send_signal(signal.SIGSTOP)
+            walked = scene.data.hmget(keys.publish(scene.iid, pid), "fanout_done", "batches_total")
+            if walked[0] is None and scene.status(pid)["status"] == "fanning_out":
+                break
+            victim.send_signal(signal.SIGCONT)
+        scene.wait_done(pid, 60)
+    else:
+        raise AssertionError("the walk always ended before the test could stop its worker")
+    assert 1 <= int(walked[1]) < 20, walked
+    victim.send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    record = scene.wait_done(pid, 60)
+    assert time.monotonic() - killed_at < 60
+    assert all(apns_mock.seen[t] >= 1 for t in tokens), "a device was never sent"
+    assert duplicates(apns_mock, tokens) <= WINDOW, duplicates(apns_mock, tokens)
+    assert record["targeted"] == record["delivered"] == 20_000, record
+    assert_adds_up(record)
+    assert record["stalled_since"] is None
+
+
+def _walking(scene, publish_id: str) -> str:
+    """The fan-out's owner once it has made a batch, "ended" once the walk
+    is over, "" before either."""
+    done, batches = scene.data.hmget(keys.publish(scene.iid, publish_id), "fanout_done", "batches_total")
+    if done:
+        return "ended"
+    owner = scene.owner_of(publish_id, FANOUT)
+    return owner if owner and int(batches or 0) else ""
+
+
 def test_fanout_taken_over_from_a_dead_worker_resumes_its_walk(scene, workers, apns_mock):
     """The state a worker SIGKILLed mid-walk leaves: the fan-out leased by a
     process that is gone, part of the interests walked into batches (one of
