@@ -88,23 +88,26 @@ end
 -- Appends to `out` the ids of list[first..last] not yet in the seen set,
 -- which they join: one SMISMEMBER and one SADD per step of at most STEP
 -- ids (a call per id cost the walk more Redis time than the SSCAN itself).
--- `fresh` guards against an id given twice in one call.
 local STEP = 1000
 local function unseen(list, first, last, out)
-  local fresh = {}
+  local n = #out
   for from = first, last, STEP do
     local to = math.min(last, from + STEP - 1)
     local known = redis.call("SMISMEMBER", S, unpack(list, from, to))
-    local added = {}
+    local added, count = {}, 0
     for i = from, to do
-      local id = list[i]
-      if known[i - from + 1] == 0 and not fresh[id] then
-        fresh[id] = true
-        added[#added + 1] = id
-        out[#out + 1] = id
-      end
+      if known[i - from + 1] == 0 then count = count + 1; added[count] = list[i] end
     end
-    if #added > 0 then redis.call("SADD", S, unpack(added)) end
+    if count > 0 and redis.call("SADD", S, unpack(added)) < count then
+      -- an id given twice in this step: keep its first
+      local once, kept = {}, {}
+      for _, id in ipairs(added) do
+        if not once[id] then once[id] = true; kept[#kept + 1] = id end
+      end
+      added, count = kept, #kept
+    end
+    for i = 1, count do out[n + i] = added[i] end
+    n = n + count
   end
   return out
 end
