@@ -6,12 +6,17 @@ processes, all configured the way a deployment is (environment only), and
 stops them all when its `with` block ends, however it ends (SIGTERM included).
 `Stack.tenant()` makes an instance and stores APNs and FCM credentials through
 the admin API; `add_devices` writes devices straight through the storage
-scripts, pipelined, which is much faster than the device API.
+scripts, pipelined, which is much faster than the device API. The mock also
+plays a browser push service over TLS (a certificate made per run, which the
+workers trust through SSL_CERT_FILE); `web_tokens` makes subscriptions to it.
 """
 from __future__ import annotations
 
+import base64
+import datetime
 import hashlib
 import http.client
+import ipaddress
 import json
 import os
 import signal
@@ -26,9 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from cryptography import x509
 from cryptography.fernet import Fernet
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
@@ -89,11 +96,33 @@ def children(pid: int) -> list[int]:
         return []
 
 
-class Mock:
-    """`node bench/mock_providers.js` on a free port; its stdout is read by a thread."""
+def certificate(directory: Path) -> tuple[str, str]:
+    """A self-signed certificate for IP 127.0.0.1 (its own CA): (cert file, key file)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pushlite bench push service")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "mock-cert.pem", directory / "mock-key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(pem(key).encode())
+    return str(cert_file), str(key_file)
 
-    def __init__(self, tmp: Path, seq: bool = False) -> None:
-        args = ["node", str(ROOT / "bench" / "mock_providers.js"), "0", *(["--seq"] if seq else [])]
+
+class Mock:
+    """`node bench/mock_providers.js` on a free port (and its TLS twin, for web
+    push, with `tls`); its stdout is read by a thread."""
+
+    def __init__(self, tmp: Path, seq: bool = False, tls: tuple[str, str] | None = None) -> None:
+        args = ["node", str(ROOT / "bench" / "mock_providers.js"), "0", *(["--seq"] if seq else []),
+                *(["--tls", *tls] if tls else [])]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=tmp)
         assert self.proc.stdout is not None
         first = self.proc.stdout.readline().split()
@@ -102,7 +131,9 @@ class Mock:
             raise SystemExit("bench/mock_providers.js did not start (is node installed?)")
         self.port = int(first[1])
         self.url = f"http://127.0.0.1:{self.port}"
+        self.tls_url = f"https://127.0.0.1:{self.proc.stdout.readline().split()[1]}" if tls else None
         self.counts: dict[str, int] | None = None
+        self.counts_seen = 0
         self.received: dict[int, float] = {}  # seq -> wall clock seconds (--seq)
         self.arrived = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -117,13 +148,24 @@ class Mock:
                     self.received[int(seq)] = float(ms) / 1000
                     self.arrived.notify_all()
             elif line.startswith("{"):
-                self.counts = json.loads(line)
+                with self.arrived:
+                    self.counts = json.loads(line)
+                    self.counts_seen += 1
+                    self.arrived.notify_all()
 
     def wait_for(self, seq: int, timeout: float) -> float | None:
         """When `seq` arrived (wall clock seconds), or None after `timeout`."""
         with self.arrived:
             self.arrived.wait_for(lambda: seq in self.received, timeout)
             return self.received.get(seq)
+
+    def counts_now(self, timeout: float = 5.0) -> dict[str, int]:
+        """The request counts so far (the mock prints them on SIGUSR2)."""
+        with self.arrived:
+            seen = self.counts_seen
+            self.proc.send_signal(signal.SIGUSR2)
+            self.arrived.wait_for(lambda: self.counts_seen > seen, timeout)
+            return dict(self.counts or {})
 
     def stop(self) -> dict[str, int] | None:
         """Stop the mock; returns its request counts."""
@@ -181,7 +223,8 @@ class Stack:
         self.redis_url = f"redis://127.0.0.1:{redis_port}/0"
         self.redis = redis.Redis(port=redis_port, decode_responses=True)
         wait_until(self.redis.ping, "redis-server", self.redis_proc)
-        self.mock = Mock(self.tmp, seq=self.seq)
+        self.certificate = certificate(self.tmp)
+        self.mock = Mock(self.tmp, seq=self.seq, tls=self.certificate)
         self.env = {
             **os.environ,
             "REDIS_URL": self.redis_url,
@@ -190,6 +233,10 @@ class Stack:
             "PUSHLITE_APNS_ENDPOINT": self.mock.url,
             "PUSHLITE_FCM_ENDPOINT": self.mock.url,
             "PUSHLITE_DRY_RUN": "0",
+            # Browsers' push endpoints: the mock's TLS port, a host the allowlist names.
+            "PUSHLITE_WEBPUSH_ENDPOINT_ALLOWLIST": f"{self.mock.tls_url}/*",
+            "PUSHLITE_VAPID_SUBJECT": "mailto:bench@example.com",
+            "SSL_CERT_FILE": self.certificate[0],
             "PYTHONPATH": str(self.code),
         }
         self.web_proc = self._spawn(
@@ -318,6 +365,24 @@ def fcm_token(i: int) -> str:
     token = "f%011d:APA91b%s" % (i, PAD)  # 163 chars of [A-Za-z0-9_-:], like a real registration token
     assert len(token) == TOKEN_LENGTH
     return token
+
+
+def web_tokens(count: int, push_service: str, browsers: int = 64) -> Iterator[tuple[str, str]]:
+    """(platform, token) pairs of browsers subscribed to the mock's push
+    service: what the Beams Web SDK registers (base64 of the subscription's
+    JSON), each with its own endpoint; `browsers` key pairs are shared round
+    robin (the sender's work per message is the same: one ECDH with the
+    browser's key, AES-GCM)."""
+    keys_ = [ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint) for _ in range(browsers)]
+
+    def b64url(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    for i in range(count):
+        subscription = {"endpoint": f"{push_service}/wpush/bench-{i:08d}-{'x' * 120}", "expirationTime": None,
+                        "keys": {"p256dh": b64url(keys_[i % browsers]), "auth": b64url(hashlib.md5(b"%d" % i).digest())}}
+        yield "web", base64.b64encode(json.dumps(subscription, separators=(",", ":")).encode()).decode()
 
 
 def half_and_half(count: int) -> Iterator[tuple[str, str]]:

@@ -11,6 +11,8 @@ import secrets
 
 from cryptography.fernet import Fernet
 
+from pushlite.subscriptions import DEFAULT_ENDPOINT_ALLOWLIST
+
 
 def _flag(value: str | None, default: bool) -> bool:
     if value is None or value == "":
@@ -52,6 +54,13 @@ class Config:
         self.PUSHLITE_APNS_ENDPOINT = env.get("PUSHLITE_APNS_ENDPOINT") or None
         self.PUSHLITE_DRY_RUN = _flag(env.get("PUSHLITE_DRY_RUN"), default=self.EMBEDDED)
         self.PUSHLITE_MATRIX_GATEWAY_ALLOWLIST = env.get("PUSHLITE_MATRIX_GATEWAY_ALLOWLIST") or "https://*"
+        # URL globs a browser's Web Push endpoint may match (pushlite.url_guard).
+        self.PUSHLITE_WEBPUSH_ENDPOINT_ALLOWLIST = (
+            env.get("PUSHLITE_WEBPUSH_ENDPOINT_ALLOWLIST") or DEFAULT_ENDPOINT_ALLOWLIST
+        )
+        # The VAPID JWT's `sub`: how a push service reaches the operator
+        # (mailto: or https:). Apple's push service refuses a JWT without one.
+        self.PUSHLITE_VAPID_SUBJECT = env.get("PUSHLITE_VAPID_SUBJECT") or ""
         self.PORT = int(env.get("PORT") or 8000)
         if self.EMBEDDED:
             # Embedded mode is for trying pushlite out: make what is missing.

@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 
 from config import Config
-from pushlite import store
+from pushlite import delivery, store
 from pushlite.app import create_app
-from pushlite.storage import instances
+from pushlite.storage import instances, vapid
 
 
 def main() -> None:
@@ -21,6 +21,7 @@ def main() -> None:
     if config.EMBEDDED:
         with app.app_context():
             demo = instances.create(store.client(), "demo")
+            vapid.ensure(store.client(), delivery.fernet(), demo.id)
         print(
             "pushlite: no REDIS_URL set; running embedded (in-process fakeredis, dry-run delivery, "
             "data lost on exit).\n"

@@ -1,11 +1,16 @@
-"""Which URLs pushlite may call on a client's behalf (Matrix push gateways).
+"""Which URLs pushlite may call on a client's behalf (Matrix push gateways,
+browsers' Web Push endpoints).
 
-A Matrix client names the URL its notifications are POSTed to, so without a
-guard pushlite would become a way into its own network. A URL is allowed when:
+A Matrix client names the URL its notifications are POSTed to, and a browser's
+push subscription names its push service's endpoint, so without a guard
+pushlite would become a way into its own network. A URL is allowed when:
 
 - it is ``http`` or ``https``, without user info, and matches one of the globs
-  of ``PUSHLITE_MATRIX_GATEWAY_ALLOWLIST`` (comma or space separated; default
-  ``https://*``), and
+  of the allowlist (``PUSHLITE_MATRIX_GATEWAY_ALLOWLIST``, default
+  ``https://*``; ``PUSHLITE_WEBPUSH_ENDPOINT_ALLOWLIST``, default the major
+  browsers' push services; comma or space separated). A glob's host part
+  matches the URL's host only (``https://*.push.apple.com/*`` does not match
+  ``https://evil.example/.push.apple.com/``), and
 - its host resolves, and every address it resolves to is public: not loopback,
   private, link-local (169.254.169.254, the cloud metadata address, included),
   multicast, reserved, unspecified or shared, in IPv4 or IPv6 (IPv4-mapped,
@@ -15,11 +20,13 @@ A glob that names its host literally (``http://sygnal.internal:5000/*``, no
 wildcard in the host) is the operator trusting that host, so its addresses are
 not judged. The same check runs at registration and again before every
 delivery, which then connects to the address that was checked (DNS can change
-in between).
+in between); ``allowed`` is the registration-time form that resolves a host
+only when its addresses are to be judged.
 """
 from __future__ import annotations
 
 import fnmatch
+import functools
 import ipaddress
 import re
 import socket
@@ -66,12 +73,42 @@ def globs(allowlist: str) -> list[str]:
     return [g for g in re.split(r"[\s,]+", allowlist or "") if g]
 
 
+def _authority(glob_or_url: str) -> str:
+    """What lies between ``://`` and the next ``/`` (host and port)."""
+    rest = glob_or_url.split("://", 1)[1] if "://" in glob_or_url else ""
+    return rest.split("/", 1)[0]
+
+
 def _names_host(glob: str) -> bool:
     """Whether the glob's host is literal (no wildcard in it)."""
-    rest = glob.split("://", 1)[1] if "://" in glob else ""
-    authority = rest.split("/", 1)[0]
+    authority = _authority(glob)
     host = authority.rsplit("]", 1)[0] if authority.startswith("[") else authority.rsplit(":", 1)[0]
     return bool(host) and not WILDCARDS.search(host)
+
+
+@dataclass(frozen=True)
+class _Glob:
+    url: re.Pattern[str]
+    authority: re.Pattern[str] | None  # None: the glob names no scheme://authority
+    names_host: bool
+
+    def matches(self, normalized: str) -> bool:
+        """The glob matches the whole URL, and its host part the URL's host
+        part (a ``*`` in a glob's host must not reach into the URL's path)."""
+        if not self.url.match(normalized):
+            return False
+        return self.authority is None or self.authority.match(_authority(normalized)) is not None
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(allowlist: str) -> tuple[_Glob, ...]:
+    """An allowlist's globs, compiled once (it is checked for every URL of a batch)."""
+    return tuple(
+        _Glob(re.compile(fnmatch.translate(g)),
+              re.compile(fnmatch.translate(_authority(g))) if "://" in g else None,
+              _names_host(g))
+        for g in globs(allowlist)
+    )
 
 
 def is_public(address: str) -> bool:
@@ -105,8 +142,17 @@ def _resolve(host: str, port: int, resolve: Resolver) -> tuple[str, ...]:
     return addresses
 
 
-def check(url: object, allowlist: str = DEFAULT_ALLOWLIST, resolve: Resolver = socket.getaddrinfo) -> Destination:
-    """The destination of an allowed URL; UnsafeURL otherwise."""
+@dataclass(frozen=True)
+class _Matched:
+    url: str
+    scheme: str
+    host: str
+    port: int
+    target: str
+    trusted: bool  # a matching glob names the host literally
+
+
+def _match(url: object, allowlist: str) -> _Matched:
     if not isinstance(url, str) or not url.isascii() or any(c.isspace() or ord(c) < 0x20 for c in url):
         raise UnsafeURL("The URL must be an ASCII http(s) URL.")
     try:
@@ -123,12 +169,31 @@ def check(url: object, allowlist: str = DEFAULT_ALLOWLIST, resolve: Resolver = s
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     literal = f"[{host}]" if ":" in host else host
     normalized = f"{parts.scheme}://{literal}{f':{parts.port}' if parts.port else ''}{target}"
-    matching = [g for g in globs(allowlist) if fnmatch.fnmatchcase(normalized, g)]
+    matching = [g for g in _compiled(allowlist) if g.matches(normalized)]
     if not matching:
-        raise UnsafeURL("The URL is not allowed by this server's push gateway allowlist.")
-    addresses = _resolve(host, port, resolve)
-    if not any(_names_host(g) for g in matching):
+        raise UnsafeURL("The URL is not allowed by this server's allowlist.")
+    return _Matched(normalized, parts.scheme, host, port, target, any(g.names_host for g in matching))
+
+
+def _judge(matched: _Matched, addresses: tuple[str, ...]) -> None:
+    if not matched.trusted:
         private = [a for a in addresses if not is_public(a)]
         if private:
-            raise UnsafeURL(f"The host {host} resolves to a non-public address ({private[0]}).")
-    return Destination(normalized, parts.scheme, host, port, target, addresses)
+            raise UnsafeURL(f"The host {matched.host} resolves to a non-public address ({private[0]}).")
+
+
+def check(url: object, allowlist: str = DEFAULT_ALLOWLIST, resolve: Resolver = socket.getaddrinfo) -> Destination:
+    """The destination of an allowed URL; UnsafeURL otherwise."""
+    matched = _match(url, allowlist)
+    addresses = _resolve(matched.host, matched.port, resolve)
+    _judge(matched, addresses)
+    return Destination(matched.url, matched.scheme, matched.host, matched.port, matched.target, addresses)
+
+
+def allowed(url: object, allowlist: str = DEFAULT_ALLOWLIST, resolve: Resolver = socket.getaddrinfo) -> None:
+    """Raise UnsafeURL unless the URL would pass ``check``; the host is
+    resolved only when its addresses are judged (a host the allowlist names
+    literally is trusted as it is: nothing to look up)."""
+    matched = _match(url, allowlist)
+    if not matched.trusted:
+        _judge(matched, _resolve(matched.host, matched.port, resolve))

@@ -378,7 +378,7 @@ def test_a_body_over_1_mib_is_413_in_the_beams_shape(client, ctx):
     [
         ("GET", "/device_api/v1/nope"),
         ("GET", "/device_api/"),
-        ("POST", "/device_api/v1/instances/{iid}/devices/web"),
+        ("POST", "/device_api/v1/instances/{iid}/devices/wns"),
         ("GET", "/device_api/v1/instances/{iid}/devices/apns/{apns}/nope"),
         ("GET", "/device_api/v1/instances/{iid}"),
     ],

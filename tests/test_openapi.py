@@ -241,3 +241,44 @@ def test_patterns_are_ecma_262_and_state_the_beams_token_and_interest_shapes(spe
     assert re.search(fcm, "c9x:APA91b" + "x" * 140) and not re.search(fcm, "short")
     assert re.search(apns, "ab" * 32) and not re.search(apns, "zz" * 32)
     assert re.search(interest, "news.sport@x") and not re.search(interest, "no spaces")
+
+
+def properties(spec: dict, operation: dict, status: str = "200") -> set[str]:
+    return set(json_schema(spec, operation["responses"][status]).get("properties", {}))
+
+
+def test_the_matrix_pushers_routes_and_fields(spec):
+    paths = spec["paths"]
+    for version in ("v3", "r0"):
+        for operation in (paths[f"/_matrix/client/{version}/pushers"]["get"],
+                          paths[f"/_matrix/client/{version}/pushers/set"]["post"]):
+            assert "access_token" in {p["name"] for p in operation["parameters"] if p["in"] == "query"}
+    body = json_schema(spec, paths["/_matrix/client/v3/pushers/set"]["post"]["requestBody"])
+    assert body["properties"]["append"]["type"] == "boolean"
+    assert "aes-hmac-sha256" in body["properties"]["encryption"]["description"]
+    pushers = json_schema(spec, paths["/_matrix/client/v3/pushers"]["get"]["responses"]["200"])
+    assert "encryption" in resolve(spec, pushers["properties"]["pushers"]["items"])["properties"]
+
+
+def test_the_twilio_apps_users_and_tags(spec):
+    paths = spec["paths"]
+    app = paths["/v1/PushNotifications/Apps/{app_name}"]["get"]
+    assert properties(spec, app) == {"id", "name", "default", "credentials", "uri"}
+    assert "404" in app["responses"]
+    listing = paths["/v1/Users/{user_id}/DeviceRegistrations"]["get"]
+    assert {p["name"] for p in listing["parameters"] if p["in"] == "query"} == {"PageSize", "PageToken"}
+    assert properties(spec, listing) == {"device_registrations", "meta"}
+    assert "delete" in paths["/v1/Users/{user_id}"]
+    body = json_schema(spec, paths["/v1/PushNotifications/DeviceRegistrations"]["post"]["requestBody"])
+    assert "tags" in body["properties"]
+    assert "default app" in json_schema(spec, paths["/v1/PushNotifications"]["post"]["requestBody"])[
+        "properties"]["appName"]["description"]
+
+
+def test_the_admin_default_app_and_app_credentials(spec):
+    paths = spec["paths"]
+    assert {"get", "put"} <= set(paths["/admin/v1/instances/{instance_id}/twilio/default_app"])
+    app = "/admin/v1/instances/{instance_id}/apps/{app_name}/credentials"
+    assert "get" in paths[app] and "delete" in paths[app + "/{provider}"]
+    for provider in ("apns", "fcm"):
+        assert "requestBody" in paths[f"{app}/{provider}"]["put"]

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Sequence
 
+from pushlite import payloads
 from pushlite.storage import devices, publishes
+from pushlite.storage.records import Device
 from pushlite.storage.work import BatchResult
 from workers.dry_run import DryRunSender
 from workers.runtime import Runtime
@@ -17,18 +20,23 @@ from workers.senders import Outcome, Sender, Target
 # the one named like its platform: VoIP devices only get an explicit
 # "apns_voip" payload, since iOS punishes VoIP pushes that ring no call.
 # Matrix pushers get the publish's "matrix" notification (given, or derived
-# from its title and body by pushlite.payloads).
-PROVIDER_OF = {"fcm": "fcm", "apns": "apns", "apns_voip": "apns", "matrix": "matrix"}
+# from its title and body by pushlite.payloads); browsers its "web" payload.
+PROVIDER_OF = {"fcm": "fcm", "apns": "apns", "apns_voip": "apns", "matrix": "matrix", "web": "web"}
 
 
 _CONTENT: OrderedDict[tuple[str, str], publishes.Content | None] = OrderedDict()
 
 
 def publish_content(rt: Runtime, instance_id: str, publish_id: str) -> publishes.Content | None:
-    """The publish's targets, payloads and filter, cached: they never change."""
+    """The publish's targets, payloads and filter, cached: they never change.
+    The payloads carry the delivery metadata the SDKs report with
+    (``payloads.with_insights``)."""
     key = (instance_id, publish_id)
     if key not in _CONTENT:
-        _CONTENT[key] = publishes.content(rt.redis, instance_id, publish_id)
+        content = publishes.content(rt.redis, instance_id, publish_id)
+        if content is not None:
+            content = replace(content, payload=payloads.with_insights(content.payload, instance_id, publish_id))
+        _CONTENT[key] = content
         if len(_CONTENT) > 256:
             _CONTENT.popitem(last=False)
     return _CONTENT[key]
@@ -39,19 +47,19 @@ def send_batch(rt: Runtime, instance_id: str, publish_id: str, device_ids: Seque
     and sort every id into the result; dead tokens are removed here."""
     content = publish_content(rt, instance_id, publish_id)
     found = devices.load_many(rt.redis, instance_id, device_ids) if content else {}
-    if content and content.app:
-        found = {i: d for i, d in found.items() if d.app == content.app}
+    if content and content.apps is not None:
+        found = {i: d for i, d in found.items() if d.app in content.apps}
     result = BatchResult(gone=[device_id for device_id in device_ids if device_id not in found])
-    groups: dict[str, list[Target]] = {}
+    senders = _senders(rt, instance_id, {PROVIDER_OF[d.platform] for d in found.values()})
+    groups: dict[tuple[str, str], list[Target]] = {}
     for device in found.values():
-        groups.setdefault(device.platform, []).append(
+        groups.setdefault((credential_app(senders, device), device.platform), []).append(
             Target(device.id, device.token, device.platform, device.environment, device.bundle_id, device.metadata)
         )
-    senders = _senders(rt, instance_id, {PROVIDER_OF[p] for p in groups})
     payload = content.payload if content else {}
     jobs = []
-    for platform, group in groups.items():
-        sender = senders.get(PROVIDER_OF[platform])
+    for (app, platform), group in groups.items():
+        sender = senders.get((app, PROVIDER_OF[platform]))
         if sender is None or platform not in payload:
             result.skipped.extend(t.device_id for t in group)
             continue
@@ -66,13 +74,23 @@ def send_batch(rt: Runtime, instance_id: str, publish_id: str, device_ids: Seque
     return result
 
 
+def credential_app(senders: dict[tuple[str, str], Sender], device: Device) -> str:
+    """Whose credential a device is delivered with: its app's when the app has
+    one for the provider (a second iOS app has its own apns-topic), else the
+    instance's ("")."""
+    if device.app and (device.app, PROVIDER_OF[device.platform]) in senders:
+        return device.app
+    return ""
+
+
 async def _gather(jobs: list) -> list[Outcome]:
     return list(await asyncio.gather(*jobs))
 
 
-def _senders(rt: Runtime, instance_id: str, providers: set[str]) -> dict[str, Sender]:
+def _senders(rt: Runtime, instance_id: str, providers: set[str]) -> dict[tuple[str, str], Sender]:
+    """Senders by (app, provider); app "" is the instance's own credential."""
     if rt.dry_run:
-        return {provider: DryRunSender(rt.redis, instance_id, provider) for provider in providers}
+        return {("", provider): DryRunSender(rt.redis, instance_id, provider) for provider in providers}
     if not providers:
         return {}
     return {**rt.senders(instance_id), **rt.credential_free_senders(providers)}

@@ -1,6 +1,8 @@
 """What a worker process keeps for its whole life: Redis clients, the RQ
 queues, one event loop in a background thread, and one sender per
-(instance, provider) with its HTTP/2 connections and provider tokens.
+(instance, app, provider) credential with its HTTP/2 connections and provider
+tokens (app "" is the instance's own credential; the instance's VAPID pair is
+its "web" credential).
 
 Jobs call ``runtime()``; the first call builds it from the environment. The
 embedded web app and the tests ``install`` their own.
@@ -68,7 +70,7 @@ class Runtime:
         self.sender_factory = sender_factory
         self.fanout_queue = Queue(FANOUT_QUEUE, connection=queue_connection, is_async=is_async)
         self.delivery_queue = Queue(DELIVERY_QUEUE, connection=queue_connection, is_async=is_async)
-        self._senders: dict[tuple[str, str], tuple[str, Sender]] = {}
+        self._senders: dict[tuple[str, str, str], tuple[str, Sender]] = {}
         self._credential_free: dict[str, Sender] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -97,32 +99,35 @@ class Runtime:
                 threading.Thread(target=self._loop.run_forever, name="pushlite-senders", daemon=True).start()
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
-    def senders(self, instance_id: str) -> dict[str, Sender]:
-        """The instance's senders by provider, rebuilt when its credential changed."""
+    def senders(self, instance_id: str) -> dict[tuple[str, str], Sender]:
+        """The instance's senders by (app, provider) (app "" for the instance's
+        own credentials), each rebuilt when its credential changed."""
         stored = credentials.load(self.redis, self.fernet, instance_id)
         out = {}
         with self._lock:
-            for provider, (version, credential) in stored.items():
-                cached = self._senders.get((instance_id, provider))
+            for (app, provider), (version, credential) in stored.items():
+                key = (instance_id, app, provider)
+                cached = self._senders.get(key)
                 if cached is None or cached[0] != version:
                     if cached is not None:
                         self._close_later(cached[1])
                     cached = (version, self.sender_factory(provider, credential, self.sender_settings))
-                    self._senders[(instance_id, provider)] = cached
-                out[provider] = cached[1]
-            for key in [k for k in self._senders if k[0] == instance_id and k[1] not in stored]:
+                    self._senders[key] = cached
+                out[app, provider] = cached[1]
+            for key in [k for k in self._senders if k[0] == instance_id and k[1:] not in stored]:
                 self._close_later(self._senders.pop(key)[1])
         return out
 
-    def credential_free_senders(self, providers: set[str]) -> dict[str, Sender]:
+    def credential_free_senders(self, providers: set[str]) -> dict[tuple[str, str], Sender]:
         """Senders that need no credential (Matrix gateways), built once per
-        process on first use and shared by every instance."""
+        process on first use and shared by every instance; keyed like
+        ``senders`` (app "")."""
         out = {}
         with self._lock:
             for provider in providers & set(CREDENTIAL_FREE_PROVIDERS):
                 if provider not in self._credential_free:
                     self._credential_free[provider] = self.sender_factory(provider, {}, self.sender_settings)
-                out[provider] = self._credential_free[provider]
+                out["", provider] = self._credential_free[provider]
         return out
 
     def _close_later(self, sender: Sender) -> None:
@@ -147,6 +152,8 @@ def sender_settings(setting: Callable[[str], Any]) -> SenderSettings:
         fcm_endpoint=setting("PUSHLITE_FCM_ENDPOINT"),
         apns_endpoint=setting("PUSHLITE_APNS_ENDPOINT"),
         matrix_gateway_allowlist=setting("PUSHLITE_MATRIX_GATEWAY_ALLOWLIST"),
+        webpush_endpoint_allowlist=setting("PUSHLITE_WEBPUSH_ENDPOINT_ALLOWLIST"),
+        vapid_subject=setting("PUSHLITE_VAPID_SUBJECT"),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from . import cli, credentials, views  # noqa: F401  (credentials routes register on views.blp)
+from . import apps, cli, credentials, views  # noqa: F401  (apps and credentials routes register on views.blp)
 
 
 def init_app(app: Flask, api: Api) -> None:

@@ -12,6 +12,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 from pushlite import delivery, store
+from pushlite.storage import apps, vapid
 from pushlite.storage import credentials as credential_storage
 from pushlite.storage import instances as storage
 from pushlite.storage.errors import InstanceNotFound
@@ -25,7 +26,9 @@ instances = AppGroup("instances", help="Create, list and delete pushlite instanc
 @click.argument("name")
 def create(name: str) -> None:
     """Create an instance and print it with its secret key (shown only now)."""
-    click.echo(json.dumps(asdict(storage.create(store.client(), name)), indent=2))
+    instance = storage.create(store.client(), name)
+    vapid.ensure(store.client(), delivery.fernet(), instance.id)
+    click.echo(json.dumps(asdict(instance), indent=2))
 
 
 @instances.command("list")
@@ -46,6 +49,21 @@ def delete(instance_id: str) -> None:
     click.echo(f"deleted {instance_id}")
 
 
+@instances.command("default-app")
+@click.argument("instance_id")
+@click.argument("app_name", required=False)
+def default_app(instance_id: str, app_name: str | None) -> None:
+    """Show the default app (what a Twilio-style send naming no app reaches), or set it to APP_NAME."""
+    try:
+        if app_name is not None:
+            if not apps.is_app_name(app_name):
+                raise click.ClickException(f"an app name is {apps.APP_NAME_RULE}")
+            apps.set_default(store.client(), instance_id, app_name)
+        click.echo(apps.default_app(store.client(), instance_id) or "(none)")
+    except InstanceNotFound:
+        raise click.ClickException(f"no instance {instance_id}") from None
+
+
 @instances.command("rotate-secret")
 @click.argument("instance_id")
 def rotate_secret(instance_id: str) -> None:
@@ -57,15 +75,37 @@ def rotate_secret(instance_id: str) -> None:
     click.echo(instance.secret_key)
 
 
-credentials = AppGroup("credentials", help="Set, list and delete an instance's provider credentials.")
+@instances.command("rotate-vapid")
+@click.argument("instance_id")
+def rotate_vapid(instance_id: str) -> None:
+    """Give an instance a new VAPID key pair (Web Push) and print its public key.
+    Browsers subscribed with the old one must subscribe again."""
+    try:
+        click.echo(vapid.rotate(store.client(), delivery.fernet(), instance_id))
+    except InstanceNotFound:
+        raise click.ClickException(f"no instance {instance_id}") from None
 
 
-def _store_credential(instance_id: str, provider: str, credential: dict) -> None:
+credentials = AppGroup("credentials", help="Set, list and delete the provider credentials of an instance, or "
+                                            "(--app) of one of its apps.")
+
+app_option = click.option("--app", "app", default="", metavar="APP_NAME",
+                          help="An app's credentials instead of the instance's (devices registered with that "
+                               "app name are delivered with them).")
+
+
+def _app(app: str) -> str:
+    if app and not apps.is_app_name(app):
+        raise click.ClickException(f"an app name is {apps.APP_NAME_RULE}")
+    return app
+
+
+def _store_credential(instance_id: str, provider: str, credential: dict, app: str) -> None:
     from pushlite.admin.credentials import store_credential
     from workers.senders import CredentialError
 
     try:
-        summary = store_credential(instance_id, provider, credential)
+        summary = store_credential(instance_id, provider, credential, _app(app))
     except CredentialError as exc:
         raise click.ClickException(str(exc)) from None
     except InstanceNotFound:
@@ -76,13 +116,14 @@ def _store_credential(instance_id: str, provider: str, credential: dict) -> None
 @credentials.command("set-fcm")
 @click.argument("instance_id")
 @click.argument("service_account", type=click.File("r"))
-def set_fcm(instance_id: str, service_account) -> None:
+@app_option
+def set_fcm(instance_id: str, service_account, app: str) -> None:
     """Store the FCM service account JSON file Google gives (encrypted at rest)."""
     try:
         credential = json.load(service_account)
     except ValueError:
         raise click.ClickException("the service account file is not JSON") from None
-    _store_credential(instance_id, "fcm", credential)
+    _store_credential(instance_id, "fcm", credential, app)
 
 
 @credentials.command("set-apns")
@@ -93,33 +134,38 @@ def set_fcm(instance_id: str, service_account) -> None:
 @click.option("--topic", required=True, help="The app's bundle id.")
 @click.option("--environment", type=click.Choice(["production", "development", "sandbox"]), default="production",
               show_default=True, help="For devices that do not name one.")
-def set_apns(instance_id: str, key_id: str, team_id: str, key_file, topic: str, environment: str) -> None:
+@app_option
+def set_apns(instance_id: str, key_id: str, team_id: str, key_file, topic: str, environment: str, app: str) -> None:
     """Store an APNs token key (encrypted at rest)."""
     _store_credential(instance_id, "apns", {
         "key_id": key_id, "team_id": team_id, "private_key": key_file.read(), "topic": topic,
         "environment": environment,
-    })
+    }, app)
 
 
 @credentials.command("list")
 @click.argument("instance_id")
-def list_credentials(instance_id: str) -> None:
+@app_option
+def list_credentials(instance_id: str, app: str) -> None:
     """Which providers are set, with their key ids (never the keys)."""
     try:
         storage.get(store.client(), instance_id)
     except InstanceNotFound:
         raise click.ClickException(f"no instance {instance_id}") from None
-    click.echo(json.dumps(credential_storage.summary(store.client(), delivery.fernet(), instance_id), indent=2))
+    summary = credential_storage.summary(store.client(), delivery.fernet(), instance_id, _app(app))
+    click.echo(json.dumps(summary, indent=2))
 
 
 @credentials.command("delete")
 @click.argument("instance_id")
 @click.argument("provider", type=click.Choice(["apns", "fcm"]))
-def delete_credential(instance_id: str, provider: str) -> None:
-    """Remove a provider credential; its devices are skipped from then on."""
-    if not credential_storage.delete(store.client(), instance_id, provider):
-        raise click.ClickException(f"{instance_id} has no {provider} credential")
-    click.echo(f"deleted the {provider} credential of {instance_id}")
+@app_option
+def delete_credential(instance_id: str, provider: str, app: str) -> None:
+    """Remove a provider credential: the instance's (its devices are skipped from then on) or an app's."""
+    owner = f"app {app} of {instance_id}" if app else instance_id
+    if not credential_storage.delete(store.client(), instance_id, provider, _app(app)):
+        raise click.ClickException(f"{owner} has no {provider} credential")
+    click.echo(f"deleted the {provider} credential of {owner}")
 
 
 publishes = AppGroup("publishes", help="Look after publishes' delivery.")

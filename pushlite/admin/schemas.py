@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from pushlite.parsing import FullMatch
+from pushlite.storage.apps import APP_NAME, APP_NAME_RULE
+
 
 class InstanceCreateSchema(Schema):
     name = fields.String(
@@ -29,6 +32,13 @@ class InstanceWithSecretSchema(InstanceSchema):
 class SecretKeySchema(Schema):
     id = fields.String()
     secret_key = fields.String(metadata={"description": "The new secret key; the old one stops working."})
+
+
+class VapidKeySchema(Schema):
+    id = fields.String()
+    vapid_public_key = fields.String(metadata={
+        "description": "The new VAPID public key (unpadded base64url P-256 point); the old pair stops working: "
+                       "browsers subscribed with it must subscribe again."})
 
 
 class FcmCredentialSchema(Schema):
@@ -59,3 +69,10 @@ class OutboxSchema(Schema):
     notifications = fields.List(fields.Dict(), metadata={
         "description": "The latest 100 notifications a dry run recorded, newest first: provider, platform, "
                        "device_id, token, payload, at."})
+
+
+class DefaultAppSchema(Schema):
+    appName = fields.String(
+        required=True, allow_none=False, validate=FullMatch(APP_NAME, error=f"An app name is {APP_NAME_RULE}."),
+        metadata={"description": "The default app's name"},
+    )

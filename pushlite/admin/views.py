@@ -1,4 +1,4 @@
-"""Instances: create, list, get, delete, rotate the secret key."""
+"""Instances: create, list, get, delete, rotate the secret key and the VAPID key."""
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -10,14 +10,14 @@ from flask_smorest.error_handler import ErrorSchema
 
 from werkzeug.exceptions import NotFound
 
-from pushlite import store
+from pushlite import delivery, store
 from pushlite.parsing import StrictJsonBlueprint
 from pushlite.errors import handle_http_exception
 from pushlite.auth import AuthError, bearer, same_secret
-from pushlite.storage import instances
+from pushlite.storage import instances, vapid
 from pushlite.storage.errors import InstanceNotFound
 
-from .schemas import InstanceCreateSchema, InstanceSchema, InstanceWithSecretSchema, SecretKeySchema
+from .schemas import InstanceCreateSchema, InstanceSchema, InstanceWithSecretSchema, SecretKeySchema, VapidKeySchema
 
 blp = StrictJsonBlueprint(
     "admin",
@@ -60,8 +60,10 @@ class Instances(MethodView):
     @blp.arguments(InstanceCreateSchema)
     @blp.response(201, InstanceWithSecretSchema)
     def post(self, body: dict):
-        """Create an instance; the response is the only one that shows its secret key."""
-        return asdict(instances.create(store.client(), body["name"]))
+        """Create an instance (with its VAPID key pair); the response is the only one that shows its secret key."""
+        instance = instances.create(store.client(), body["name"])
+        vapid.ensure(store.client(), delivery.fernet(), instance.id)
+        return asdict(instance)
 
 
 @blp.route("/instances/<instance_id>")
@@ -90,3 +92,13 @@ class SecretKey(MethodView):
         """Rotate the secret key; the new one is shown once, the old one stops working."""
         instance = instances.rotate_secret(store.client(), instance_id)
         return {"id": instance.id, "secret_key": instance.secret_key}
+
+
+@blp.route("/instances/<instance_id>/vapid_key")
+class VapidKey(MethodView):
+    @admin_doc
+    @blp.response(200, VapidKeySchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
+    def post(self, instance_id: str):
+        """Rotate the VAPID key pair (Web Push); browsers subscribed with the old public key must subscribe again."""
+        return {"id": instance_id, "vapid_public_key": vapid.rotate(store.client(), delivery.fernet(), instance_id)}

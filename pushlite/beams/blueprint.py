@@ -1,5 +1,8 @@
-"""The Beams Device API blueprint and what every one of its requests goes
-through: instance id and device id checks, content type, JSON body."""
+"""The Beams Device API blueprints and what every one of their requests goes
+through: instance id and device id checks, content type, JSON body.
+
+``blp`` serves ``.../instances/<id>/devices/...``; ``instance_blp`` the one
+path of the Device API outside ``devices/``, the Web SDK's VAPID public key."""
 from __future__ import annotations
 
 from flask import request
@@ -18,10 +21,18 @@ blp = Blueprint(
     description="Pusher Beams Device API: what the Beams mobile SDKs call.",
 )
 
-errors.install_handlers(blp)
+instance_blp = Blueprint(
+    "beams_device_instance",
+    __name__,
+    url_prefix="/device_api/v1/instances/<instance_id>",
+    description="Pusher Beams Device API: the instance's VAPID public key, for the Beams Web SDK.",
+)
+
+for _blueprint in (blp, instance_blp):
+    errors.install_handlers(_blueprint)
 
 # Endpoints whose body must be a JSON object.
-JSON_BODY = {"registerapns", "registerfcm", "metadata", "token", "interests"}
+JSON_BODY = {"registerapns", "registerfcm", "registerweb", "metadata", "token", "interests"}
 
 # What a malformed device id gets, by endpoint: the seed names it for some.
 MALFORMED_DEVICE_ID = {
@@ -31,6 +42,7 @@ MALFORMED_DEVICE_ID = {
 
 
 @blp.before_request
+@instance_blp.before_request
 def check_request() -> None:
     req = request._get_current_object()  # one context lookup, not one per attribute
     args = req.view_args or {}

@@ -1,20 +1,21 @@
-"""Beams device views: register, get, delete, metadata, token, user id."""
+"""Beams device views: register (APNs, FCM, web), get, delete, metadata,
+token, user id, and the instance's VAPID public key (for the Web SDK)."""
 from __future__ import annotations
 
 import re
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
-from pushlite import store
+from pushlite import delivery, store, subscriptions
 from pushlite.apidoc import document_errors, documented
 from pushlite.auth import AuthError, bearer, same_secret, verify_user_token
 from pushlite.errors import ApiError, first_message
-from pushlite.storage import devices, instances
+from pushlite.storage import devices, instances, vapid
 from pushlite.storage.errors import DeviceNotFound
 
-from .blueprint import blp
+from .blueprint import blp, instance_blp
 from .schemas import (
     APNS_TOKEN,
     FCM_TOKEN,
@@ -24,13 +25,14 @@ from .schemas import (
     MetadataSchema,
     RegisterApnsSchema,
     RegisterFcmSchema,
+    RegisterWebSchema,
     RegisteredDeviceSchema,
     TokenSchema,
+    VapidPublicKeySchema,
     plain_registration,
 )
 
-PLATFORM = "<any(apns, fcm):platform>"
-
+PLATFORM = "<any(apns, fcm, web):platform>"
 
 
 def check_client_token(instance_id: str) -> None:
@@ -70,12 +72,17 @@ def _register(instance_id: str, platform: str, body: dict, pattern: re.Pattern, 
 # documented the same (``documented``).
 REGISTER_APNS = RegisterApnsSchema()
 REGISTER_FCM = RegisterFcmSchema()
+REGISTER_WEB = RegisterWebSchema()
 
 
 def load(schema: RegisterApnsSchema | RegisterFcmSchema, body: dict) -> dict:
     loaded = plain_registration(schema, body)
     if loaded is not None:
         return loaded
+    return validated(schema, body)
+
+
+def validated(schema: RegisterApnsSchema | RegisterFcmSchema | RegisterWebSchema, body: dict) -> dict:
     try:
         return schema.load(body)
     except ValidationError as exc:
@@ -106,6 +113,37 @@ class RegisterFcm(MethodView):
         return jsonify(_register(instance_id, "fcm", load(REGISTER_FCM, request.get_json()), FCM_TOKEN, "FCM"))
 
 
+@blp.route("/web")
+class RegisterWeb(MethodView):
+    @documented(200, RegisteredDeviceSchema, body=RegisterWebSchema)
+    @document_errors(400, 401, 404, 413, 503)
+    def post(self, instance_id: str):
+        """Register a browser's push subscription (the same token again returns the same device).
+
+        The endpoint must match `PUSHLITE_WEBPUSH_ENDPOINT_ALLOWLIST` and reach public addresses only:
+        else, or for a token that is no push subscription, 400 "Invalid web push token".
+        """
+        body = validated(REGISTER_WEB, request.get_json())
+        check_client_token(instance_id)
+        try:
+            subscriptions.check(body["token"], current_app.config["PUSHLITE_WEBPUSH_ENDPOINT_ALLOWLIST"])
+        except subscriptions.InvalidSubscription as exc:
+            raise ApiError(400, "Invalid web push token", str(exc)) from None
+        device_id, interests = devices.register(
+            store.client(), instance_id, "web", body["token"], metadata=body.get("metadata")
+        )
+        return jsonify({"id": device_id, "initialInterestSet": interests})
+
+
+@instance_blp.route("/web-vapid-public-key")
+class VapidPublicKey(MethodView):
+    @instance_blp.response(200, VapidPublicKeySchema)
+    @document_errors(400, 404, 503)
+    def get(self, instance_id: str):
+        """The instance's VAPID public key, which browsers subscribe with (the Beams Web SDK asks first)."""
+        return {"vapidPublicKey": vapid.ensure(store.client(), delivery.fernet(), instance_id)}
+
+
 @blp.route(f"/{PLATFORM}/<device_id>")
 class Device(MethodView):
     @blp.response(200, DeviceSchema)
@@ -132,7 +170,8 @@ class Metadata(MethodView):
     @blp.response(200, EmptySchema)
     @document_errors(404, 503)
     def put(self, body: dict, instance_id: str, platform: str, device_id: str):
-        """Replace a device's metadata (APNs: sdkVersion, iosVersion, macosVersion; FCM: sdkVersion, androidVersion)."""
+        """Replace a device's metadata (APNs: sdkVersion, iosVersion, macosVersion; FCM: sdkVersion, androidVersion;
+        web: sdkVersion)."""
         body = {k: v for k, v in body.items() if k in METADATA_FIELDS[platform]}
         devices.set_metadata(store.client(), instance_id, device_id, platform, body)
         return {}

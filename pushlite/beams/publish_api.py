@@ -119,7 +119,8 @@ class PublishStatus(MethodView):
     @publish_blp.response(200, PublishStatusSchema)
     @document_errors(401, 404, 503)
     def get(self, instance_id: str, publish_id: str):
-        """A publish's progress: status and how many devices were targeted, delivered, failed, retried, removed, skipped."""
+        """A publish's progress: status and how many devices were targeted, delivered, failed, retried, removed,
+        skipped, and reported it acknowledged or opened."""
         try:
             record = publishes.get(store.client(), instance_id, publish_id)
         except PublishNotFound:

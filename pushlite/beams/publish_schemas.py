@@ -19,7 +19,11 @@ class _PublishBody(Schema):
                                                   "Matrix pushers (event_id, room_id, type, sender, content, "
                                                   "counts, prio, ...); without it, one is made from the fcm "
                                                   "notification or apns alert title and body."})
-    web = fields.Dict(metadata={"description": "Accepted for SDK compatibility; pushlite does not deliver web push."})
+    web = fields.Dict(metadata={"description": "Web Push payload for browsers (Beams web format): `notification` "
+                                              "(title, body, icon, deep_link, hide_notification_if_site_has_focus), "
+                                              "`data` (without the key `pusher`), `time_to_live` (seconds, at most "
+                                              "2419200, the default); pushlite extension: `urgency` (very-low, low, "
+                                              "normal, high; default high)."})
 
 
 class PublishInterestsSchema(_PublishBody):
@@ -52,6 +56,11 @@ class PublishStatusSchema(Schema):
     retried = fields.Integer()
     removed = fields.Integer(metadata={"description": "Devices removed because the provider called their token dead."})
     skipped = fields.Integer(metadata={"description": "Devices not sent to: no credential or no payload for them."})
+    acknowledged = fields.Integer(metadata={
+        "description": "Devices whose SDK reported the notification reached them (Reporting API `delivery`), "
+                       "each counted once; `delivered` is what the providers accepted."})
+    opened = fields.Integer(metadata={"description": "Devices whose SDK reported the notification opened "
+                                                     "(Reporting API `open`), each counted once."})
     created_at = fields.Integer()
     finished_at = fields.Integer(allow_none=True)
     stalled_since = fields.Integer(allow_none=True, metadata={

@@ -7,6 +7,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from pushlite import subscriptions
 from pushlite.parsing import FullMatch, whole_value_pattern
 from pushlite.storage.interests import INTEREST_NAME
 
@@ -58,13 +59,18 @@ class FcmMetadataSchema(_Body):
     androidVersion = fields.String(metadata={"description": "The Android version the device has."})
 
 
-class MetadataSchema(ApnsMetadataSchema, FcmMetadataSchema):
-    """Either platform's metadata; the view keeps the fields of the device's platform."""
+class WebMetadataSchema(_Body):
+    sdkVersion = fields.String(metadata={"description": "The version of the SDK."})
+
+
+class MetadataSchema(ApnsMetadataSchema, FcmMetadataSchema, WebMetadataSchema):
+    """Any platform's metadata; the view keeps the fields of the device's platform."""
 
 
 METADATA_FIELDS = {
     "apns": set(ApnsMetadataSchema._declared_fields),
     "fcm": set(FcmMetadataSchema._declared_fields),
+    "web": set(WebMetadataSchema._declared_fields),
 }
 
 
@@ -90,6 +96,17 @@ class RegisterFcmSchema(_Body):
         metadata={"description": "The application bundle identifier."},
     )
     metadata = fields.Nested(FcmMetadataSchema)
+
+
+class RegisterWebSchema(_Body):
+    token = _required_string(
+        "Missing web push token.", "token", subscriptions.MAX_TOKEN_LENGTH,
+        metadata={"description": "The browser's push subscription: the base64 of its JSON "
+                                 '(`btoa(JSON.stringify(subscription))`, as the Beams Web SDK sends it), with an '
+                                 "https `endpoint` the server's endpoint allowlist admits and `keys.p256dh` "
+                                 "(65-byte P-256 point) and `keys.auth` (16 bytes) in base64url."},
+    )
+    metadata = fields.Nested(WebMetadataSchema)
 
 
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
@@ -176,6 +193,12 @@ class ResponseMetadataSchema(Schema):
 class InterestsPageSchema(Schema):
     interests = fields.List(fields.String())
     responseMetadata = fields.Nested(ResponseMetadataSchema)
+
+
+class VapidPublicKeySchema(Schema):
+    vapidPublicKey = fields.String(metadata={
+        "description": "The instance's VAPID public key: the unpadded base64url of an uncompressed P-256 point "
+                       "(the `applicationServerKey` a browser subscribes with)."})
 
 
 class EmptySchema(Schema):

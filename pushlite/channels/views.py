@@ -8,6 +8,7 @@ from flask.views import MethodView
 from pushlite.parsing import Blueprint
 from marshmallow import EXCLUDE, Schema, fields, validate
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from pushlite.apidoc import document_errors
 from pushlite import store
@@ -96,13 +97,22 @@ def no_device() -> ApiError:
     return fail(404, "You have no device with this push token.")
 
 
-@blp.route("/devices/<pushtoken>/channels")
+class PushTokenConverter(BaseConverter):
+    """A push token or pushkey as one path segment, ``/`` included: Matrix
+    pushkeys are often base64 (``Xp/MzCt8/...``), sent as ``%2F``, which the
+    server decodes before routing. Anything up to the last ``/channels``."""
+
+    regex = ".+?"
+    part_isolating = False
+
+
+@blp.route("/devices/<pushtoken:pushtoken>/channels")
 class DeviceChannels(MethodView):
     @blp.doc(security=[{"BeamsUserJWT": []}])
     @blp.response(200, ChannelsSchema)
     @document_errors(401, 404, 503)
     def get(self, pushtoken: str):
-        """Get the channels of the caller's device with this push token, enabled or disabled."""
+        """Get the channels of the caller's device with this push token (or Matrix pusher pushkey)."""
         caller = g.caller
         found = channels.devices_with_token(store.client(), caller.instance_id, caller.user_id, pushtoken)
         if not found:
@@ -114,7 +124,7 @@ class DeviceChannels(MethodView):
     @blp.response(200, ChannelsEmptySchema)
     @document_errors(400, 401, 404, 503)
     def post(self, body: dict, pushtoken: str):
-        """Enable or disable channels of the caller's device with this push token.
+        """Enable or disable channels of the caller's device with this push token (or Matrix pusher pushkey).
 
         Channels not in the body are unchanged; an unset channel is disabled.
         An enabled channel is an interest of the device (at most 5000).

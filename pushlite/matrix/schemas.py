@@ -13,6 +13,15 @@ def _string(description: str, required: bool = False, allow_none: bool = True) -
                          metadata={"description": description})
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only: marshmallow's Boolean also reads "yes", 1, "on"..."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class SetPusherSchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -29,10 +38,13 @@ class SetPusherSchema(Schema):
     data = fields.Dict(allow_none=True, error_messages={**_ERRORS, "invalid": "Must be an object."},
                        metadata={"description": "Required if kind is not null (PusherData: url, format, ...)"})
     encryption = fields.Dict(allow_none=True, error_messages={**_ERRORS, "invalid": "Must be an object."},
-                             metadata={"description": "How to encrypt notifications for this pusher"})
-    append = fields.Boolean(load_default=False, error_messages={**_ERRORS, "invalid": "Must be a boolean."},
-                            metadata={"description": "Keep pushers of other users with the same app_id "
-                                                     "and pushkey (default false: remove them)"})
+                             metadata={"description": "How to encrypt notifications for this pusher: "
+                                                      '{"method": "aes-hmac-sha256", "iss": <32 bytes in hex>, '
+                                                      '"key_identifier", "initial_key_period": "YYYY-MM" '
+                                                      "(default: the current month)}; the README states the scheme"})
+    append = StrictBoolean(load_default=False, error_messages={**_ERRORS, "invalid": "Must be a boolean."},
+                           metadata={"description": "true: add this pusher beside other users' pushers with the "
+                                                    "same app_id and pushkey; false (default): remove those"})
 
 
 class PusherSchema(Schema):

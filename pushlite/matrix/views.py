@@ -14,6 +14,7 @@ from pushlite.auth import AuthError
 from pushlite.storage import pushers
 from pushlite.storage.errors import UserDeviceLimit
 from pushlite.user_auth import authenticate
+from workers.senders import matrix_encryption
 
 from . import errors
 from .errors import invalid, missing
@@ -22,20 +23,29 @@ from .schemas import MatrixEmptySchema, PushersSchema, SetPusherSchema
 blp = Blueprint(
     "matrix_pushers",
     __name__,
-    url_prefix="/_matrix/client/v3/pushers",
-    description="Matrix pushers (`Authorization: Bearer <user JWT>` as the access token).",
+    url_prefix="/_matrix/client",
+    description="Matrix pushers (the user JWT as the access token: `Authorization: Bearer <user JWT>`, or the "
+                "`access_token` query parameter of older clients). `/_matrix/client/r0/...` works like "
+                "`/_matrix/client/v3/...`.",
 )
 
 NOTIFY_PATH = "/_matrix/push/v1/notify"
 PUSHKEY_MAX_BYTES = 512
 APP_ID_MAX_CHARS = 64
 REQUIRED_WITH_KIND = ("app_display_name", "device_display_name", "lang", "data")
+# Older clients send the access token in the query string (which proxies may log: prefer the header).
+ACCESS_TOKEN = {"in": "query", "name": "access_token", "required": False, "schema": {"type": "string"},
+                "description": "The user JWT, for clients that do not send `Authorization: Bearer`"}
 
 
 
 @blp.before_request
 def authenticate_caller() -> None:
+    """The access token from the Authorization header, else (older clients)
+    from the ``access_token`` query parameter."""
     header = request.headers.get("Authorization")
+    if not (header and header.lower().startswith("bearer ")) and request.args.get("access_token"):
+        header = "Bearer " + request.args["access_token"]
     try:
         g.caller = authenticate(store.client(), header)
     except AuthError as exc:
@@ -87,11 +97,17 @@ def check_http_pusher(body: dict) -> None:
         raise invalid(f"data.url: {exc}") from None
     if destination.target.split("?", 1)[0] != NOTIFY_PATH:
         raise invalid(f"data.url must have the path {NOTIFY_PATH}.")
+    if body.get("encryption") is not None:
+        try:
+            body["encryption"] = matrix_encryption.check(body["encryption"])
+        except matrix_encryption.InvalidEncryption as exc:
+            raise invalid(str(exc)) from None
 
 
-@blp.route("")
+@blp.route("/r0/pushers")
+@blp.route("/v3/pushers")
 class Pushers(MethodView):
-    @blp.doc(security=[{"BeamsUserJWT": []}])
+    @blp.doc(security=[{"BeamsUserJWT": []}], parameters=[ACCESS_TOKEN])
     @blp.response(200, PushersSchema)
     @document_errors(401, 503)
     def get(self):
@@ -101,9 +117,10 @@ class Pushers(MethodView):
         return {"pushers": [pushers.as_pusher(device) for device in found]}
 
 
-@blp.route("/set")
+@blp.route("/r0/pushers/set")
+@blp.route("/v3/pushers/set")
 class SetPusher(MethodView):
-    @blp.doc(security=[{"BeamsUserJWT": []}],
+    @blp.doc(security=[{"BeamsUserJWT": []}], parameters=[ACCESS_TOKEN],
              requestBody={"required": True, "content": {"application/json": {"schema": SetPusherSchema}}})
     @blp.response(200, MatrixEmptySchema)
     @document_errors(400, 401, 503)

@@ -1,5 +1,13 @@
 """Provider credentials (FCM service account, APNs .p8 key), encrypted at rest
-with Fernet under ``PUSHLITE_ENCRYPTION_KEY``."""
+with Fernet under ``PUSHLITE_ENCRYPTION_KEY``.
+
+An instance has its own credentials, and each of its apps (the app name a
+device was registered with) may have its own too: a device of an app is
+delivered with its app's credential for the provider when there is one, else
+with the instance's. Both live in the instance's credentials hash: field
+``<provider>`` for the instance, ``<app>/<provider>`` for an app (app names
+cannot hold ``/``).
+"""
 from __future__ import annotations
 
 import json
@@ -12,6 +20,7 @@ from . import keys
 from .errors import InstanceNotFound
 
 PROVIDERS = ("apns", "fcm")
+INSTANCE = ""  # the app name that stands for the instance's own credentials
 
 # What GET may show of each credential: identifiers, never key material.
 PUBLIC_FIELDS = {
@@ -24,7 +33,20 @@ class CredentialDecryptError(Exception):
     """The stored credential does not decrypt with this encryption key."""
 
 
-def put(client: redis.Redis, fernet: Fernet, instance_id: str, provider: str, credential: dict[str, Any]) -> None:
+def field(provider: str, app: str = INSTANCE) -> str:
+    return f"{app}/{provider}" if app else provider
+
+
+def parse_field(name: str) -> tuple[str, str]:
+    """(app, provider) of a credentials hash field."""
+    app, _, provider = name.rpartition("/")
+    return app, provider
+
+
+def put(
+    client: redis.Redis, fernet: Fernet, instance_id: str, provider: str, credential: dict[str, Any],
+    app: str = INSTANCE,
+) -> None:
     token = fernet.encrypt(json.dumps(credential).encode()).decode()
     stored = client.eval(
         "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
@@ -32,31 +54,42 @@ def put(client: redis.Redis, fernet: Fernet, instance_id: str, provider: str, cr
         2,
         keys.instance(instance_id),
         keys.credentials(instance_id),
-        provider,
+        field(provider, app),
         token,
     )
     if not stored:
         raise InstanceNotFound(instance_id)
 
 
-def load(client: redis.Redis, fernet: Fernet, instance_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
-    """provider -> (ciphertext, credential); the ciphertext identifies the version."""
+def load(client: redis.Redis, fernet: Fernet, instance_id: str) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
+    """(app, provider) -> (ciphertext, credential) for the instance (app "")
+    and every app of it; the ciphertext identifies the version."""
     out = {}
-    for provider, token in client.hgetall(keys.credentials(instance_id)).items():
+    for name, token in client.hgetall(keys.credentials(instance_id)).items():
+        app, provider = parse_field(name)
         try:
-            out[provider] = (token, json.loads(fernet.decrypt(token.encode())))
+            out[app, provider] = (token, json.loads(fernet.decrypt(token.encode())))
         except InvalidToken:
-            raise CredentialDecryptError(f"{provider} credential of {instance_id} does not decrypt") from None
+            owner = f"app {app} of {instance_id}" if app else instance_id
+            raise CredentialDecryptError(f"{provider} credential of {owner} does not decrypt") from None
     return out
 
 
-def summary(client: redis.Redis, fernet: Fernet, instance_id: str) -> dict[str, dict[str, Any]]:
-    """Which providers are set, with their public identifiers only."""
+def summary(client: redis.Redis, fernet: Fernet, instance_id: str, app: str = INSTANCE) -> dict[str, dict[str, Any]]:
+    """Which providers the instance (or one app) has, with their public
+    identifiers only (the VAPID pair, ``vapid.py``, is not one of them)."""
     return {
         provider: {k: credential.get(k) for k in PUBLIC_FIELDS[provider] if k in credential}
-        for provider, (_, credential) in load(client, fernet, instance_id).items()
+        for (owner, provider), (_, credential) in load(client, fernet, instance_id).items()
+        if owner == app and provider in PUBLIC_FIELDS
     }
 
 
-def delete(client: redis.Redis, instance_id: str, provider: str) -> bool:
-    return bool(client.hdel(keys.credentials(instance_id), provider))
+def has(client: redis.Redis, instance_id: str, app: str) -> dict[str, bool]:
+    """Which providers the app has a credential of its own for (nothing decrypted)."""
+    found = client.hmget(keys.credentials(instance_id), [field(provider, app) for provider in PROVIDERS])
+    return {provider: value is not None for provider, value in zip(PROVIDERS, found)}
+
+
+def delete(client: redis.Redis, instance_id: str, provider: str, app: str = INSTANCE) -> bool:
+    return bool(client.hdel(keys.credentials(instance_id), field(provider, app)))

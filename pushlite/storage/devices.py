@@ -246,18 +246,30 @@ def register_for_user(
     return list(result[1:])
 
 
-def unregister_for_user(
-    client: redis.Redis, instance_id: str, user_id: str, platform: str, token: str, derived: str | None = None,
-    bundle_id: str = "",
-) -> str:
+def unregister_for_user(client: redis.Redis, instance_id: str, user_id: str, platform: str, token: str) -> str:
     """Detach the user from their device with that token; the device is deleted
     when no user is left. Another user's device is never touched.
 
     Returns "deleted", "detached" or "none" (the user had no such device).
     """
-    derived = derived or records.derive_id(instance_id, platform, token)
+    derived = records.derive_id(instance_id, platform, token)
     result = call(
         client, instance_id, "unregister_for_user", derived,
-        [derived, records.PLATFORM_CODES[platform], token, bundle_id, user_id],
+        [derived, records.PLATFORM_CODES[platform], token, user_id],
     )
     return result[1]
+
+
+def detach_user(client: redis.Redis, instance_id: str, user_id: str) -> int:
+    """Detach the user from every device of theirs and forget the user, in one
+    script call: a device nothing else holds (no other user, no interest) is
+    deleted, and so is the user's Matrix pusher. Returns how many devices went."""
+    result = run(
+        client,
+        "device.lua",
+        keys=[keys.instance(instance_id), keys.user_bucket(instance_id, user_id)],
+        args=["detach_user", *keys.script_prefixes(instance_id), user_id, records.PLATFORM_CODES["matrix"]],
+    )
+    if result[0] != "ok":
+        raise _FAILURES[result[0]](instance_id)
+    return int(result[1])

@@ -5,7 +5,9 @@ multi-key change is one atomic script on a single Redis Cluster shard.
 
 Per instance:
 
-``{iid}:instance``          hash: name, secret_key, client_token, created_at
+``{iid}:instance``          hash: name, secret_key, client_token, created_at;
+                            default_app (the default app name, see ``apps.py``)
+                            and apps_indexed once the apps set is complete
 ``{iid}:d:<bbb>``           hash bucket of device records: field = device id,
                             value = the packed record (see ``records.py``);
                             ``bbb`` = the first three hex digits of the id
@@ -15,7 +17,10 @@ Per instance:
 ``{iid}:i:<interest>``      set of device ids subscribed to an interest
 ``{iid}:u:<bbb>``           hash bucket of users: field = user id, value =
                             comma-separated device ids (at most 100)
-``{iid}:credentials``       hash: provider -> Fernet-encrypted credential JSON
+``{iid}:credentials``       hash: provider (the instance's) or <app>/<provider>
+                            (an app's) -> Fernet-encrypted credential JSON;
+                            ``web`` is the instance's VAPID key pair
+``{iid}:apps``              set of the app names devices were registered with
 ``{iid}:p:<publish id>``    hash: one publish's targets, payload, status and
                             counters (expires after a week)
 ``{iid}:p:<id>:failures``   list: the latest "device id<TAB>reason" failures
@@ -26,6 +31,10 @@ Per instance:
                             ``<n>:r`` ids to retry, ``<n>:st`` its state
 ``{iid}:p:<id>:seen``       set: device ids already put in a batch (dedupes
                             the walk; deleted when the fan-out ends)
+``{iid}:p:<id>:r:<event>``  set: device ids that reported the publish's
+                            notification delivered (``delivery``) or opened
+                            (``open``) through the reporting API; expires
+                            with the publish
 ``{iid}:outbox``            list: the latest notifications a dry run recorded
 
 Device ids are derived from (instance, platform, token), so for almost every
@@ -115,6 +124,10 @@ def credentials(instance_id: str) -> str:
     return tag(instance_id) + ":credentials"
 
 
+def apps(instance_id: str) -> str:
+    return tag(instance_id) + ":apps"
+
+
 def publish(instance_id: str, publish_id: str) -> str:
     return tag(instance_id) + ":p:" + publish_id
 
@@ -135,6 +148,11 @@ def publish_seen(instance_id: str, publish_id: str) -> str:
     return publish(instance_id, publish_id) + ":seen"
 
 
+def publish_reported(instance_id: str, publish_id: str, event: str) -> str:
+    """The devices that reported ``event`` ("delivery" or "open") for the publish."""
+    return publish(instance_id, publish_id) + ":r:" + event
+
+
 def outbox(instance_id: str) -> str:
     return tag(instance_id) + ":outbox"
 
@@ -146,7 +164,7 @@ def outbox(instance_id: str) -> str:
 #                                   carry no instance id; raw secrets are never stored)
 # ``{iid}:mpush:devices``           hash: the app's device_id -> pushlite device id
 # ``{iid}:twilio:regs``             hash: registration id -> JSON (device, user, app,
-#                                   provider, token, created_at)
+#                                   provider, token, created_at, tags)
 # ``{iid}:twilio:tokens``           hash: sha256 hex of "<provider>\n<token>" ->
 #                                   registration id
 

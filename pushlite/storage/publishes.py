@@ -8,6 +8,7 @@ This module is the only reader of the publish hash.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ from .errors import InstanceNotFound
 from .scripts import run
 
 TTL_SECONDS = 7 * 24 * 3600
-COUNTERS = ("targeted", "delivered", "failed", "retried", "removed", "skipped")
+COUNTERS = ("targeted", "delivered", "failed", "retried", "removed", "skipped",
+            # Devices that reported it reached them / was opened (``insights.py``).
+            "acknowledged", "opened")
 # A free work item is checked by the sweep this long after it was created or
 # last checked (its RQ job should have run or still be waiting in a queue).
 CHECK_MS = 10_000
@@ -33,6 +36,16 @@ class PublishNotFound(Exception):
     pass
 
 
+PUBLISH_ID = re.compile(r"pubid-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def is_publish_id(value: str) -> bool:
+    """Whether ``value`` has the shape ``create`` gives ids. An id from a
+    request is checked before it names a key: ``pubid-...:failures`` would
+    otherwise name another of the publish's keys."""
+    return PUBLISH_ID.fullmatch(value) is not None
+
+
 @dataclass(frozen=True)
 class Content:
     """What a publish asks for; it never changes, so workers cache it."""
@@ -40,7 +53,8 @@ class Content:
     kind: str  # "interests" | "users"
     targets: list[str]
     payload: dict[str, Any]
-    app: str  # when set, only devices registered for this app name
+    # When set, only devices registered for one of these app names ("": for no app).
+    apps: frozenset[str] | None
 
 
 def publish_keys(instance_id: str, publish_id: str) -> list[str]:
@@ -97,6 +111,8 @@ def create(
 def get(client: redis.Redis, instance_id: str, publish_id: str) -> dict[str, Any]:
     """The record as the status APIs show it, with the latest failures and,
     while its unfinished work is looked after by nobody, ``stalled_since``."""
+    if not is_publish_id(publish_id):
+        raise PublishNotFound(publish_id)
     with client.pipeline(transaction=False) as pipe:
         pipe.hgetall(keys.publish(instance_id, publish_id))
         pipe.lrange(keys.publish_failures(instance_id, publish_id), 0, -1)
@@ -106,6 +122,8 @@ def get(client: redis.Redis, instance_id: str, publish_id: str) -> dict[str, Any
     if not record:
         raise PublishNotFound(publish_id)
     record = {k: v for k, v in record.items() if not k.startswith(("reopened:", "walk"))}
+    for name in COUNTERS:  # a publish stored before a counter existed
+        record.setdefault(name, 0)
     record["failures"] = [dict(zip(("device_id", "reason"), f.split("\t", 1))) for f in failures]
     record["stalled_since"] = None
     if oldest and record.get("status") != "done":
@@ -117,12 +135,15 @@ def get(client: redis.Redis, instance_id: str, publish_id: str) -> dict[str, Any
 
 def content(client: redis.Redis, instance_id: str, publish_id: str) -> Content | None:
     """What the publish asks for (None once it expired)."""
-    kind, targets, payload, app = client.hmget(
-        keys.publish(instance_id, publish_id), "kind", "targets", "payload", "app"
+    kind, targets, payload, app, apps = client.hmget(
+        keys.publish(instance_id, publish_id), "kind", "targets", "payload", "app", "apps"
     )
     if kind is None:
         return None
-    return Content(kind, json.loads(targets or "[]"), json.loads(payload or "{}"), app or "")
+    # "apps" (a JSON list) is what the Twilio-style send limits the publish
+    # to; a publish stored before it was written names its one app in "app".
+    allowed = frozenset(json.loads(apps)) if apps else frozenset([app]) if app else None
+    return Content(kind, json.loads(targets or "[]"), json.loads(payload or "{}"), allowed)
 
 
 # --- the active list, which the workers' sweep walks -------------------------

@@ -1,10 +1,18 @@
 """Matrix pushers, stored as devices of platform ``matrix``.
 
-A pusher is identified by (app_id, pushkey): its record's token is the pushkey,
-its bundle the app_id, its metadata the pusher's fields (kind, display names,
-lang, data, ...) plus ``pushkey_ts``, and its users the users that set it. So a
-publish to a user reaches their pushers through the same fan-out as their
-phones, and a dead pusher is removed like any dead token.
+A pusher is one user's, for one (app_id, pushkey): its record's token is the
+pushkey, its bundle the app_id, its metadata the pusher's fields (kind,
+display names, lang, data, encryption, ...) plus ``pushkey_ts``, and its one
+user the user that set it. So a publish to a user reaches their pushers
+through the same fan-out as their phones, with their own data only, and a
+dead pusher is removed like any dead token.
+
+Users who set the same (app_id, pushkey) have a record each: its id derives
+from (user, app_id, pushkey), and the token index lists it under the id
+derived from (app_id, pushkey), which finds every user's pusher for it (for
+``append: false``). A pusher stored before pushers were per user is one record
+under that shared id with all its users; it keeps working, and each user is
+split off it the first time they set or delete their pusher (``device.lua``).
 """
 from __future__ import annotations
 
@@ -23,8 +31,14 @@ PLATFORM = "matrix"
 FIELDS = ("kind", "app_display_name", "device_display_name", "profile_tag", "lang", "data", "encryption")
 
 
-def derive_id(instance_id: str, app_id: str, pushkey: str) -> str:
+def shared_id(instance_id: str, app_id: str, pushkey: str) -> str:
+    """The id every user's pusher for (app_id, pushkey) is indexed under."""
     return records.derive_id(instance_id, PLATFORM, app_id + "\n" + pushkey)
+
+
+def own_id(instance_id: str, user_id: str, app_id: str, pushkey: str) -> str:
+    """The id of the user's pusher for (app_id, pushkey), unless taken."""
+    return records.derive_id(instance_id, PLATFORM, user_id + "\n" + app_id + "\n" + pushkey)
 
 
 def set_pusher(
@@ -39,26 +53,29 @@ def set_pusher(
     now: float | None = None,
 ) -> str:
     """Create or update the user's pusher, in one script call. Without
-    ``append``, every other user loses the same (app_id, pushkey). Raises
-    UserDeviceLimit when the user already has the maximum of devices."""
+    ``append``, every other user's pusher for the same (app_id, pushkey) is
+    deleted. Raises UserDeviceLimit when the user already has the maximum of
+    devices. Returns the pusher's device id."""
     metadata = {name: fields[name] for name in FIELDS if fields.get(name) is not None}
     metadata["pushkey_ts"] = int(time.time() if now is None else now)
-    derived = derive_id(instance_id, app_id, pushkey)
+    own = own_id(instance_id, user_id, app_id, pushkey)
     result = devices.call(
-        client, instance_id, "set_pusher", derived,
-        [derived, records.PLATFORM_CODES[PLATFORM], pushkey, app_id, records.pack_metadata(metadata),
-         records.random_id(), user_id, "1" if append else "0", MAX_DEVICES_PER_USER],
+        client, instance_id, "set_pusher", own,
+        [own, shared_id(instance_id, app_id, pushkey), records.PLATFORM_CODES[PLATFORM], pushkey, app_id,
+         records.pack_metadata(metadata), records.random_id(), user_id, "1" if append else "0",
+         MAX_DEVICES_PER_USER],
     )
     return result[1]
 
 
-def delete_pusher(client: redis.Redis, instance_id: str, user_id: str, app_id: str, pushkey: str) -> str:
-    """Remove the user's pusher (deleting it when no other user has it);
-    "none" when the user has no such pusher."""
-    return devices.unregister_for_user(
-        client, instance_id, user_id, PLATFORM, pushkey,
-        derived=derive_id(instance_id, app_id, pushkey), bundle_id=app_id,
+def delete_pusher(client: redis.Redis, instance_id: str, user_id: str, app_id: str, pushkey: str) -> bool:
+    """Delete the user's pusher (other users' are left alone); False when the
+    user had none."""
+    result = devices.call(
+        client, instance_id, "delete_pusher", own_id(instance_id, user_id, app_id, pushkey),
+        [shared_id(instance_id, app_id, pushkey), records.PLATFORM_CODES[PLATFORM], pushkey, app_id, user_id],
     )
+    return int(result[1]) > 0
 
 
 def of_user(client: redis.Redis, instance_id: str, user_id: str) -> list[Device]:

@@ -20,7 +20,9 @@ LIST_SEP = "\x1e"
 PLATFORM, ENVIRONMENT, TOKEN, USERS, INTERESTS, BUNDLE, METADATA, ALIAS, DISABLED, APP = range(10)
 FIELD_COUNT = 10
 
-PLATFORM_CODES = {"fcm": "f", "apns": "a", "apns_voip": "v", "matrix": "m"}
+# "web": a browser's Web Push subscription (the token is the Beams Web SDK's
+# base64 of the PushSubscription JSON; see ``pushlite.subscriptions``).
+PLATFORM_CODES = {"fcm": "f", "apns": "a", "apns_voip": "v", "matrix": "m", "web": "w"}
 PLATFORMS = {code: name for name, code in PLATFORM_CODES.items()}
 ENVIRONMENT_CODES = {None: "", "production": "p", "sandbox": "s"}
 ENVIRONMENTS = {code: name for name, code in ENVIRONMENT_CODES.items()}

@@ -13,8 +13,8 @@ import hashlib
 import json
 import secrets
 import time
-from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Sequence
 
 import redis
 
@@ -53,6 +53,11 @@ class Registration:
     provider: str
     token: str
     created_at: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def stored(self) -> str:
+        """The record's JSON in ``{iid}:twilio:regs`` (everything but the id)."""
+        return json.dumps({k: v for k, v in asdict(self).items() if k != "id"}, separators=(",", ":"))
 
 
 def new_registration_id() -> str:
@@ -124,19 +129,24 @@ def find_by_token(client: redis.Redis, instance_id: str, provider: str, token: s
 
 
 def register(
-    client: redis.Redis, instance_id: str, provider: str, token: str, app: str, user_id: str | None
+    client: redis.Redis, instance_id: str, provider: str, token: str, app: str, user_id: str | None,
+    tags: Mapping[str, str] | None = None,
 ) -> tuple[Registration, Device, bool]:
-    """Register a token for a user (a new one when ``user_id`` is None) and an app.
+    """Register a token for a user (a new one when ``user_id`` is None) and an
+    app, with tags (None: none, or unchanged for a token already registered).
 
-    The same token again returns its registration (``created`` False) when the
-    request agrees with it, and raises RegistrationConflict when it names
-    another user or app. The user's 100-device cap applies (UserDeviceLimit).
+    The same token again returns its registration (``created`` False), with
+    the tags given, when the request agrees with it, and raises
+    RegistrationConflict when it names another user or app. The user's
+    100-device cap applies (UserDeviceLimit).
     """
     existing = find_by_token(client, instance_id, provider, token)
     if existing is not None:
         registration, device = existing
         if (user_id is not None and user_id != registration.user_id) or app != registration.app:
             raise RegistrationConflict(registration)
+        if tags is not None and dict(tags) != registration.tags:
+            registration = _retag(client, instance_id, registration, dict(tags))
         return registration, device, False
     user_id = user_id or new_user_id()
     platform = PROVIDERS[provider]
@@ -146,15 +156,34 @@ def register(
     except UserDeviceLimit:
         _drop_if_unheld(client, instance_id, device_id)
         raise
-    registration = Registration(new_registration_id(), device_id, user_id, app, provider, token, int(time.time()))
-    record = {k: v for k, v in asdict(registration).items() if k != "id"}
-    status, stored = _call(client, instance_id, [
-        "create", registration.id, token_digest(provider, token), json.dumps(record, separators=(",", ":")),
-    ])
+    registration = Registration(new_registration_id(), device_id, user_id, app, provider, token, int(time.time()),
+                                dict(tags or {}))
+    status, stored = _call(
+        client, instance_id,
+        ["create", registration.id, token_digest(provider, token), registration.stored(), app],
+        [keys.apps(instance_id)],
+    )
     if status == "exists":
         # A concurrent request registered the same token first.
         return (*get(client, instance_id, stored), False)
     return registration, devices.get(client, instance_id, device_id), True
+
+
+def _retag(client: redis.Redis, instance_id: str, registration: Registration, tags: dict[str, str]) -> Registration:
+    """The registration with new tags: a compare-and-set of its record, tried
+    again if another request changed it in between."""
+    for _ in range(3):
+        raw = client.hget(keys.twilio_registrations(instance_id), registration.id)
+        if raw is None:
+            raise RegistrationNotFound(registration.id)
+        changed = _parse(registration.id, raw)
+        changed.tags = tags
+        status, *_ = _call(client, instance_id, ["replace", registration.id, raw, changed.stored()])
+        if status == "ok":
+            return changed
+        if status == "not_found":
+            raise RegistrationNotFound(registration.id)
+    return get(client, instance_id, registration.id)[0]
 
 
 def _drop_if_unheld(client: redis.Redis, instance_id: str, device_id: str) -> None:
@@ -208,3 +237,20 @@ def of_user(client: redis.Redis, instance_id: str, user_id: str) -> list[tuple[R
         if registration.user_id == user_id and registration.device_id == device.id:
             result.append((registration, device))
     return sorted(result, key=lambda pair: (pair[0].created_at, pair[0].id))
+
+
+def delete_user(client: redis.Redis, instance_id: str, user_id: str) -> bool:
+    """Delete the user: detach them from every device of theirs, through any
+    family (a device nothing else holds goes), and drop their registrations.
+    False when the user has no device at all."""
+    found = of_user(client, instance_id, user_id)
+    if found is None:
+        return False
+    devices.detach_user(client, instance_id, user_id)
+    with client.pipeline(transaction=False) as pipe:
+        for registration, _ in found:
+            run(pipe, "twilio.lua",
+                [keys.instance(instance_id), keys.twilio_registrations(instance_id), keys.twilio_tokens(instance_id)],
+                ["forget", registration.id, token_digest(registration.provider, registration.token)])
+        pipe.execute()
+    return True

@@ -1,15 +1,17 @@
 """Sends to users, and their progress (an operation is a pushlite publish)."""
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import datetime, timezone
 
+import redis
 from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
 from pushlite import delivery, payloads, store
-from pushlite.storage import publishes
+from pushlite.storage import apps, publishes
 from pushlite.storage.publishes import PublishNotFound
 
 from . import errors
@@ -38,6 +40,17 @@ def iso(timestamp: str | None) -> str | None:
     return datetime.fromtimestamp(int(timestamp), timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def app_filter(client: redis.Redis, iid: str, app_name: str | None) -> dict[str, str]:
+    """Which devices a send reaches, as the publish records it: those of the
+    app it names, else (as Twilio's) those of the default app, plus the
+    devices of no app (registered through Beams, Discord-style or Matrix).
+    The default is read now: changing it later does not change this send."""
+    if app_name:
+        return {"app": app_name, "apps": json.dumps([app_name])}
+    default = apps.default_app(client, iid)
+    return {"apps": json.dumps([default, ""] if default else [""])}
+
+
 @blp.route("/PushNotifications")
 class PushNotifications(MethodView):
     @documented
@@ -45,7 +58,7 @@ class PushNotifications(MethodView):
     @blp.response(202, TwilioOperationAcceptedSchema)
     @document_errors(400, 401, 413, 415, 503)
     def post(self, body: dict):
-        """Send a notification to every device of 1-1000 users (only the app's devices when `appName` is given)."""
+        """Send a notification to 1-1000 users: their devices of `appName`, else of the default app and of no app."""
         users = list(dict.fromkeys(recipient["userId"] for recipient in body["to"]))
         if not users:
             raise errors.invalid('Invalid parameter "to": name at least one user.')
@@ -58,9 +71,8 @@ class PushNotifications(MethodView):
             payload = payloads.check(payloads.from_message(content.get("title"), content.get("body")))
         except payloads.PayloadError as exc:
             raise errors.invalid(f'Invalid parameter "content": {exc}') from None
-        extra = {"app": body["appName"]} if body.get("appName") else None
-        iid = instance_id()
-        publish_id = publishes.create(store.client(), iid, "users", users, payload, extra)
+        iid, client = instance_id(), store.client()
+        publish_id = publishes.create(client, iid, "users", users, payload, app_filter(client, iid, body.get("appName")))
         delivery.start(iid, publish_id)
         operation = operation_id(publish_id)
         return {"id": operation, "status": "queued", "uri": f"/PushNotifications/Operations/{operation}"}

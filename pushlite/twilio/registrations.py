@@ -1,4 +1,4 @@
-"""Device registrations and users: a token stored for a user and an app."""
+"""Device registrations: a token stored for a user and an app, with tags."""
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -14,7 +14,7 @@ from pushlite.storage.twilio import Registration
 
 from . import errors
 from .blueprint import blp, documented, instance_id
-from .schemas import TwilioRegistrationBodySchema, TwilioRegistrationSchema, TwilioUserSchema
+from .schemas import TwilioRegistrationBodySchema, TwilioRegistrationSchema
 
 TOKEN_SHAPES = {"APNS": (APNS_TOKEN, "an APNs device token (64-200 hex digits)"),
                 "FCM": (FCM_TOKEN, "an FCM registration token")}
@@ -32,7 +32,7 @@ def shown(registration: Registration, device: Device) -> dict:
             {"id": user, "name": "user", "uri": f"/Users/{quote(user, safe='')}"},
             {"id": app, "name": "push_notification_app", "uri": f"/PushNotifications/Apps/{app}"},
         ],
-        "tags": {},
+        "tags": registration.tags,
     }
 
 
@@ -45,12 +45,13 @@ class DeviceRegistrations(MethodView):
                                                                   "its registration")
     @document_errors(400, 401, 409, 413, 415, 422, 503)
     def post(self, body: dict):
-        """Register a device token for a user (a new comms_user_ when no userId is given) and an app."""
+        """Register a device token for a user (a new comms_user_ when no userId is given) and an app, with tags."""
         pattern, label = TOKEN_SHAPES[body["provider"]]
         if not pattern.fullmatch(body["token"]):
             raise errors.invalid(f'Invalid parameter "token": not {label}.')
         registration, device, created = twilio.register(
-            store.client(), instance_id(), body["provider"], body["token"], body["appName"], body.get("userId")
+            store.client(), instance_id(), body["provider"], body["token"], body["appName"], body.get("userId"),
+            body.get("tags"),
         )
         return shown(registration, device), 201 if created else 200
 
@@ -72,16 +73,3 @@ class DeviceRegistration(MethodView):
         client = store.client()
         registration, _ = twilio.get(client, instance_id(), registration_id)
         twilio.delete(client, instance_id(), registration)
-
-
-@blp.route("/Users/<user_id>")
-class User(MethodView):
-    @documented
-    @blp.response(200, TwilioUserSchema)
-    @document_errors(401, 404, 503)
-    def get(self, user_id: str):
-        """Get a user (any user with a device, through any API) and their device registrations."""
-        found = twilio.of_user(store.client(), instance_id(), user_id)
-        if found is None:
-            raise errors.not_found()
-        return {"id": user_id, "deviceRegistrations": [shown(r, d) for r, d in found]}

@@ -1,4 +1,4 @@
-"""Fixtures for delivery tests: the local APNs and FCM mocks, an app on a real
+"""Fixtures for delivery tests: the local APNs, FCM and Web Push mocks, an app on a real
 redis-server that sends to them, an instance with credentials the mocks
 verify, the test's own worker `Runtime`, and `drain`, which works the RQ
 queues until a publish is done.
@@ -25,6 +25,8 @@ from pushlite.storage import devices, interests
 from tests.conftest import ADMIN
 from tests.mocks.apns_mock import APNsMock
 from tests.mocks.fcm_mock import FCMMock
+from tests.mocks.providers import VAPID_SUBJECT
+from tests.mocks.webpush_mock import PushService
 from workers import runtime as worker_runtime
 from workers.runtime import DeliverySettings, Runtime
 
@@ -43,12 +45,15 @@ def redis_url(redis_server) -> str:
 
 
 @pytest.fixture
-def delivery_config(redis_url: str, apns_mock: APNsMock, fcm_mock: FCMMock) -> TestingConfig:
+def delivery_config(redis_url: str, apns_mock: APNsMock, fcm_mock: FCMMock, webpush_mock: PushService) -> TestingConfig:
     return TestingConfig(
         redis_url,
         PUSHLITE_DRY_RUN=False,
         PUSHLITE_APNS_ENDPOINT=apns_mock.url,
         PUSHLITE_FCM_ENDPOINT=fcm_mock.url,
+        # The local push service: a host the allowlist names is trusted (127.0.0.1 is not public).
+        PUSHLITE_WEBPUSH_ENDPOINT_ALLOWLIST=webpush_mock.origin + "/*",
+        PUSHLITE_VAPID_SUBJECT=VAPID_SUBJECT,
     )
 
 

@@ -97,7 +97,7 @@ def test_credentials_are_encrypted_at_rest(client, instance, redis_client, apns_
     client.put(f"{base(iid)}/apns", json=apns_credential, headers=ADMIN)
     client.put(f"{base(iid)}/fcm", json={"service_account": service_account}, headers=ADMIN)
     stored = redis_client.hgetall(keys.credentials(iid))
-    assert set(stored) == {"apns", "fcm"}
+    assert set(stored) == {"apns", "fcm", "web"}  # web: the instance's VAPID pair
     raw = json.dumps(stored)
     assert_no_key_material(raw, apns_credential["private_key"], service_account["private_key"])
     assert service_account["client_email"] not in raw and apns_credential["team_id"] not in raw

@@ -11,6 +11,7 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
 from pushlite.storage import devices, keys, publishes
+from tests import insights
 from tests.conftest import ADMIN
 from tests.delivery.conftest import ALERT, FCM, BurstWorker, add_device, drain, publish, status
 from tests.mocks.providers import APNS_TOPIC
@@ -55,8 +56,11 @@ def test_apns_request_headers_and_body(web, runtime, tenant, data, apns_mock):
     assert request.headers["apns-priority"] == "5"
     assert request.headers["apns-expiration"] == "1900000000"
     assert request.headers["authorization"].startswith("bearer ")
-    # The headers object is not part of the body APNs gets.
-    assert request.body == {"aps": payload["aps"], "deep_link": "app://inbox/7"}
+    # The headers object is not part of the body APNs gets; the delivery
+    # metadata the iOS SDK reports with is, in data.pusher.
+    body, metadata = insights.split(request.body)
+    assert body == {"aps": payload["aps"], "deep_link": "app://inbox/7"}
+    assert metadata == insights.metadata(tenant["id"], pid)
 
 
 def test_apns_background_push(web, runtime, tenant, data, apns_mock):
@@ -66,7 +70,9 @@ def test_apns_background_push(web, runtime, tenant, data, apns_mock):
     [request] = requests_for(apns_mock, APNS_TOKEN)
     assert request.headers["apns-push-type"] == "background"
     assert request.headers["apns-priority"] == "5"
-    assert request.body == {"aps": {"content-available": 1}, "folder": "inbox"}
+    body, metadata = insights.split(request.body)
+    assert body == {"aps": {"content-available": 1}, "folder": "inbox"}
+    assert metadata == insights.metadata(tenant["id"], pid, displayable=False)
 
 
 def test_fcm_v1_message(web, runtime, tenant, data, fcm_mock):
@@ -84,8 +90,11 @@ def test_fcm_v1_message(web, runtime, tenant, data, fcm_mock):
 
     [message] = fcm_messages_for(fcm_mock, FCM_TOKEN)
     assert message["notification"] == {"title": "Hello", "body": "World"}
-    # v1 data values are strings: non-strings are sent as JSON.
-    assert message["data"] == {"text": "hi", "count": "3", "flag": "true", "nested": '{"a":[1,2]}', "none": "null"}
+    # v1 data values are strings: non-strings are sent as JSON, the delivery
+    # metadata the Android SDK reads ("pusher") too.
+    data, metadata = insights.split_fcm(message["data"])
+    assert data == {"text": "hi", "count": "3", "flag": "true", "nested": '{"a":[1,2]}', "none": "null"}
+    assert metadata == insights.metadata(tenant["id"], pid, has_data=True)
     assert message["android"]["priority"] == "high"
     assert message["android"]["ttl"] == "600s"
     assert message["android"]["collapse_key"] == "inbox"
@@ -100,7 +109,7 @@ def test_one_publish_reaches_both_providers(web, runtime, tenant, data, apns_moc
     pid = publish(web, tenant, "interests", ["news"], apns=ALERT, fcm=FCM)
     record = drain(runtime, web, tenant, pid)
     assert (record["targeted"], record["delivered"], record["skipped"], record["failed"]) == (2, 2, 0, 0)
-    assert requests_for(apns_mock, APNS_TOKEN)[0].body == ALERT
+    assert insights.split(requests_for(apns_mock, APNS_TOKEN)[0].body) == (ALERT, insights.metadata(tenant["id"], pid))
     assert fcm_messages_for(fcm_mock, FCM_TOKEN)[0]["notification"] == FCM["notification"]
     assert isinstance(record["finished_at"], int) and record["finished_at"] >= record["created_at"]
 
@@ -383,10 +392,10 @@ def test_voip_devices_get_only_the_voip_payload(web, runtime, tenant, data, apns
     [call] = requests_for(apns_mock, "c0" * 32)
     assert call.headers["apns-push-type"] == "voip"
     assert call.headers["apns-topic"] == f"{APNS_TOPIC}.voip"
-    assert call.body == voip
+    assert call.body == voip  # PushKit pushes reach no Beams SDK: no delivery metadata
     [alert] = requests_for(apns_mock, APNS_TOKEN)
     assert alert.headers["apns-push-type"] == "alert" and alert.headers["apns-topic"] == APNS_TOPIC
-    assert alert.body == ALERT
+    assert insights.split(alert.body)[0] == ALERT
 
 
 def test_voip_devices_are_skipped_without_a_voip_payload(web, runtime, tenant, data, apns_mock):

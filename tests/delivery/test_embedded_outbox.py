@@ -11,6 +11,7 @@ import config
 from pushlite import store
 from pushlite.app import create_app
 from pushlite.storage import devices, interests, keys
+from tests import insights
 from tests.conftest import ADMIN
 
 ALERT = {"aps": {"alert": {"title": "Hi", "body": "There"}}}
@@ -71,10 +72,12 @@ def test_a_publish_is_done_when_the_request_returns(embedded, demo):
     by_device = {e["device_id"]: e for e in entries}
     assert by_device[apns_id]["provider"] == "apns"
     assert by_device[apns_id]["token"] == "ab" * 32
-    assert by_device[apns_id]["payload"] == ALERT
+    # The payload as sent: with the delivery metadata in data.pusher.
+    assert insights.split(by_device[apns_id]["payload"]) == (ALERT, insights.metadata(demo["id"], record["publishId"]))
     assert by_device[fcm_id]["provider"] == "fcm"
     assert by_device[fcm_id]["token"] == "fcm-demo-token-0123456789abcdef"
-    assert by_device[fcm_id]["payload"] == FCM
+    assert insights.split(by_device[fcm_id]["payload"]) == (
+        FCM, insights.metadata(demo["id"], record["publishId"], has_data=True))
 
 
 def test_the_outbox_keeps_the_latest_100_newest_first(embedded, demo):

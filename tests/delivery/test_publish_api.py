@@ -21,13 +21,31 @@ def compact_size(value: object) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
+def pusher(displayable: bool, has_data: bool) -> dict:
+    """The delivery metadata every apns, fcm and web payload is sent with
+    (``data.pusher``), with ids of the length pushlite's have."""
+    return {"publishId": "pubid-" + "0" * 36, "instanceId": "0" * 36,
+            "hasDisplayableContent": displayable, "hasData": has_data}
+
+
 def apns_of_size(size: int) -> dict:
-    """An APNs payload whose JSON (as sent) is exactly ``size`` bytes."""
+    """An APNs payload whose JSON as sent (with data.pusher) is exactly ``size`` bytes."""
+    return {"aps": {"alert": "x" * (size - compact_size({"aps": {"alert": ""}, "data": {"pusher": pusher(True, False)}}))}}
+
+
+def voip_of_size(size: int) -> dict:
+    """A VoIP payload is sent as given: PushKit pushes reach no Beams SDK."""
     return {"aps": {"alert": "x" * (size - compact_size({"aps": {"alert": ""}}))}}
 
 
 def fcm_of_size(size: int) -> dict:
-    return {"data": {"k": "x" * (size - compact_size({"data": {"k": ""}}))}}
+    return {"data": {"k": "x" * (size - compact_size({"data": {"k": "", "pusher": pusher(False, True)}}))}}
+
+
+def web_of_size(size: int) -> dict:
+    """A web payload whose message to the browser is exactly ``size`` bytes before encryption."""
+    empty = {"notification": {"title": ""}, "data": {"pusher": pusher(True, False)}}
+    return {"notification": {"title": "x" * (size - compact_size(empty))}, "time_to_live": 60}
 
 
 def publish_path(instance_id: str, kind: str) -> str:
@@ -71,8 +89,8 @@ ROWS = [
     ("payload-not-an-object", "interests", {"interests": ["news"], "apns": "hello"}, 400, None),
     ("apns-4096", "interests", {"interests": ["news"], "apns": apns_of_size(4096)}, 200, None),
     ("apns-4097", "interests", {"interests": ["news"], "apns": apns_of_size(4097)}, 400, None),
-    ("voip-5120", "interests", {"interests": ["news"], "apns_voip": apns_of_size(5120)}, 200, None),
-    ("voip-5121", "interests", {"interests": ["news"], "apns_voip": apns_of_size(5121)}, 400, None),
+    ("voip-5120", "interests", {"interests": ["news"], "apns_voip": voip_of_size(5120)}, 200, None),
+    ("voip-5121", "interests", {"interests": ["news"], "apns_voip": voip_of_size(5121)}, 400, None),
     ("fcm-4096", "interests", {"interests": ["news"], "fcm": fcm_of_size(4096)}, 200, None),
     ("fcm-4097", "interests", {"interests": ["news"], "fcm": fcm_of_size(4097)}, 400, None),
     ("one-platform-too-large", "interests", {"interests": ["news"], "fcm": {"data": {"a": "b"}},
@@ -80,8 +98,26 @@ ROWS = [
     # APNs request headers are not part of the body APNs limits.
     ("apns-headers-not-counted", "interests",
      {"interests": ["news"], "apns": {**apns_of_size(4096), "headers": {"apns-priority": "5"}}}, 200, None),
-    # The limit is on the bytes sent (UTF-8): 2,000 "é" are 4,000 bytes, not 12,000.
-    ("apns-non-ascii-fits", "interests", {"interests": ["news"], "apns": {"aps": {"alert": "é" * 2000}}}, 200, None),
+    # The limit is on the bytes sent (UTF-8): 1,950 "é" are 3,900 bytes, not 11,700.
+    ("apns-non-ascii-fits", "interests", {"interests": ["news"], "apns": {"aps": {"alert": "é" * 1950}}}, 200, None),
+    # The Beams web format; a browser's push service takes 4096 bytes of encrypted body: 3993 of message.
+    ("web-ok", "interests", {"interests": ["news"], "web": {"notification": {
+        "title": "Hi", "body": "There", "icon": "https://example.com/i.png", "deep_link": "https://example.com/",
+        "hide_notification_if_site_has_focus": True}, "data": {"a": [1]}, "time_to_live": 2419200}}, 200, None),
+    ("web-only-data", "interests", {"interests": ["news"], "web": {"data": {"a": 1}}}, 200, None),
+    ("web-3993", "interests", {"interests": ["news"], "web": web_of_size(3993)}, 200, None),
+    ("web-3994", "interests", {"interests": ["news"], "web": web_of_size(3994)}, 400, None),
+    ("web-not-an-object", "interests", {"interests": ["news"], "web": ["hi"]}, 400, None),
+    ("web-data-pusher", "interests", {"interests": ["news"], "web": {"data": {"pusher": 1}}}, 400, None),
+    ("web-data-not-an-object", "interests", {"interests": ["news"], "web": {"data": "x"}}, 400, None),
+    ("web-title-not-a-string", "interests", {"interests": ["news"], "web": {"notification": {"title": 7}}}, 400, None),
+    ("web-hide-not-a-boolean", "interests",
+     {"interests": ["news"], "web": {"notification": {"hide_notification_if_site_has_focus": "yes"}}}, 400, None),
+    ("web-ttl-too-long", "interests", {"interests": ["news"], "web": {"time_to_live": 2419201}}, 400, None),
+    ("web-ttl-negative", "interests", {"interests": ["news"], "web": {"time_to_live": -1}}, 400, None),
+    ("web-ttl-not-an-integer", "interests", {"interests": ["news"], "web": {"time_to_live": "60"}}, 400, None),
+    ("web-urgency", "interests", {"interests": ["news"], "web": {"urgency": "low"}}, 200, None),
+    ("web-urgency-unknown", "interests", {"interests": ["news"], "web": {"urgency": "asap"}}, 400, None),
     ("users-ok", "users", {"users": ["alice"], "fcm": {"notification": {"title": "t"}}}, 200, None),
     ("users-1000", "users", {"users": [f"u{n}" for n in range(1000)], "apns": ALERT}, 200, None),
     ("users-missing", "users", {"apns": ALERT}, 400, None),
@@ -226,6 +262,17 @@ def test_publish_status_errors(client, instance):
     other = client.post("/admin/v1/instances", json={"name": "other"}, headers=ADMIN).get_json()
     assert_beams_error(client.get(f"/publish_api/v1/instances/{other['id']}/publishes/{publish_id}",
                                   headers=bearer(other["secret_key"])), 404)
+
+
+@pytest.mark.parametrize("suffix", [":failures", ":work", ":batches", ":seen", ":acknowledged", "x"])
+def test_a_publish_id_never_names_another_key(client, instance, suffix):
+    """Ids that are not pushlite's own shape are unknown publishes (404), not
+    another of the publish's keys read as its record (a 500)."""
+    auth = bearer(instance["secret_key"])
+    base = f"/publish_api/v1/instances/{instance['id']}/publishes"
+    publish_id = client.post(f"{base}/interests", json={"interests": ["a"], "apns": ALERT},
+                             headers=auth).get_json()["publishId"]
+    assert_beams_error(client.get(f"{base}/{publish_id}{suffix}", headers=auth), 404)
 
 
 def test_publish_ids_are_unique(client, instance):

@@ -145,7 +145,7 @@ def test_the_sdk_raises_its_own_errors(https, certificate, web, runtime, tenant)
 
     right = sdk(tenant["id"], tenant["secret_key"], https, certificate[0])
     with pytest.raises(PusherValidationError):
-        right.publish_to_interests(["news"], {"web": {"notification": {"title": "only web"}}})
+        right.publish_to_interests(["news"], {"web": {"data": {"pusher": "the key Beams keeps for itself"}}})
     with pytest.raises(PusherValidationError):
         right.publish_to_interests(["news"], {"fcm": {"data": {"big": "x" * 5000}}})
 

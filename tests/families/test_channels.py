@@ -1,11 +1,14 @@
 """Channels: ``GET|POST /v1/devices/<pushtoken>/channels`` and ``GET
-/v1/channels`` for the caller's devices; an enabled channel is an interest of
-the device, a disabled one is remembered; both backends."""
+/v1/channels`` for the caller's devices (phones by push token, Matrix pushers by
+pushkey); an enabled channel is an interest of the device, a disabled one is
+remembered; both backends."""
 from __future__ import annotations
+
+from urllib.parse import quote
 
 import pytest
 
-from pushlite.storage import devices, interests, records
+from pushlite.storage import devices, interests, pushers, records
 from pushlite.storage.devices import MAX_INTERESTS_PER_DEVICE
 from tests.families.conftest_matrix import apns_token, auth, fcm_token
 
@@ -149,11 +152,61 @@ def test_404_for_a_device_without_users(client, instance):
     assert_error(get_channels(client, instance, fcm_token(1)), 404)
 
 
-def test_a_matrix_pushkey_is_not_a_channel_device(client, instance):
-    body = {"kind": "http", "app_id": "com.example", "pushkey": fcm_token(1), "app_display_name": "A",
-            "device_display_name": "D", "lang": "en", "data": {"url": "https://1.1.1.1/_matrix/push/v1/notify"}}
-    client.post("/_matrix/client/v3/pushers/set", json=body, headers=auth(instance))
-    assert_error(get_channels(client, instance, fcm_token(1)), 404)
+# --- Matrix pushers are devices too -----------------------------------------------
+
+SEED_PUSHKEY = "Xp/MzCt8/9DcSNE9cuiaoT5Ac55job3TdLSSmtmYl4A="
+
+
+def matrix_pusher(client, instance, pushkey: str = SEED_PUSHKEY, user: str = "alice", **extra) -> str:
+    body = {"kind": "http", "app_id": "com.example", "pushkey": pushkey, "app_display_name": "A",
+            "device_display_name": "D", "lang": "en", "data": {"url": "https://1.1.1.1/_matrix/push/v1/notify"},
+            **extra}
+    assert client.post("/_matrix/client/v3/pushers/set", json=body, headers=auth(instance, user)).status_code == 200
+    return pushers.own_id(instance["id"], user, "com.example", pushkey)
+
+
+def quoted(pushkey: str) -> str:
+    return quote(pushkey, safe="")
+
+
+@pytest.mark.parametrize("pushkey", [SEED_PUSHKEY, "/starts+with/a/slash==", "plain-pushkey", fcm_token(5)])
+def test_a_matrix_pushers_pushkey_names_it(client, redis_client, instance, pushkey):
+    pusher_id = matrix_pusher(client, instance, pushkey)
+    assert get_channels(client, instance, quoted(pushkey)).get_json() == {"channels": []}
+    response = set_channels(client, instance, quoted(pushkey), SEED_BODY)
+    assert (response.status_code, response.get_json()) == (200, {})
+    got = get_channels(client, instance, quoted(pushkey))
+    assert (got.status_code, got.get_json()) == (200, SEED_ANSWER)
+    device = devices.get(redis_client, instance["id"], pusher_id)
+    assert (device.interests, device.disabled_channels) == (["channel1"], ["channel2"])
+    assert interests.members(redis_client, instance["id"], "channel1") == {pusher_id}
+    assert client.get("/v1/channels", headers=auth(instance)).get_json() == SEED_ANSWER
+
+
+def test_only_the_callers_pusher_of_a_shared_pushkey_changes(client, redis_client, instance):
+    bobs = matrix_pusher(client, instance, user="bob")
+    alices = matrix_pusher(client, instance, append=True)
+    set_channels(client, instance, quoted(SEED_PUSHKEY), SEED_BODY)
+    assert devices.get(redis_client, instance["id"], bobs).interests == []
+    assert devices.get(redis_client, instance["id"], alices).interests == ["channel1"]
+    assert get_channels(client, instance, quoted(SEED_PUSHKEY), "bob").get_json() == {"channels": []}
+    assert_error(get_channels(client, instance, quoted(SEED_PUSHKEY), "carol"), 404)
+
+
+def test_a_phone_token_that_is_also_a_pushkey_sets_both(client, redis_client, instance):
+    """A Matrix app that registers its FCM token both as a phone and as a pusher: one device to the user."""
+    phone_id = phone(client, instance, fcm_token(1))
+    pusher_id = matrix_pusher(client, instance, fcm_token(1))
+    set_channels(client, instance, fcm_token(1), {"channels": [{"name": "news", "value": "enabled"}]})
+    assert interests.members(redis_client, instance["id"], "news") == {phone_id, pusher_id}
+
+
+def test_a_deleted_pusher_has_no_channels(client, instance):
+    matrix_pusher(client, instance)
+    client.post("/_matrix/client/v3/pushers/set", headers=auth(instance),
+                json={"kind": None, "app_id": "com.example", "pushkey": SEED_PUSHKEY})
+    assert_error(get_channels(client, instance, quoted(SEED_PUSHKEY)), 404)
+    assert_error(set_channels(client, instance, quoted(SEED_PUSHKEY), SEED_BODY), 404)
 
 
 # --- validation --------------------------------------------------------------------

@@ -1,9 +1,12 @@
 """Cross-family reach on a real redis-server: devices registered through the
 Discord-style API receive Beams publishes to their users (every synced account
 too) and to the interests enabled as channels, observed at the local APNs and
-FCM mocks through the delivery harness."""
+FCM mocks and a local Matrix push gateway through the delivery harness."""
 from __future__ import annotations
 
+from urllib.parse import quote
+
+from tests import insights
 from tests.delivery.conftest import ALERT, FCM, drain, publish
 from tests.families.conftest_matrix import apns_token, auth, fcm_token
 
@@ -38,7 +41,7 @@ def test_a_publish_to_the_user_reaches_devices_registered_here(web, runtime, ten
     assert (record["status"], record["targeted"], record["delivered"]) == ("done", 2, 2), record
     assert fcm_tokens(fcm_mock) == [fcm_token(1)]
     assert apns_tokens(apns_mock) == [apns_token(1)]
-    assert apns_mock.requests[0].body == ALERT
+    assert insights.split(apns_mock.requests[0].body)[0] == ALERT
 
 
 def test_a_publish_to_an_interest_reaches_devices_with_that_channel_enabled(web, runtime, tenant, fcm_mock,
@@ -88,7 +91,7 @@ def test_a_voip_device_gets_the_voip_payload_in_its_environment(web, runtime, te
     assert by_token[apns_token(2)].headers["apns-push-type"] == "voip"
     assert by_token[apns_token(2)].headers["apns-topic"].endswith(".voip")
     assert by_token[apns_token(2)].body == voip
-    assert by_token[apns_token(1)].body == ALERT
+    assert insights.split(by_token[apns_token(1)].body)[0] == ALERT
 
 
 def test_an_unregistered_device_gets_nothing(web, runtime, tenant, fcm_mock):
@@ -109,3 +112,28 @@ def test_a_dead_token_removes_the_device_from_every_account(web, runtime, tenant
     assert drain(runtime, web, tenant, pid)["removed"] == 1
     assert devices.user_device_ids(data, tenant["id"], "bob") == []
     assert web.get(f"/v1/devices/{dead}/channels", headers=auth(tenant, "bob")).status_code == 404
+
+
+def test_a_publish_to_an_interest_reaches_a_matrix_pusher_with_that_channel(web, runtime, tenant, gateway,
+                                                                             fcm_mock):
+    """A Matrix-only client: its pusher (pushkey with '/', sent as %2F) enables a
+    channel; a Beams publish to that interest goes to its push gateway."""
+    pushkey = "Xp/MzCt8/9DcSNE9cuiaoT5Ac55job3TdLSSmtmYl4A="
+    body = {"kind": "http", "app_id": "com.example.ios", "pushkey": pushkey, "app_display_name": "App",
+            "device_display_name": "Phone", "lang": "en", "data": {"url": gateway.url}}
+    assert web.post("/_matrix/client/v3/pushers/set", json=body, headers=auth(tenant)).status_code == 200
+    set_channels(web, tenant, quote(pushkey, safe=""), {"news": "enabled", "sport": "disabled"})
+    register(web, tenant, {"provider": "gcm", "token": fcm_token(1)}, user="bob")
+    set_channels(web, tenant, fcm_token(1), {"sport": "enabled"}, user="bob")
+
+    pid = publish(web, tenant, "interests", ["news"], fcm=FCM)
+    record = drain(runtime, web, tenant, pid)
+    assert (record["targeted"], record["delivered"]) == (1, 1), record
+    [request] = gateway.requests
+    assert request.pushkeys == [pushkey]
+    assert request.notification["content"] == {"msgtype": "m.text", "body": "World"}
+    assert fcm_mock.messages == []
+
+    pid = publish(web, tenant, "interests", ["sport"], fcm=FCM)
+    assert drain(runtime, web, tenant, pid)["delivered"] == 1
+    assert len(gateway.requests) == 1 and [m["token"] for m in fcm_mock.messages] == [fcm_token(1)]

@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-import config
 from pushlite import payloads
 from pushlite.storage import devices, pushers
 from tests.delivery.conftest import drain, publish
+from tests.families.conftest import LOCAL_GATEWAYS as LOCAL
 from tests.families.conftest_matrix import auth, fcm_token
-from tests.mocks.matrix_gateway import NOTIFY_PATH, MatrixGatewayMock
+from tests.mocks.matrix_gateway import NOTIFY_PATH
 from workers.senders import SenderSettings, Target, sender_class
 from workers.senders.matrix import MAX_DEVICES_PER_REQUEST, MatrixSender
 
-LOCAL = "http://127.0.0.1:*/*, http://localhost:*/*"
 NOTIFICATION = {
     "event_id": "$3957tyerfgewrf384",
     "room_id": "!slw48wfj34rtnrf:example.org",
@@ -32,24 +30,6 @@ NOTIFICATION = {
     "counts": {"unread": 2, "missed_calls": 1},
     "prio": "high",
 }
-
-
-@pytest.fixture(scope="module")
-def gateways() -> Iterator[tuple[MatrixGatewayMock, MatrixGatewayMock]]:
-    with MatrixGatewayMock() as first, MatrixGatewayMock() as second:
-        yield first, second
-
-
-@pytest.fixture
-def gateway(gateways) -> MatrixGatewayMock:
-    for mock in gateways:
-        mock.reset()
-    return gateways[0]
-
-
-@pytest.fixture
-def other_gateway(gateways, gateway) -> MatrixGatewayMock:
-    return gateways[1]
 
 
 def target(n: int, pushkey: str, url: str, *, fmt: str | None = None, app_id: str = "com.example.ios",
@@ -101,9 +81,16 @@ def test_event_id_only_pushers_get_only_the_event_id_fields(gateway):
         "event_id": NOTIFICATION["event_id"], "room_id": NOTIFICATION["room_id"],
         "counts": NOTIFICATION["counts"], "prio": "high",
         "devices": [{"app_id": "com.example.ios", "pushkey": "slim", "pushkey_ts": 1700000002,
-                     "data": {"brand": "x"}}],
+                     "data": {"format": "event_id_only", "brand": "x"}}],
     }
     assert by_key["full"]["content"] == NOTIFICATION["content"]
+
+
+def test_device_data_is_the_pushers_data_without_the_url_only(gateway):
+    """As the push gateway API says: `format` and every other key the client stored are kept."""
+    send([target(1, "pk", gateway.url, fmt="event_id_only", brand="blue", nested={"a": [1, 2]})])
+    [device] = gateway.requests[0].notification["devices"]
+    assert device["data"] == {"format": "event_id_only", "brand": "blue", "nested": {"a": [1, 2]}}
 
 
 def test_many_pushers_on_one_gateway_are_sent_in_chunks(gateway):
@@ -205,17 +192,6 @@ def test_mpush_and_twilio_style_messages_reach_matrix_too():
 # --- end to end: registered through the API, published through Beams ----------------
 
 
-@pytest.fixture
-def delivery_config(redis_url: str, apns_mock, fcm_mock) -> config.TestingConfig:
-    return config.TestingConfig(
-        redis_url,
-        PUSHLITE_DRY_RUN=False,
-        PUSHLITE_APNS_ENDPOINT=apns_mock.url,
-        PUSHLITE_FCM_ENDPOINT=fcm_mock.url,
-        PUSHLITE_MATRIX_GATEWAY_ALLOWLIST=LOCAL,
-    )
-
-
 def set_pusher(web, tenant, pushkey: str, url: str, user: str = "alice", **data: Any) -> None:
     body = {"kind": "http", "app_id": "com.example.ios", "pushkey": pushkey, "app_display_name": "App",
             "device_display_name": "Phone", "lang": "en", "data": {"url": url, **data}}
@@ -253,23 +229,44 @@ def test_a_matrix_payload_in_a_beams_publish(web, runtime, tenant, gateway):
     assert gateway.requests[0].notification == {**NOTIFICATION, "devices": gateway.requests[0].notification["devices"]}
 
 
-def test_rejected_pushers_are_removed_everywhere(web, runtime, tenant, data, gateway):
+def test_a_rejected_pusher_is_removed_and_other_users_pushers_are_not(web, runtime, tenant, data, gateway,
+                                                                       other_gateway):
+    """As a homeserver does with a gateway's `rejected` list: the pusher the
+    request was for goes; another user's pusher of that pushkey (maybe on
+    another gateway) is theirs to keep."""
     set_pusher(web, tenant, "reject-this", gateway.url)
     set_pusher(web, tenant, "keep-this", gateway.url)
-    set_pusher(web, tenant, "reject-this", gateway.url, user="bob")  # bob takes it over (append false)
-    web.post("/_matrix/client/v3/pushers/set", headers=auth(tenant, "alice"), json={
+    web.post("/_matrix/client/v3/pushers/set", headers=auth(tenant, "bob"), json={
         "kind": "http", "app_id": "com.example.ios", "pushkey": "reject-this", "app_display_name": "App",
-        "device_display_name": "Phone", "lang": "en", "data": {"url": gateway.url}, "append": True})
+        "device_display_name": "Phone", "lang": "en", "data": {"url": other_gateway.url}, "append": True})
     pid = publish(web, tenant, "users", ["alice"], fcm={"notification": {"title": "Hello", "body": "World"}})
     record = drain(runtime, web, tenant, pid)
     assert (record["delivered"], record["removed"]) == (1, 1), record
 
-    rejected_id = pushers.derive_id(tenant["id"], "com.example.ios", "reject-this")
+    rejected_id = pushers.own_id(tenant["id"], "alice", "com.example.ios", "reject-this")
     assert devices.load_many(data, tenant["id"], [rejected_id]) == {}
-    for user in ("alice", "bob"):
-        assert rejected_id not in devices.user_device_ids(data, tenant["id"], user)
+    assert rejected_id not in devices.user_device_ids(data, tenant["id"], "alice")
     listed = web.get("/_matrix/client/v3/pushers", headers=auth(tenant, "alice")).get_json()["pushers"]
     assert [p["pushkey"] for p in listed] == ["keep-this"]
+    listed = web.get("/_matrix/client/v3/pushers", headers=auth(tenant, "bob")).get_json()["pushers"]
+    assert [p["pushkey"] for p in listed] == ["reject-this"]
+
+
+def test_a_publish_uses_the_users_own_pusher_data_only(web, runtime, tenant, gateway, other_gateway):
+    """Bob setting Alice's app_id + pushkey with append: true (say, to get her
+    notifications) gets a pusher of his own; Alice's stays hers."""
+    set_pusher(web, tenant, "shared-key", gateway.url, owner="alice")
+    response = web.post("/_matrix/client/v3/pushers/set", headers=auth(tenant, "bob"), json={
+        "kind": "http", "app_id": "com.example.ios", "pushkey": "shared-key", "app_display_name": "App",
+        "device_display_name": "Phone", "lang": "en", "data": {"url": other_gateway.url, "owner": "bob"},
+        "append": True})
+    assert response.status_code == 200
+    pid = publish(web, tenant, "users", ["alice"], fcm={"notification": {"title": "Hello", "body": "World"}})
+    record = drain(runtime, web, tenant, pid)
+    assert (record["targeted"], record["delivered"]) == (1, 1), record
+    assert other_gateway.requests == []
+    [request] = gateway.requests
+    assert request.notification["devices"][0]["data"] == {"owner": "alice"}
 
 
 def test_a_busy_gateway_is_retried_until_it_answers(web, runtime, tenant, gateway, settings):

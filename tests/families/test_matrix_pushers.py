@@ -76,8 +76,8 @@ def test_the_seed_example_with_encryption_and_append(client, instance):
 
 def test_a_pusher_is_a_matrix_device_of_the_user(client, redis_client, instance):
     set_pusher(client, instance, pusher(pushkey="pk-1", app_id="com.example"))
-    device_id = pushers.derive_id(instance["id"], "com.example", "pk-1")
-    assert device_id == records.derive_id(instance["id"], "matrix", "com.example\npk-1")
+    device_id = pushers.own_id(instance["id"], "alice", "com.example", "pk-1")
+    assert device_id == records.derive_id(instance["id"], "matrix", "alice\ncom.example\npk-1")
     device = devices.get(redis_client, instance["id"], device_id)
     assert (device.platform, device.token, device.bundle_id, device.users) == ("matrix", "pk-1", "com.example", ["alice"])
     assert device.metadata["kind"] == "http" and isinstance(device.metadata["pushkey_ts"], int)
@@ -218,6 +218,25 @@ def test_data_url_is_required_for_http(client, instance):
 def test_invalid_parameters(client, instance, overrides, text):
     error = assert_matrix_error(set_pusher(client, instance, pusher(**overrides)), 400, "M_INVALID_PARAM")
     assert text in error["error"], error
+
+
+@pytest.mark.parametrize("value", ["yes", "true", 1, 0, "1", None, [], {}])
+def test_append_must_be_a_json_boolean(client, instance, value):
+    error = assert_matrix_error(set_pusher(client, instance, pusher(append=value)), 400, "M_INVALID_PARAM")
+    assert "append" in error["error"]
+    assert get_pushers(client, instance) == []
+
+
+@pytest.mark.parametrize("value", [1, True, ["http"], {"http": 1}])
+def test_kind_must_be_a_string_or_null(client, instance, value):
+    error = assert_matrix_error(set_pusher(client, instance, pusher(kind=value)), 400, "M_INVALID_PARAM")
+    assert "kind" in error["error"]
+    assert get_pushers(client, instance) == []
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_append_true_and_false_are_read(client, instance, value):
+    assert set_pusher(client, instance, pusher(append=value)).status_code == 200
 
 
 def test_limits_are_inclusive(client, instance):

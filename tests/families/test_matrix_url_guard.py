@@ -9,7 +9,7 @@ import pytest
 
 import config
 from pushlite.app import create_app
-from pushlite.url_guard import UnsafeURL, check, is_public
+from pushlite.url_guard import UnsafeURL, allowed, check, is_public
 from tests.conftest import ADMIN
 from tests.families.conftest_matrix import auth
 
@@ -123,6 +123,28 @@ def test_allowlist_globs_restrict_urls():
         check("https://push.example.com.evil.net" + NOTIFY, allowlist, public)
     with pytest.raises(UnsafeURL, match="allowlist"):
         check("https://other.example.com" + NOTIFY, allowlist, public)
+
+
+def test_a_wildcard_in_a_globs_host_matches_hosts_only():
+    """``*`` crosses ``/`` in a glob: without the host-only rule, the path of
+    another host's URL could satisfy ``https://*.gateway.example.org/*``."""
+    allowlist = "https://*.gateway.example.org/*"
+    public = resolver("93.184.216.34")
+    for url in ("https://evil.example/.gateway.example.org/x", "https://evil.example/a.gateway.example.org/"):
+        with pytest.raises(UnsafeURL, match="allowlist"):
+            check(url, allowlist, public)
+    assert check("https://a.b.gateway.example.org/x", allowlist, public)
+
+
+def test_allowed_resolves_only_hosts_whose_addresses_are_judged():
+    def no_dns(*args, **kwargs):
+        raise AssertionError("looked up a trusted host")
+
+    allowed("https://push.example.com" + NOTIFY, "https://push.example.com/*", no_dns)
+    with pytest.raises(UnsafeURL, match="non-public"):
+        allowed("https://eu.gateway.example.org" + NOTIFY, "https://*.gateway.example.org/*", resolver("10.0.0.7"))
+    with pytest.raises(UnsafeURL, match="allowlist"):
+        allowed("https://other.example.com" + NOTIFY, "https://push.example.com/*", no_dns)
 
 
 def test_a_wildcard_host_still_needs_public_addresses():

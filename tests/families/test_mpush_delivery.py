@@ -3,6 +3,7 @@ API (or Beams), worked by the RQ queues in this process, and observed at the
 local APNs and FCM mocks (the harness of tests/delivery)."""
 from __future__ import annotations
 
+from tests import insights
 from tests.conftest import ADMIN
 from tests.delivery.conftest import drain
 
@@ -34,12 +35,12 @@ def test_a_send_reaches_both_providers(web, runtime, tenant, apns_mock, fcm_mock
 
     [apns] = apns_mock.requests
     assert apns.token == APNS_TOKEN
-    assert apns.body == {"aps": {"alert": {"title": "Hello", "body": "World"}, "sound": "default"},
-                         "data": {"order": 7, "kind": "new"}}
+    assert insights.split(apns.body)[0] == {"aps": {"alert": {"title": "Hello", "body": "World"}, "sound": "default"},
+                                            "data": {"order": 7, "kind": "new"}}
     [fcm] = fcm_mock.messages
     assert fcm["token"] == FCM_TOKEN
     assert fcm["notification"] == {"title": "Hello", "body": "World"}
-    assert fcm["data"] == {"order": "7", "kind": "new"}
+    assert insights.split_fcm(fcm["data"])[0] == {"order": "7", "kind": "new"}
 
 
 def test_a_topic_reaches_a_device_subscribed_through_the_beams_interests_api(web, runtime, tenant, fcm_mock):

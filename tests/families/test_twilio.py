@@ -299,7 +299,7 @@ def test_send_to_users(client, backend, instance, auth, redis_client):
     assert got.status_code == 200
     operation = got.get_json()
     assert set(operation) == {"id", "status", "appName", "createdAt", "finishedAt", "targeted", "delivered",
-                              "failed", "retried", "removed", "skipped", "failures"}
+                              "failed", "retried", "removed", "skipped", "acknowledged", "opened", "failures"}
     assert operation["id"] == accepted["id"] and operation["appName"] is None
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", operation["createdAt"])
     if backend is None:  # embedded: delivered at once (dry run)

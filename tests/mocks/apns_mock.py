@@ -23,9 +23,12 @@ With ``all_ok`` set, every token gets 200, magic or not (what failed was
 fixed: an operator's requeue then delivers).
 
 Requests that real APNs would refuse are refused the same way: a provider
-token that does not verify (403 InvalidProviderToken), a wrong topic (400
-BadTopic), a missing or mismatched push type (400 InvalidPushType), a
-background push at priority 10 (400 BadPriority).
+token that does not verify (403 InvalidProviderToken), a topic of no app the
+key may push to (400 BadTopic), a token of another app than the topic names
+(400 DeviceTokenNotForTopic: every token is the main topic's app's unless
+`bind(token, topic)` gave it to another app), a missing or mismatched push
+type (400 InvalidPushType), a background push at priority 10 (400
+BadPriority).
 """
 from __future__ import annotations
 
@@ -84,6 +87,12 @@ class APNsMock(H2Server):
             self.answered: dict[str, list[float]] = {}
             self.delay = 0.0  # seconds each accepted request waits before its answer
             self.all_ok = False  # 200 for every token, magic or not
+            self.token_topics: dict[str, str] = {}  # device token -> the app (bundle id) it belongs to
+
+    def bind(self, token: str, topic: str) -> None:
+        """Make ``token`` a device token of the app ``topic`` (another app of the same team)."""
+        with self._lock:
+            self.token_topics[token] = topic
 
     def _verify(self, authorization: str | None) -> str | None:
         """The provider token if it verifies, else None."""
@@ -115,10 +124,15 @@ class APNsMock(H2Server):
         if provider_token is None:
             return _error(403, "InvalidProviderToken" if headers.get("authorization") else "MissingProviderToken")
         topic, push_type = headers.get("apns-topic"), headers.get("apns-push-type")
-        if topic not in (self.topic, f"{self.topic}.voip"):
+        with self._lock:
+            apps = {self.topic, *self.token_topics.values()}
+            app_of_token = self.token_topics.get(device, self.topic)
+        if not topic or topic.removesuffix(".voip") not in apps:
             return _error(400, "BadTopic" if topic else "MissingTopic")
         if push_type not in PUSH_TYPES or (push_type == "voip") != topic.endswith(".voip"):
             return _error(400, "InvalidPushType")
+        if topic.removesuffix(".voip") != app_of_token:
+            return _error(400, "DeviceTokenNotForTopic")
         if push_type == "background" and headers.get("apns-priority") != "5":
             return _error(400, "BadPriority")
         try:

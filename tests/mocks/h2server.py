@@ -60,6 +60,7 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.server.connections += 1
         self.conn.local_settings = h2.settings.Settings(
             client=False,
             initial_values={
@@ -147,6 +148,7 @@ class H2Server:
         self._count_lock = threading.Lock()
         self.open_streams = 0
         self.max_open_streams = 0
+        self.connections = 0  # connections accepted so far
 
     async def handler(self, request: Request) -> Response:
         raise NotImplementedError

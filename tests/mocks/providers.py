@@ -12,12 +12,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tests.mocks.apns_mock import APNsMock
 from tests.mocks.fcm_mock import FCMMock
+from tests.mocks.webpush_mock import PushService, WebPushMock, self_signed_certificate
 
 APNS_KEY_ID = "ABC123DEFG"
 APNS_TEAM_ID = "TEAM123456"
 APNS_TOPIC = "com.example.app"
 FCM_PROJECT = "pushlite-test"
 FCM_EMAIL = "pusher@pushlite-test.iam.gserviceaccount.com"
+VAPID_SUBJECT = "mailto:ops@example.com"
 
 
 def pem(key: Any) -> str:
@@ -84,3 +86,23 @@ def service_account(fcm_key: rsa.RSAPrivateKey, _fcm_server: FCMMock) -> dict[st
         "client_id": "1234567890",
         "token_uri": _fcm_server.token_uri,
     }
+
+
+@pytest.fixture(scope="session")
+def webpush_certificate(tmp_path_factory) -> tuple[str, str]:
+    """The local push services' TLS certificate (its own CA): (cert file, key file)."""
+    return self_signed_certificate(tmp_path_factory.mktemp("webpush-tls"))
+
+
+@pytest.fixture(scope="session")
+def _webpush_server(webpush_certificate: tuple[str, str]) -> Iterator[WebPushMock]:
+    with WebPushMock(webpush_certificate) as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture
+def webpush_mock(_webpush_server: WebPushMock, webpush_certificate: tuple[str, str], monkeypatch) -> PushService:
+    """The push service (reset), whose certificate the senders trust (SSL_CERT_FILE, as an operator would)."""
+    monkeypatch.setenv("SSL_CERT_FILE", webpush_certificate[0])
+    _webpush_server.service.reset()
+    return _webpush_server.service

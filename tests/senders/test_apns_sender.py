@@ -105,9 +105,9 @@ def test_each_classification_branch(make_sender: MakeSender, run: Run) -> None:
     tokens = ["ok1", "dead1", "bad1", "notopic1", "busy1", "down1", "garbage1", "flaky1"]
     outcome = run(make_sender("apns").send(targets(*tokens), ALERT))
     assert outcome.delivered == ["d-ok1"]
-    assert sorted(outcome.dead) == ["d-bad1", "d-dead1", "d-notopic1"]
+    assert sorted(outcome.dead) == ["d-bad1", "d-dead1"]
     assert sorted(outcome.retry) == [("d-busy1", 1.0), ("d-down1", None), ("d-flaky1", None), ("d-garbage1", None)]
-    assert outcome.failed == []
+    assert outcome.failed == [("d-notopic1", "apns:400:DeviceTokenNotForTopic")]
     assert outcome.total == len(tokens)
 
 
@@ -125,7 +125,9 @@ def test_flaky_token_is_delivered_once_the_provider_recovers(make_sender: MakeSe
         (200, "", "delivered"),
         (410, "ExpiredToken", "dead"),
         (400, "BadDeviceToken", "dead"),
-        (400, "DeviceTokenNotForTopic", "dead"),
+        (400, "DeviceTokenNotForTopic", "failed"),  # the wrong credential, not a dead token
+        (400, "TopicDisallowed", "failed"),
+        (400, "BadTopic", "failed"),
         (400, "PayloadEmpty", "failed"),
         (413, "PayloadTooLarge", "failed"),
         (403, "InvalidProviderToken", "failed"),
@@ -142,6 +144,19 @@ def test_classify_table(status: int, reason: str, kind: str) -> None:
 def test_wrong_topic_is_a_permanent_failure(make_sender: MakeSender, run: Run) -> None:
     outcome = run(make_sender("apns", topic="com.example.other").send(targets("t1"), ALERT))
     assert outcome.failed == [("d-t1", "apns:400:BadTopic")]
+
+
+def test_a_token_of_another_app_is_a_failure_not_a_dead_token(
+    make_sender: MakeSender, run: Run, apns_mock: APNsMock
+) -> None:
+    """APNs answers DeviceTokenNotForTopic when the credential's topic is not
+    the token's app: the token is fine, the credential is not the right one."""
+    apns_mock.bind("second-app-token", "com.example.second")
+    outcome = run(make_sender("apns").send(targets("second-app-token"), ALERT))
+    assert (outcome.dead, outcome.failed) == ([], [("d-second-app-token", "apns:400:DeviceTokenNotForTopic")])
+    outcome = run(make_sender("apns", topic="com.example.second").send(targets("second-app-token"), ALERT))
+    assert outcome.delivered == ["d-second-app-token"]
+    assert apns_mock.requests[-1].headers["apns-topic"] == "com.example.second"
 
 
 def test_wrong_signing_key_is_a_permanent_failure(make_sender: MakeSender, run: Run, fcm_key: Any) -> None:

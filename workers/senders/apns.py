@@ -31,7 +31,10 @@ SANDBOX_ORIGIN = "https://api.sandbox.push.apple.com"
 
 BEAMS_HEADER_KEYS = {"priority": "apns-priority", "expiration": "apns-expiration", "collapse_id": "apns-collapse-id"}
 OVERRIDABLE_HEADERS = frozenset({"apns-priority", "apns-expiration", "apns-collapse-id", "apns-push-type"})
-DEAD_REASONS = frozenset({"BadDeviceToken", "DeviceTokenNotForTopic"})
+# A token APNs calls invalid. DeviceTokenNotForTopic is not one: the token is
+# fine but belongs to another app than the credential's topic (a credential
+# problem, e.g. an app without credentials of its own), so it is a failure.
+DEAD_REASONS = frozenset({"BadDeviceToken"})
 # Apple's size limits: a larger body fails locally instead of on every stream.
 MAX_BODY = {"apns": 4096, "apns_voip": 5120}
 

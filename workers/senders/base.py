@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
+from pushlite.subscriptions import DEFAULT_ENDPOINT_ALLOWLIST
+
 __all__ = [
     "CREDENTIAL_FREE_PROVIDERS",
     "CredentialError",
@@ -54,7 +56,7 @@ class Target:
 
     device_id: str
     token: str
-    platform: str  # "apns" | "apns_voip" | "fcm" | "matrix"
+    platform: str  # "apns" | "apns_voip" | "fcm" | "matrix" | "web"
     environment: str | None = None  # APNs only: "production" | "sandbox" | None (= credential default)
     # Matrix only: the pusher's app_id and its fields (data.url, data.format, pushkey_ts, ...).
     bundle_id: str = ""
@@ -101,6 +103,10 @@ class SenderSettings:
     http_client: str = "h2"  # "h2" | "httpx"; compare with bench/sender_throughput.py
     # URL globs a Matrix gateway URL may match (`PUSHLITE_MATRIX_GATEWAY_ALLOWLIST`, see pushlite.url_guard).
     matrix_gateway_allowlist: str = "https://*"
+    # URL globs a browser's push endpoint may match (`PUSHLITE_WEBPUSH_ENDPOINT_ALLOWLIST`).
+    webpush_endpoint_allowlist: str = DEFAULT_ENDPOINT_ALLOWLIST
+    # The VAPID JWT's `sub` (`PUSHLITE_VAPID_SUBJECT`): "mailto:..." or "https://...".
+    vapid_subject: str = ""
 
 
 class Sender(abc.ABC):
@@ -142,7 +148,7 @@ CREDENTIAL_FREE_PROVIDERS = ("matrix",)
 
 
 def sender_class(provider: str) -> type[Sender]:
-    """The sender class for a provider name ("apns", "fcm", "matrix").
+    """The sender class for a provider name ("apns", "fcm", "matrix", "web").
 
     The admin API calls `sender_class(name).validate_credential(...)` to check a
     credential before storing it.
@@ -151,8 +157,11 @@ def sender_class(provider: str) -> type[Sender]:
     from workers.senders.apns import APNsSender
     from workers.senders.fcm import FCMSender
     from workers.senders.matrix import MatrixSender
+    from workers.senders.webpush import WebPushSender
 
-    classes: dict[str, type[Sender]] = {"apns": APNsSender, "fcm": FCMSender, "matrix": MatrixSender}
+    classes: dict[str, type[Sender]] = {
+        "apns": APNsSender, "fcm": FCMSender, "matrix": MatrixSender, "web": WebPushSender,
+    }
     try:
         return classes[provider]
     except KeyError:

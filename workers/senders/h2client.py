@@ -23,12 +23,16 @@ from hpack import NeverIndexedHeaderTuple
 
 from workers.senders.h2protocol import Connection, Reply, TransportError
 
-__all__ = ["IDLE_LIMIT", "H2Client", "Reply", "TransportError", "tls_context"]
+__all__ = ["IDLE_LIMIT", "H2Client", "NoHTTP2", "Reply", "TransportError", "tls_context"]
 
 # A connection unused this long is replaced rather than trusted: providers close
 # idle ones themselves, and a silently dropped one (NAT, load balancer) would
 # only show as timeouts.
 IDLE_LIMIT = 300.0
+
+
+class NoHTTP2(TransportError):
+    """The server's TLS handshake did not choose HTTP/2 (ALPN): it speaks HTTP/1.1 only."""
 
 
 def tls_context() -> ssl.SSLContext:
@@ -42,12 +46,18 @@ def tls_context() -> ssl.SSLContext:
 
 
 class H2Client:
-    """Requests to one origin over one connection, reopened when it goes away."""
+    """Requests to one origin over one connection, reopened when it goes away.
 
-    def __init__(self, origin: str, timeout: float) -> None:
+    ``address``, when given, is where to connect instead of resolving the
+    origin's host again (an address ``pushlite.url_guard`` checked); TLS still
+    verifies the host's certificate and names it in SNI and ``:authority``.
+    """
+
+    def __init__(self, origin: str, timeout: float, address: str | None = None) -> None:
         parts = urlsplit(origin)
         self.tls = parts.scheme == "https"
         self.host = parts.hostname or ""
+        self.address = address
         self.port = parts.port or (443 if self.tls else 80)
         self.scheme = parts.scheme
         self.authority = parts.netloc
@@ -77,7 +87,7 @@ class H2Client:
         loop = asyncio.get_running_loop()
         try:
             _, conn = await loop.create_connection(
-                Connection, self.host, self.port,
+                Connection, self.address or self.host, self.port,
                 ssl=tls_context() if self.tls else None, server_hostname=self.host if self.tls else None,
             )
             if self.tls:
@@ -85,7 +95,7 @@ class H2Client:
                 tls = conn.transport.get_extra_info("ssl_object")
                 if tls is None or tls.selected_alpn_protocol() != "h2":
                     conn.transport.close()
-                    raise TransportError(f"{self.authority} does not speak HTTP/2")
+                    raise NoHTTP2(f"{self.authority} does not speak HTTP/2")
             await conn.ready
         except OSError as exc:
             raise TransportError(f"cannot connect to {self.authority}: {type(exc).__name__}") from None

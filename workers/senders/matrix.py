@@ -3,9 +3,10 @@
 Pushers that share a gateway URL (and notification format) go out together,
 in one request per `MAX_DEVICES_PER_REQUEST` devices:
 ``{"notification": {..., "devices": [{"app_id", "pushkey", "pushkey_ts", "data"}]}}``,
-where ``data`` is the pusher's data without ``url`` and ``format``, and a
-pusher with ``format: "event_id_only"`` gets only the event id, room id,
-counts and priority. The gateway answers ``{"rejected": [pushkeys]}``: those
+where ``data`` is the pusher's data without ``url`` (as the push gateway API
+says), and a pusher with ``format: "event_id_only"`` gets only the event id,
+room id, counts and priority. A pusher set with ``encryption`` gets the rest
+of the notification encrypted (`matrix_encryption`). The gateway answers ``{"rejected": [pushkeys]}``: those
 pushers are dead. 429, 5xx and network errors are temporary; other answers are
 permanent failures.
 
@@ -18,16 +19,18 @@ Redirects are not followed. No credential: one sender serves every instance.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from pushlite import url_guard
 from workers.senders.base import Outcome, Sender, SenderSettings, Target
+from workers.senders import matrix_encryption
 from workers.senders.h2client import tls_context
 from workers.senders.transport import dumps, json_object, retry_after
 
@@ -38,13 +41,30 @@ EVENT_ID_ONLY = ("event_id", "room_id", "counts", "prio")
 MAX_CLIENTS = 64
 
 
-def notification(payload: dict[str, Any], event_id_only: bool, devices: list[dict[str, Any]]) -> dict[str, Any]:
+def notification(
+    payload: dict[str, Any], event_id_only: bool, devices: list[dict[str, Any]],
+    encryption: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The ``notification`` object of one gateway request."""
     fields = {k: v for k, v in payload.items() if k != "devices"}
     if event_id_only:
         fields = {k: fields[k] for k in EVENT_ID_ONLY if k in fields}
     fields.setdefault("prio", "high")
+    if encryption is not None:
+        fields = matrix_encryption.encrypt(fields, encryption)
     return {**fields, "devices": devices}
+
+
+def encryption_of(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The pusher's encryption settings (None: clear content). Raises
+    InvalidEncryption for settings that cannot be applied (stored before they
+    were checked): such a pusher gets nothing rather than clear content."""
+    encryption = metadata.get("encryption")
+    if encryption is None:
+        return None
+    if not isinstance(encryption, dict):
+        raise matrix_encryption.InvalidEncryption("encryption must be an object")
+    return matrix_encryption.check(encryption)
 
 
 def device_entry(target: Target) -> dict[str, Any]:
@@ -53,7 +73,7 @@ def device_entry(target: Target) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "app_id": target.bundle_id,
         "pushkey": target.token,
-        "data": {k: v for k, v in data.items() if k not in ("url", "format")},
+        "data": {k: v for k, v in data.items() if k != "url"},
     }
     if "pushkey_ts" in metadata:
         entry["pushkey_ts"] = metadata["pushkey_ts"]
@@ -85,7 +105,9 @@ class MatrixSender(Sender):
 
     async def send(self, targets: Sequence[Target], payload: dict[str, Any]) -> Outcome:
         outcome = Outcome()
-        groups: dict[tuple[str, bool], list[Target]] = {}
+        # One request per gateway URL, notification format and encryption key.
+        groups: dict[tuple[str, bool, str], list[Target]] = {}
+        encryptions: dict[str, dict[str, Any] | None] = {}
         for target in targets:
             metadata = target.metadata or {}
             data = metadata.get("data") if isinstance(metadata.get("data"), dict) else {}
@@ -93,27 +115,34 @@ class MatrixSender(Sender):
             if metadata.get("kind") != "http" or not isinstance(url, str):
                 outcome.failed.append((target.device_id, "matrix:no-gateway-url"))
                 continue
-            groups.setdefault((url, data.get("format") == "event_id_only"), []).append(target)
-
-        async def post(url: str, event_id_only: bool, chunk: list[Target]) -> None:
             try:
-                await self._post(url, event_id_only, chunk, payload, outcome)
+                encryption = encryption_of(metadata)
+            except matrix_encryption.InvalidEncryption:
+                outcome.failed.append((target.device_id, "matrix:invalid-encryption"))
+                continue
+            key = json.dumps(encryption, sort_keys=True)
+            encryptions[key] = encryption
+            groups.setdefault((url, data.get("format") == "event_id_only", key), []).append(target)
+
+        async def post(url: str, event_id_only: bool, encryption: dict[str, Any] | None, chunk: list[Target]) -> None:
+            try:
+                body = {"notification": notification(payload, event_id_only, [device_entry(t) for t in chunk],
+                                                     encryption)}
+                await self._post(url, body, chunk, outcome)
             except Exception:  # a bug must not lose the rest of the batch
                 log.exception("matrix: unexpected error posting to a gateway")
                 outcome.retry.extend((t.device_id, None) for t in chunk)
 
         await asyncio.gather(*(
-            post(url, event_id_only, group[i:i + MAX_DEVICES_PER_REQUEST])
-            for (url, event_id_only), group in groups.items()
+            post(url, event_id_only, encryptions[key], group[i:i + MAX_DEVICES_PER_REQUEST])
+            for (url, event_id_only, key), group in groups.items()
             for i in range(0, len(group), MAX_DEVICES_PER_REQUEST)
         ))
         if outcome.failed:
             log.warning("matrix: %d of %d failed, first: %s", len(outcome.failed), len(targets), outcome.failed[0])
         return outcome
 
-    async def _post(
-        self, url: str, event_id_only: bool, group: list[Target], payload: dict[str, Any], outcome: Outcome
-    ) -> None:
+    async def _post(self, url: str, body: dict[str, Any], group: list[Target], outcome: Outcome) -> None:
         ids = [t.device_id for t in group]
         try:
             destination = await asyncio.to_thread(url_guard.check, url, self.allowlist)
@@ -122,7 +151,6 @@ class MatrixSender(Sender):
             outcome.failed.extend((i, "matrix:unsafe-url") for i in ids)
             return
         address = destination.addresses[0]
-        body = {"notification": notification(payload, event_id_only, [device_entry(t) for t in group])}
         extensions = {"sni_hostname": destination.host} if destination.scheme == "https" else {}
         try:
             response = await self._client(destination, address).post(

@@ -25,11 +25,9 @@ local function load(id) return read_record(dkey(id), id) end
 
 local function save(id, rec) write_record(dkey(id), id, rec) end
 
--- The device with this platform and token (and bundle, when given: a Matrix
--- pusher is identified by app_id + pushkey, and its bundle is the app_id).
 -- The device of (platform, token): under its derived id, or under an id the
 -- token index lists for it. Also says whether the derived id is taken.
-local function find(derived, platform, token, bundle)
+local function find(derived, platform, token)
   local candidates = { derived }
   for _, v in ipairs(split(redis.call("HGET", TIDX, derived) or "", ",")) do
     candidates[#candidates + 1] = v
@@ -38,8 +36,7 @@ local function find(derived, platform, token, bundle)
   for _, id in ipairs(candidates) do
     local rec = load(id)
     if rec and id == derived then derived_taken = true end
-    if rec and rec[PLATFORM] == platform and rec[TOKEN] == token
-        and (bundle == nil or rec[BUNDLE] == bundle) then return id, rec, true end
+    if rec and rec[PLATFORM] == platform and rec[TOKEN] == token then return id, rec, true end
   end
   return nil, nil, derived_taken
 end
@@ -251,12 +248,12 @@ function commands.register_for_user()
   return out
 end
 
--- unregister_for_user: derived id, platform, token, bundle ("" = any), user.
--- Detaches the user; deletes the device when no user is left. A device that is
--- not the user's is left alone. Returns { "ok", "deleted" | "detached" | "none" }.
+-- unregister_for_user: derived id, platform, token, user. Detaches the user;
+-- deletes the device when no user is left. A device that is not the user's is
+-- left alone. Returns { "ok", "deleted" | "detached" | "none" }.
 function commands.unregister_for_user()
-  local derived, platform, token, bundle, user = A[1], A[2], A[3], A[4], A[5]
-  local id, rec = find(derived, platform, token, bundle ~= "" and bundle or nil)
+  local derived, platform, token, user = A[1], A[2], A[3], A[4]
+  local id, rec = find(derived, platform, token)
   if not id or not has_user(rec, user) then return { "ok", "none" } end
   local kept = {}
   for _, u in ipairs(split(rec[USERS], LS)) do if u ~= user then kept[#kept + 1] = u end end
@@ -267,38 +264,115 @@ function commands.unregister_for_user()
   return { "ok", "detached" }
 end
 
--- set_pusher: derived id, platform, pushkey, app id, metadata, fresh id, user,
--- append ("1": keep the other users), cap. Creates or updates the pusher
--- (app id + pushkey) and attaches the user; without append, the other users
--- that had it lose it. Returns { "ok", id }.
+-- --- Matrix pushers: one record per (user, app id, pushkey) ---
+-- Each pusher lives under an id derived from (user, app id, pushkey) and is
+-- listed in the token index under the "shared" id derived from (app id,
+-- pushkey), so the pushers of every user for one app id + pushkey are found
+-- together. A record stored before pushers were per user (under the shared
+-- id, or aliased to it) may hold several users: it keeps working for them,
+-- and a user who sets or deletes their pusher is split off it.
+
+-- The pushers of (app id, pushkey): { {id, rec}, ... }.
+local function pushers_of(shared, platform, pushkey, app_id)
+  local out = {}
+  local candidates = { shared }
+  for _, v in ipairs(split(redis.call("HGET", TIDX, shared) or "", ",")) do candidates[#candidates + 1] = v end
+  for _, id in ipairs(candidates) do
+    local rec = load(id)
+    if rec and rec[PLATFORM] == platform and rec[TOKEN] == pushkey and rec[BUNDLE] == app_id then
+      out[#out + 1] = { id, rec }
+    end
+  end
+  return out
+end
+
+-- Removes the user from a record other users hold too (and saves it).
+local function detach(id, rec, user)
+  local kept = {}
+  for _, u in ipairs(split(rec[USERS], LS)) do if u ~= user then kept[#kept + 1] = u end end
+  list_remove(ubucket(user), user, id)
+  rec[USERS] = table.concat(kept, LS)
+  save(id, rec)
+end
+
+-- set_pusher: own id, shared id, platform, pushkey, app id, metadata, fresh
+-- id, user, append ("1": keep the other users' pushers), cap. Creates or
+-- updates the user's pusher; without append, every other pusher of the app
+-- id + pushkey is deleted. A new pusher split off an older shared record
+-- keeps its channels. Returns { "ok", id }.
 function commands.set_pusher()
-  local derived, platform, pushkey, app_id, meta, fresh, user, append, cap = A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9]
-  local id, rec = find(derived, platform, pushkey, app_id)
-  if not (id and has_user(rec, user)) and user_count(user) >= tonumber(cap) then return { "user_cap" } end
-  if id then
-    rec[META] = meta
-  else
-    id = derived
-    local alias = ""
-    if redis.call("HEXISTS", dkey(derived), derived) == 1 then
-      id, alias = fresh, derived
-      list_add(TIDX, derived, id)
-    end
-    rec = { platform, "", pushkey, "", "", app_id, meta, alias, "", "" }
+  local own, shared, platform, pushkey, app_id, meta, fresh, user, append, cap =
+    A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], tonumber(A[10])
+  local found = pushers_of(shared, platform, pushkey, app_id)
+  local mine, shared_with_me = nil, {}
+  for _, p in ipairs(found) do
+    if p[2][USERS] == user then mine = p
+    elseif has_user(p[2], user) then shared_with_me[#shared_with_me + 1] = p end
   end
+  if not mine and #shared_with_me == 0 and user_count(user) >= cap then return { "user_cap" } end
+  local inherited = shared_with_me[1] and { shared_with_me[1][2][INTERESTS], shared_with_me[1][2][DISABLED] }
+  for _, p in ipairs(shared_with_me) do detach(p[1], p[2], user) end
   if append ~= "1" then
-    for _, u in ipairs(split(rec[USERS], LS)) do
-      if u ~= user then list_remove(ubucket(u), u, id) end
-    end
-    rec[USERS] = has_user(rec, user) and user or ""
+    for _, p in ipairs(found) do if p ~= mine then drop(p[1], p[2]) end end
   end
-  if not has_user(rec, user) then attach(id, rec, user) end
+  if mine then
+    mine[2][META] = meta
+    save(mine[1], mine[2])
+    return { "ok", mine[1] }
+  end
+  local id = own
+  if redis.call("HEXISTS", dkey(own), own) == 1 then id = fresh end
+  list_add(TIDX, shared, id)
+  local rec = { platform, "", pushkey, "", "", app_id, meta, shared, "", "" }
+  if inherited then
+    rec[INTERESTS], rec[DISABLED] = inherited[1], inherited[2]
+    for _, name in ipairs(split(rec[INTERESTS], LS)) do redis.call("SADD", IPFX .. name, id) end
+  end
+  attach(id, rec, user)
   save(id, rec)
   return { "ok", id }
 end
 
--- set_channels: user, cap, token, n, n x (platform, derived id), then
--- (name, "1" enabled | "0" disabled) pairs. Applies the channels to every
+-- delete_pusher: shared id, platform, pushkey, app id, user. Deletes the
+-- user's pusher (detaches the user from an older shared record); other
+-- users' pushers are left alone. Returns { "ok", how many }.
+function commands.delete_pusher()
+  local shared, platform, pushkey, app_id, user = A[1], A[2], A[3], A[4], A[5]
+  local n = 0
+  for _, p in ipairs(pushers_of(shared, platform, pushkey, app_id)) do
+    if p[2][USERS] == user then drop(p[1], p[2]); n = n + 1
+    elseif has_user(p[2], user) then detach(p[1], p[2], user); n = n + 1 end
+  end
+  return { "ok", n }
+end
+
+-- detach_user: user id, platform code of pushers. Detaches the user from
+-- every device of theirs and forgets the user; a device nothing holds any
+-- more (no user, no interest) is deleted, and so is a pusher left without a
+-- user (a pusher is one user's). Returns { "ok", devices deleted }.
+function commands.detach_user()
+  local user, pusher = A[1], A[2]
+  local deleted = 0
+  for _, id in ipairs(split(redis.call("HGET", ubucket(user), user) or "", ",")) do
+    local rec = load(id)
+    if rec then
+      local kept = {}
+      for _, u in ipairs(split(rec[USERS], LS)) do if u ~= user then kept[#kept + 1] = u end end
+      rec[USERS] = table.concat(kept, LS)
+      if #kept == 0 and (rec[INTERESTS] == "" or rec[PLATFORM] == pusher) then
+        drop(id, rec)
+        deleted = deleted + 1
+      else
+        save(id, rec)
+      end
+    end
+  end
+  redis.call("HDEL", ubucket(user), user)
+  return { "ok", deleted }
+end
+
+-- set_channels: user, cap, token, n, n x (platform, device or derived id),
+-- then (name, "1" enabled | "0" disabled) pairs. Applies the channels to every
 -- device of the user with that token: an enabled channel is an interest, a
 -- disabled one is not and is remembered in the record's disabled list.
 function commands.set_channels()

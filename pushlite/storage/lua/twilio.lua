@@ -4,21 +4,41 @@
 -- KEYS[1] the instance hash (the instance must exist)
 -- KEYS[2] {iid}:twilio:regs    registration id -> JSON
 -- KEYS[3] {iid}:twilio:tokens  token digest -> registration id
+-- KEYS[4] (create) the apps set ({iid}:apps)
 -- KEYS[4..6] (delete) the device's bucket, the user's bucket, the device
 --         token index ({iid}:tokens)
 -- ARGV[1] command; the rest as each command says.
--- Returns {status, ...}; status "ok", "exists", "no_instance" or "not_found".
+-- Returns {status, ...}; status "ok", "exists", "changed", "no_instance" or
+-- "not_found".
 
-local REGS, TOKENS  -- set by each call
+local INSTANCE, REGS, TOKENS  -- set by each call
 
--- create: registration id, token digest, JSON. Stores it unless the token
--- already has a registration (a concurrent create won): then its id.
-local function create(id, digest, json)
+-- create: registration id, token digest, JSON, app name. Stores it unless the
+-- token already has a registration (a concurrent create won): then its id.
+-- The app joins the apps set; the first app ever registered becomes the
+-- instance's default, unless registrations made before pushlite kept apps are
+-- still to be indexed (apps.py does that, picking the oldest one's app).
+local function create(id, digest, json, app, apps)
   local other = redis.call("HGET", TOKENS, digest)
   if other and redis.call("HEXISTS", REGS, other) == 1 then return { "exists", other } end
+  if redis.call("HLEN", REGS) == 0 then redis.call("HSET", INSTANCE, "apps_indexed", "1") end
   redis.call("HSET", REGS, id, json)
   redis.call("HSET", TOKENS, digest, id)
+  redis.call("SADD", apps, app)
+  if redis.call("HEXISTS", INSTANCE, "apps_indexed") == 1 then
+    redis.call("HSETNX", INSTANCE, "default_app", app)
+  end
   return { "ok", id }
+end
+
+-- replace: registration id, the JSON it had when read, the new JSON. Writes
+-- the new one only if the record is still the one read.
+local function replace(id, old, new)
+  local current = redis.call("HGET", REGS, id)
+  if not current then return { "not_found" } end
+  if current ~= old then return { "changed" } end
+  redis.call("HSET", REGS, id, new)
+  return { "ok" }
 end
 
 -- forget: registration id, token digest. Drops the record and its token entry
@@ -50,10 +70,11 @@ local function delete(id, digest, device, user, bucket, ubucket, tidx)
 end
 
 return function(KEYS, ARGV)
-  REGS, TOKENS = KEYS[2], KEYS[3]
-  if redis.call("EXISTS", KEYS[1]) == 0 then return { "no_instance" } end
+  INSTANCE, REGS, TOKENS = KEYS[1], KEYS[2], KEYS[3]
+  if redis.call("EXISTS", INSTANCE) == 0 then return { "no_instance" } end
   local command = ARGV[1]
-  if command == "create" then return create(ARGV[2], ARGV[3], ARGV[4]) end
+  if command == "create" then return create(ARGV[2], ARGV[3], ARGV[4], ARGV[5], KEYS[4]) end
+  if command == "replace" then return replace(ARGV[2], ARGV[3], ARGV[4]) end
   if command == "forget" then forget(ARGV[2], ARGV[3]); return { "ok" } end
   if command == "delete" then return delete(ARGV[2], ARGV[3], ARGV[4], ARGV[5], KEYS[4], KEYS[5], KEYS[6]) end
   return { "unknown_command" }

@@ -1,0 +1,27 @@
+"""Apps: the app a registration names (its ``related`` link), whether it is
+the default, and whether it has credentials of its own."""
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from pushlite import store
+from pushlite.apidoc import document_errors
+from pushlite.storage import apps
+
+from . import errors
+from .blueprint import blp, documented, instance_id
+from .schemas import TwilioAppSchema
+
+
+@blp.route("/PushNotifications/Apps/<app_name>")
+class App(MethodView):
+    @documented
+    @blp.response(200, TwilioAppSchema)
+    @document_errors(401, 404, 503)
+    def get(self, app_name: str):
+        """Get an app: whether it is the default (sends naming no app reach it), and its own credentials."""
+        app = apps.get(store.client(), instance_id(), app_name)
+        if app is None:
+            raise errors.not_found()
+        return {"id": app.name, "name": app.name, "default": app.default, "credentials": app.credentials,
+                "uri": f"/PushNotifications/Apps/{app.name}"}
