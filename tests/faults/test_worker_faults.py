@@ -23,6 +23,18 @@ def duplicates(apns_mock, tokens) -> int:
     return sum(apns_mock.seen[t] - 1 for t in tokens if apns_mock.seen[t] > 1)
 
 
+def assert_all_delivered_after_the_kill(scene, apns_mock, publish_id: str, tokens: list[str], killed_at: float) -> None:
+    """Done within 60 s of the kill: every device sent, at most one window of
+    them twice, all of them targeted and delivered, not stalled."""
+    record = scene.wait_done(publish_id, 60)
+    assert time.monotonic() - killed_at < 60
+    assert all(apns_mock.seen[t] >= 1 for t in tokens), "a device was never sent"
+    assert duplicates(apns_mock, tokens) <= WINDOW, duplicates(apns_mock, tokens)
+    assert record["targeted"] == record["delivered"] == len(tokens), record
+    assert_adds_up(record)
+    assert record["stalled_since"] is None
+
+
 def test_sigkill_mid_batch_delivers_everything_once_more_at_most_a_window(scene, workers, apns_mock):
     tokens = scene.add_devices(3000)
     apns_mock.delay = 0.3  # each chunk of a batch takes at least this long
@@ -32,15 +44,7 @@ def test_sigkill_mid_batch_delivers_everything_once_more_at_most_a_window(scene,
     wait_for(lambda: scene.owner_of(pid, "0") and len(apns_mock.requests) >= 1200, 30, "batch 0 mid-way")
     victim = workers.by_owner(scene.owner_of(pid, "0"))
     victim.send_signal(signal.SIGKILL)
-    killed_at = time.monotonic()
-
-    record = scene.wait_done(pid, 60)
-    assert time.monotonic() - killed_at < 60
-    assert all(apns_mock.seen[t] >= 1 for t in tokens), "a device was never sent"
-    assert duplicates(apns_mock, tokens) <= WINDOW, duplicates(apns_mock, tokens)
-    assert record["targeted"] == record["delivered"] == 3000, record
-    assert_adds_up(record)
-    assert record["stalled_since"] is None
+    assert_all_delivered_after_the_kill(scene, apns_mock, pid, tokens, time.monotonic())
 
 
 def test_sigkill_during_a_retry(scene, workers, apns_mock):
@@ -85,15 +89,7 @@ def test_sigkill_mid_fan_out_every_device_delivered(scene, workers, apns_mock):
         raise AssertionError("the walk always ended before the test could stop its worker")
     assert 1 <= int(walked[1]) < 20, walked
     victim.send_signal(signal.SIGKILL)
-    killed_at = time.monotonic()
-
-    record = scene.wait_done(pid, 60)
-    assert time.monotonic() - killed_at < 60
-    assert all(apns_mock.seen[t] >= 1 for t in tokens), "a device was never sent"
-    assert duplicates(apns_mock, tokens) <= WINDOW, duplicates(apns_mock, tokens)
-    assert record["targeted"] == record["delivered"] == 20_000, record
-    assert_adds_up(record)
-    assert record["stalled_since"] is None
+    assert_all_delivered_after_the_kill(scene, apns_mock, pid, tokens, time.monotonic())
 
 
 def _walking(scene, publish_id: str) -> str:
