@@ -24,6 +24,7 @@ from rq import Queue
 from config import Config
 from pushlite.storage import credentials
 from pushlite.storage.connection import connect, connect_queue
+from workers.lease import Leases
 from workers.senders import CREDENTIAL_FREE_PROVIDERS, Sender, SenderSettings, build_sender
 
 T = TypeVar("T")
@@ -76,6 +77,7 @@ class Runtime:
         # Names this process's leases; set when it is asked to stop (SIGTERM).
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stopping = threading.Event()
+        self.leases = Leases(self)
 
     @classmethod
     def from_config(cls, config: Config) -> "Runtime":

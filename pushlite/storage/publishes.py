@@ -95,7 +95,7 @@ def create(
         **{name: 0 for name in COUNTERS},
         **(extra or {}),
     }
-    client.zadd(keys.ACTIVE_PUBLISHES, {active_member(instance_id, publish_id): time.time()})
+    watch(client, instance_id, publish_id)
     created = run(
         client,
         "publish.lua",
@@ -151,6 +151,12 @@ def content(client: redis.Redis, instance_id: str, publish_id: str) -> Content |
 
 def active_member(instance_id: str, publish_id: str) -> str:
     return f"{instance_id} {publish_id}"
+
+
+def watch(client: redis.Redis, instance_id: str, publish_id: str) -> None:
+    """Put a publish on the active list (before it gets work), so that the
+    sweep looks after it until it is done."""
+    client.zadd(keys.ACTIVE_PUBLISHES, {active_member(instance_id, publish_id): time.time()})
 
 
 def active(client: redis.Redis, limit: int = 1000) -> list[tuple[str, str]]:
