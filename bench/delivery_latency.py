@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from _harness import ROOT, Stack, add_devices, apns_token, describe_code, fcm_token
+from _harness import ROOT, Stack, add_devices, apns_token, describe_code, fcm_token, machine_busy_seconds
 
 TARGET_P50_MS = 10.0
 TARGET_P99_MS = 50.0
@@ -74,6 +74,9 @@ def main() -> int:
         mock = stack.mock
         assert mock is not None
         for seq in range(-WARMUP, args.publishes):
+            if seq == 0:
+                stack.redis.config_resetstat()
+                cpu_before, busy_before, measured_from = stack.cpu(), machine_busy_seconds(), time.time()
             started = time.time()
             stack.publish(tenant, body(args.provider, seq))
             answered = time.time()
@@ -92,6 +95,9 @@ def main() -> int:
             if seq > 0 and seq % 250 == 0:
                 print(f"  {seq} publishes, p50 so far {percentile(sorted(total), 50):.2f} ms", flush=True)
         load = os.getloadavg()[0]
+        cpu = {name: spent - cpu_before.get(name, 0.0) for name, spent in stack.cpu().items()}
+        busy, measured = machine_busy_seconds() - busy_before, time.time() - measured_from
+        commands = stack.redis.info("commandstats")
 
     counts = stack.mock_counts or {}
     print()
@@ -105,6 +111,15 @@ def main() -> int:
         p50, p99 = percentile(ordered, 50), percentile(ordered, 99)
         print(f"target p50 <= {TARGET_P50_MS:.0f} ms: {'met' if p50 <= TARGET_P50_MS else 'MISSED'} ({p50:.2f} ms); "
               f"target p99 <= {TARGET_P99_MS:.0f} ms: {'met' if p99 <= TARGET_P99_MS else 'MISSED'} ({p99:.2f} ms)")
+    if total:
+        n = len(total)
+        print("CPU per publish: " + ", ".join(f"{name} {seconds * 1e6 / n:.0f} us" for name, seconds in cpu.items())
+              + f"; machine {busy:.1f} core-s busy of {(os.cpu_count() or 1) * measured:.1f}, "
+              f"other processes {max(0.0, busy - sum(cpu.values())):.1f}")
+        top = sorted(commands.items(), key=lambda kv: -kv[1]["calls"])
+        print(f"Redis commands per publish (all clients, those inside scripts too): "
+              f"{sum(stat['calls'] for _, stat in top) / n:.1f}: " + ", ".join(
+                  f"{name.removeprefix('cmdstat_')} {stat['calls'] / n:.1f}" for name, stat in top[:14]))
     print(f"mock counted: {counts}")
     if missing:
         print(f"PROBLEM: {len(missing)} publish(es) never reached the mock: seq {missing}")

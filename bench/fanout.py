@@ -30,7 +30,8 @@ import sys
 import time
 from pathlib import Path
 
-from _harness import ROOT, RssSampler, Stack, add_devices, describe_code, half_and_half, status_kb
+from _harness import (ROOT, RssSampler, Stack, add_devices, describe_code, half_and_half, machine_busy_seconds,
+                      status_kb)
 from rq import Queue
 
 # Importable once _harness has put the repository on sys.path.
@@ -70,6 +71,8 @@ def main() -> int:
         rss_before = {pid: status_kb(pid, "VmRSS") for pid in stack.worker_pids}
 
         with RssSampler(stack.worker_pids) as rss:
+            stack.redis.config_resetstat()
+            cpu_before, busy_before = stack.cpu(), machine_busy_seconds()
             started = time.time()
             publish_id = stack.publish(tenant, {
                 "interests": ["big"], "apns": {"aps": {"alert": "hi"}}, "fcm": {"notification": {"title": "hi"}},
@@ -88,6 +91,9 @@ def main() -> int:
                 max_queue = max(max_queue, queued)
                 if record.get("fanout_done") == "1":
                     fanout_seconds = now - started
+                    cpu = {name: spent - cpu_before.get(name, 0.0) for name, spent in stack.cpu().items()}
+                    busy = machine_busy_seconds() - busy_before
+                    commands = stack.redis.info("commandstats")
                     break
                 if now - last_print >= 1:
                     print(f"  {now - started:6.2f} s  status {record.get('status')}, delivery jobs queued {queued:,}, "
@@ -119,6 +125,14 @@ def main() -> int:
               f"{'met' if fanout_seconds <= TARGET_FANOUT_SECONDS else 'MISSED'})")
         print(f"  delivered while fanning out: {delivered_at_fanout:,}; most delivery jobs waiting at once: "
               f"{max_queue:,}")
+        cores = os.cpu_count() or 1
+        print("  CPU during the fan-out: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in cpu.items())
+              + f"; machine {busy:.1f} core-s busy of {cores * fanout_seconds:.1f} ({cores} cores), "
+              f"other processes {max(0.0, busy - sum(cpu.values())):.1f}")
+        top = sorted(commands.items(), key=lambda kv: -kv[1]["usec"])[:6]
+        print("  Redis time by command during the fan-out (calls, ms; script commands counted inside FCALL too): "
+              + ", ".join(f"{name.removeprefix('cmdstat_')} {stat['calls']:,} {stat['usec'] / 1000:,.0f}"
+                          for name, stat in top))
         delivered = int(final.get("delivered", 0))
         window = stopped - started - fanout_seconds
         print(f"delivered by the end ({stopped - started:.1f} s after the publish): {delivered:,} "

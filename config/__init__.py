@@ -40,7 +40,7 @@ class Config:
     REDIS_SOCKET_TIMEOUT = 1.0
     REDIS_CONNECT_TIMEOUT = 1.0
     # After a Redis error meaning "unavailable", a web process answers 503 at
-    # once for this long, then lets one request try Redis again.
+    # once, and PINGs Redis in the background this often until it answers.
     REDIS_BREAKER_RETRY_SECONDS = 0.5
 
     def __init__(self, environ: dict[str, str] | None = None) -> None:

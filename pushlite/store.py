@@ -29,8 +29,23 @@ def breaker_for(app: Flask, url: str) -> Breaker:
     """The app's breaker for the Redis at ``url`` (data and queue share one when they are the same)."""
     breakers = app.extensions.setdefault("pushlite.breakers", {})
     if url not in breakers:
-        breakers[url] = Breaker(app.config["REDIS_BREAKER_RETRY_SECONDS"])
+        breakers[url] = Breaker(_Ping(url, app.config["REDIS_SOCKET_TIMEOUT"], app.config["REDIS_CONNECT_TIMEOUT"]),
+                                app.config["REDIS_BREAKER_RETRY_SECONDS"])
     return breakers[url]
+
+
+class _Ping:
+    """A breaker's probe: PING on a client of its own, made on first use (in
+    the process that probes, so never shared across a fork)."""
+
+    def __init__(self, url: str, socket_timeout: float, connect_timeout: float) -> None:
+        self.url, self.socket_timeout, self.connect_timeout = url, socket_timeout, connect_timeout
+        self._client: redis.Redis | None = None
+
+    def __call__(self) -> None:
+        if self._client is None:
+            self._client = connect(self.url, socket_timeout=self.socket_timeout, connect_timeout=self.connect_timeout)
+        self._client.ping()
 
 
 def client() -> redis.Redis:

@@ -15,12 +15,13 @@ import logging
 import math
 import random
 import time
+import uuid
 from datetime import datetime, timezone
 from typing import Sequence
 
 from rq import Queue, get_current_job
 
-from pushlite.storage import devices, keys, work
+from pushlite.storage import devices, keys, publishes, work
 from pushlite.storage.publishes import CHECK_MS
 from pushlite.storage.work import FANOUT, BatchResult, LeaseLost
 from workers import delivery
@@ -84,8 +85,9 @@ def fan_out(instance_id: str, publish_id: str) -> None:
     Interest sets are walked with SSCAN inside Redis, never loaded whole;
     the publish's seen set drops a device that SSCAN returns twice or that
     is in two targeted interests. A publish that fits in one batch is
-    delivered here, saving a job hop. The walk's position is stored with each
-    batch, so a fan-out taken over after a crash carries on from there.
+    delivered here, saving a job hop (its last walk step hands that batch
+    to this worker). The walk's position is stored with each batch, so a
+    fan-out taken over after a crash carries on from there.
     """
     rt = runtime()
     claim = work.claim(rt.redis, instance_id, publish_id, FANOUT, rt.owner, _ms(rt.delivery.lease_seconds))
@@ -100,100 +102,115 @@ def fan_out(instance_id: str, publish_id: str) -> None:
             walked = _walk(rt, lease, instance_id, publish_id, content.kind, content.targets)
             if walked is None:
                 return
-            pending, enqueued = walked
-            inline = pending[0] if len(pending) == 1 and not enqueued else None
-            if inline is None:
+            pending, last = walked
+            if last.ended:
+                publish_done = last.held is None
+            else:
                 _enqueue_batches(rt, instance_id, publish_id, pending)
-            work.fanned(rt.redis, instance_id, publish_id, rt.owner)
+                publish_done = work.fanned(rt.redis, instance_id, publish_id, rt.owner)
     except LeaseLost:
         log.warning("fan-out of %s was taken over", publish_id)
         return
-    if inline is not None:
-        deliver(instance_id, publish_id, inline[0])
+    if publish_done:
+        publishes.forget(rt.redis, instance_id, publish_id)
+    if last.held is not None:
+        _deliver(rt, instance_id, publish_id, *last.held)
 
 
 def _walk(
     rt: Runtime, lease: Lease, instance_id: str, publish_id: str, kind: str, targets: list[str]
-) -> tuple[list[tuple[str, int]], bool] | None:
+) -> tuple[list[tuple[str, int]], work.Step] | None:
     """Make every batch, enqueueing them in groups as they come. Returns the
-    batches not enqueued yet and whether some were, or None when the fan-out
+    batches not enqueued yet and the last step, or None when the fan-out
     was handed back (SIGTERM) or lost."""
     size, lease_ms = rt.delivery.batch_size, _ms(rt.delivery.lease_seconds)
-    pending: list[tuple[str, int]] = []
-    enqueued = False
     if kind == "interests":
         interest_keys = [keys.interest(instance_id, name) for name in targets]
-        finished = False
-        while not finished:
-            if _must_stop(rt, lease, instance_id, publish_id, FANOUT):
-                return None
-            finished, new = work.walk(rt.redis, instance_id, publish_id, interest_keys, rt.owner, lease_ms, size, CHECK_MS)
-            pending.extend(new)
-            if len(pending) > ENQUEUE_GROUP:
-                _enqueue_batches(rt, instance_id, publish_id, pending)
-                pending, enqueued = [], True
-        return pending, enqueued
-    # "users", or "devices": the console's test notification to one device.
-    ids = list(targets) if kind == "devices" else devices.users_device_ids(rt.redis, instance_id, targets)
-    for start in range(0, len(ids), size):
+
+        def step(_: int) -> work.Step:
+            return work.walk(rt.redis, instance_id, publish_id, interest_keys, rt.owner, lease_ms, size, CHECK_MS)
+    else:
+        # "users", or "devices": the console's test notification to one device.
+        ids = list(targets) if kind == "devices" else devices.users_device_ids(rt.redis, instance_id, targets)
+
+        def step(n: int) -> work.Step:
+            chunk = ids[n * size:(n + 1) * size]
+            return work.add(rt.redis, instance_id, publish_id, rt.owner, lease_ms, CHECK_MS, chunk,
+                            last=(n + 1) * size >= len(ids))
+    pending: list[tuple[str, int]] = []
+    n = 0
+    while True:
         if _must_stop(rt, lease, instance_id, publish_id, FANOUT):
             return None
-        pending.extend(work.add(rt.redis, instance_id, publish_id, rt.owner, CHECK_MS, ids[start:start + size]))
+        last = step(n)
+        pending.extend(last.batches)
+        if last.finished:
+            return pending, last
         if len(pending) > ENQUEUE_GROUP:
             _enqueue_batches(rt, instance_id, publish_id, pending)
-            pending, enqueued = [], True
-    return pending, enqueued
+            pending = []
+        n += 1
 
 
 def deliver(instance_id: str, publish_id: str, batch: str) -> None:
-    """Send one batch, in chunks of one sender window, recording each chunk's
-    answers before the next (so a take-over resends at most one window), then
-    schedule a retry for the temporary failures or fail them once
-    ``max_attempts`` is reached.
-
-    Devices that end failed are also put in RQ's failed registry, as one
-    ``undelivered`` job per batch run (requeuing it tries them again)."""
+    """Send one batch (see ``_deliver``) once this worker holds it."""
     rt = runtime()
-    settings = rt.delivery
-    lease_ms = _ms(settings.lease_seconds)
+    lease_ms = _ms(rt.delivery.lease_seconds)
     claim = work.claim(rt.redis, instance_id, publish_id, batch, rt.owner, lease_ms)
     if claim.status == "early" and claim.not_before - time.time() <= EARLY_WAIT_SECONDS:
         time.sleep(max(0.0, claim.not_before - time.time()))
         claim = work.claim(rt.redis, instance_id, publish_id, batch, rt.owner, lease_ms)
-    if claim.status != "ok":
-        return
+    if claim.status == "ok":
+        _deliver(rt, instance_id, publish_id, batch, claim)
+
+
+def _deliver(rt: Runtime, instance_id: str, publish_id: str, batch: str, claim: work.Claim) -> None:
+    """Send a held batch in chunks of one sender window, recording each
+    chunk's answers before the next (so a take-over resends at most one
+    window) and the last one's with the end of the run, then schedule a retry
+    for the temporary failures or fail them once ``max_attempts`` is reached.
+
+    Devices that end failed are also put in RQ's failed registry, as one
+    ``undelivered`` job per batch run (requeuing it tries them again)."""
+    settings = rt.delivery
+    lease_ms = _ms(settings.lease_seconds)
     failures: list[tuple[str, str]] = []
     retry: list[tuple[str, float | None]] = []
     with Lease(rt, instance_id, publish_id, batch) as lease:
         ids = claim.device_ids
+        last = BatchResult()  # answers recorded by "finish"
         if claim.takeovers >= settings.max_takeovers:
             reason = f"its worker was lost {claim.takeovers} times while delivering it"
-            lost = BatchResult(failed=[(device_id, reason) for device_id in ids])
-            work.answer(rt.redis, instance_id, publish_id, batch, rt.owner, lease_ms, lost)
-            failures, ids = lost.failed, ()
+            last = BatchResult(failed=[(device_id, reason) for device_id in ids])
+            failures, ids = list(last.failed), ()
         window = max(1, rt.sender_settings.max_concurrency)
         for start in range(0, len(ids), window):
             if _must_stop(rt, lease, instance_id, publish_id, batch):
                 return
             result = delivery.send_batch(rt, instance_id, publish_id, ids[start:start + window])
-            work.answer(rt.redis, instance_id, publish_id, batch, rt.owner, lease_ms, result)
+            if start + window < len(ids):
+                work.answer(rt.redis, instance_id, publish_id, batch, rt.owner, lease_ms, result)
+            else:
+                last = result
             failures.extend(result.failed)
             retry.extend(result.retry)
         exhausted = f"temporary provider failures; gave up after {claim.attempt + 1} attempts"
-        outcome, not_before, gen = work.finish(
-            rt.redis, instance_id, publish_id, batch, rt.owner, max_attempts=settings.max_attempts,
+        finished = work.finish(
+            rt.redis, instance_id, publish_id, batch, rt.owner, last, max_attempts=settings.max_attempts,
             delay_ms=_ms(backoff(rt, claim.attempt, [after for _, after in retry])),
             check_ms=CHECK_MS, reason=exhausted,
         )
-    if outcome == "retry":
-        enqueue_item(rt, instance_id, publish_id, batch, gen, not_before)
-    elif outcome == "done" and retry and claim.attempt + 1 >= settings.max_attempts:
+    if finished.status == "retry":
+        enqueue_item(rt, instance_id, publish_id, batch, finished.gen, finished.not_before)
+    elif finished.status == "done" and retry and claim.attempt + 1 >= settings.max_attempts:
         failures.extend((device_id, exhausted) for device_id, _ in retry)
+    if finished.publish_done:
+        publishes.forget(rt.redis, instance_id, publish_id)
     if failures:
         reasons = sorted({reason for _, reason in failures})
         rt.delivery_queue.enqueue(
             undelivered, instance_id, publish_id, [device_id for device_id, _ in failures], "; ".join(reasons),
-            job_timeout=JOB_TIMEOUT, **JOB_TTLS,
+            job_id=undelivered_job_id(publish_id), job_timeout=JOB_TIMEOUT, **JOB_TTLS,
         )
 
 
@@ -212,11 +229,18 @@ def _must_stop(rt: Runtime, lease: Lease, instance_id: str, publish_id: str, ite
     return True
 
 
+def undelivered_job_id(publish_id: str) -> str:
+    """Named after its publish, so that /rq and ``publishes requeue`` find a publish's undelivered jobs."""
+    return f"{publish_id}_undelivered_{uuid.uuid4().hex[:12]}"
+
+
 def undelivered(instance_id: str, publish_id: str, device_ids: Sequence[str], reason: str) -> None:
     """Fails on purpose, so that undelivered devices stand in RQ's failed
-    registry with their reason. Requeued by an operator (RQ Dashboard), it
-    tries those devices again as a new batch of the publish, once, and ends
-    finished (devices that fail again get a new ``undelivered`` job)."""
+    registry with their reason. Requeued by an operator (RQ Dashboard, or
+    ``flask --app wsgi publishes requeue``), it makes those devices a new
+    batch of the publish, once, enqueues it and ends finished; the batch is
+    delivered like any other (devices that fail again get a new
+    ``undelivered`` job)."""
     job = get_current_job()
     if job is not None and not job.meta.get("reported"):
         job.meta["reported"] = True
@@ -224,9 +248,10 @@ def undelivered(instance_id: str, publish_id: str, device_ids: Sequence[str], re
         raise DeliveryFailed(f"{len(device_ids)} device(s) of {publish_id} not delivered: {reason}")
     rt = runtime()
     token = job.id if job is not None else "-".join(device_ids)
+    publishes.watch(rt.redis, instance_id, publish_id)  # done publishes have left the sweep's list
     reopened = work.reopen(rt.redis, instance_id, publish_id, token, CHECK_MS, device_ids)
     if reopened is not None:
-        deliver(instance_id, publish_id, reopened[0])
+        enqueue_item(rt, instance_id, publish_id, *reopened)
 
 
 def backoff(rt: Runtime, attempt: int, retry_after: Sequence[float | None]) -> float:

@@ -1,49 +1,97 @@
-"""Keeping a work item's lease while a job works on it.
+"""Keeping the leases of the work items a worker process holds.
 
-A thread renews the lease every third of its length, so a live worker keeps
-its item however long a chunk takes, and a dead one loses it within
-``lease_seconds``. When a renewal finds the item taken over (this process
-stalled past its lease), ``lost`` is set and the job stops at its next step.
+One thread per process (``Leases``, started on first use) renews every
+lease the process holds every third of the lease's length, so a live worker
+keeps its items however long a step takes, and a dead one loses them within
+``lease_seconds``. Holding an item only registers it: a job starts no
+thread of its own. When a renewal finds an item taken over (this process
+stalled past its lease), that lease's ``lost`` is set and the job stops at
+its next step.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING
 
 import redis
 
 from pushlite.storage import work
-from workers.runtime import Runtime
+
+if TYPE_CHECKING:
+    from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+# The thread ends once the process has held nothing for this long (it starts
+# again with the next lease), so a runtime no longer used keeps no thread.
+IDLE_SECONDS = 30.0
+
 
 class Lease:
+    """One item held by this process while its ``with`` block runs."""
+
     def __init__(self, rt: Runtime, instance_id: str, publish_id: str, item: str) -> None:
         self.rt, self.instance_id, self.publish_id, self.item = rt, instance_id, publish_id, item
-        self.lease_ms = int(rt.delivery.lease_seconds * 1000)
         self.lost = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, name=f"lease-{item}", daemon=True)
 
     def __enter__(self) -> "Lease":
-        self._thread.start()
+        self.rt.leases.hold(self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        self.rt.leases.release(self)
 
-    def _renew(self) -> None:
-        while not self._stop.wait(self.rt.delivery.lease_seconds / 3):
+
+class Leases:
+    """The leases one process holds, and the thread that renews them."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._held: set[Lease] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, lease: Lease) -> None:
+        with self._lock:
+            self._held.add(lease)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="pushlite-leases", daemon=True)
+                self._thread.start()
+
+    def release(self, lease: Lease) -> None:
+        with self._lock:
+            self._held.discard(lease)
+
+    def _run(self) -> None:
+        idle_since = time.monotonic()
+        while True:
+            time.sleep(self.rt.delivery.lease_seconds / 3)
+            with self._lock:
+                held = list(self._held)
+                if not held and time.monotonic() - idle_since > IDLE_SECONDS:
+                    self._thread = None
+                    return
+            if held:
+                idle_since = time.monotonic()
+                self._renew(held)
+
+    def _renew(self, held: list[Lease]) -> None:
+        lease_ms = int(self.rt.delivery.lease_seconds * 1000)
+        by_publish: dict[tuple[str, str], list[Lease]] = defaultdict(list)
+        for lease in held:
+            by_publish[(lease.instance_id, lease.publish_id)].append(lease)
+        for (instance_id, publish_id), leases in by_publish.items():
+            items = [lease.item for lease in leases]
             try:
-                held = work.renew(
-                    self.rt.redis, self.instance_id, self.publish_id, self.rt.owner, self.lease_ms, [self.item]
-                )
-            except redis.RedisError as exc:  # the job's own next write will fail too, or Redis is back by then
-                log.warning("could not renew the lease of %s %s: %s", self.publish_id, self.item, exc)
+                kept = set(work.renew(self.rt.redis, instance_id, publish_id, self.rt.owner, lease_ms, items))
+            except redis.RedisError as exc:  # the job's own next write fails too, or Redis is back by then
+                log.warning("could not renew the leases of %s %s: %s", publish_id, items, exc)
                 continue
-            if not held:
-                log.warning("lost the lease of %s %s: taken over", self.publish_id, self.item)
-                self.lost = True
-                return
+            with self._lock:
+                for lease in leases:
+                    if lease.item not in kept and lease in self._held:
+                        log.warning("lost the lease of %s %s: taken over", publish_id, lease.item)
+                        lease.lost = True

@@ -25,6 +25,7 @@ from config import Config
 from pushlite import logs
 from pushlite.storage import credentials
 from pushlite.storage.connection import connect, connect_queue
+from workers.lease import Leases
 from workers.logged_job import LoggedJob
 from workers.senders import CREDENTIAL_FREE_PROVIDERS, Sender, SenderSettings, build_sender
 
@@ -78,6 +79,7 @@ class Runtime:
         # Names this process's leases; set when it is asked to stop (SIGTERM).
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stopping = threading.Event()
+        self.leases = Leases(self)
 
     @classmethod
     def from_config(cls, config: Config) -> "Runtime":

@@ -3,9 +3,10 @@ job, so connections and provider tokens live as long as the process), made
 to die visibly and to outlive Redis outages.
 
 - Heartbeats every few seconds, also while a job runs (a SimpleWorker runs
-  its job in the main thread, so RQ itself would not), with a short TTL: a
-  killed worker disappears from ``/rq`` and its job counts as abandoned
-  within ``HEARTBEAT_TTL`` seconds instead of the job timeout plus a minute.
+  its job in the main thread, so RQ itself would not; one thread does it for
+  the worker's life), with a short TTL: a killed worker disappears from
+  ``/rq`` and its job counts as abandoned within ``HEARTBEAT_TTL`` seconds
+  instead of the job timeout plus a minute.
 - SIGTERM (a deploy) sets ``Runtime.stopping``: the job in hand hands its
   batch back at its next step (``workers.jobs``), then RQ's warm shutdown
   ends the process.
@@ -42,6 +43,10 @@ class DeliveryWorker(SimpleWorker):
     def __init__(self, *args, runtime: Runtime, **kwargs) -> None:
         super().__init__(*args, worker_ttl=WORKER_TTL, maintenance_interval=60, **kwargs)
         self.runtime = runtime
+        self._beats = threading.Condition()
+        self._beating: Job | None = None
+        self._beater: threading.Thread | None = None
+        self._closed = False
 
     def get_heartbeat_ttl(self, job: Job) -> int:
         return HEARTBEAT_TTL
@@ -50,26 +55,52 @@ class DeliveryWorker(SimpleWorker):
         return super().heartbeat(timeout or HEARTBEAT_TTL, pipeline)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        done = threading.Event()
-        beat = threading.Thread(target=self._beat, args=(job, done), name="rq-heartbeat", daemon=True)
-        beat.start()
+        self._beat_for(job)
         try:
             super().execute_job(job, queue)
         finally:
-            done.set()
-            beat.join()
+            self._beat_for(None)
 
-    def _beat(self, job: Job, done: threading.Event) -> None:
-        while not done.wait(HEARTBEAT_SECONDS):
-            execution = self.execution
-            try:
-                with self.connection.pipeline() as pipe:
-                    self.heartbeat(pipeline=pipe)
-                    if execution is not None:
-                        execution.heartbeat(job.started_job_registry, HEARTBEAT_TTL, pipe)
-                    pipe.execute()
-            except redis.RedisError as exc:
-                log.warning("heartbeat failed: %s", type(exc).__name__)
+    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
+        self._beat_for(None)  # RQ is about to drop the job's execution: no beat may bring it back
+        super().handle_execution_ended(job, queue, heartbeat_ttl)
+
+    def close(self) -> None:
+        """End the heartbeat thread (RQ's loop has quit)."""
+        with self._beats:
+            self._closed = True
+            self._beats.notify_all()
+
+    def _beat_for(self, job: Job | None) -> None:
+        """Beat for ``job`` from now on (None: for no job). Returns once no
+        beat for an earlier job is under way: beats hold ``_beats``."""
+        with self._beats:
+            self._beating = job
+            if job is not None and self._beater is None:
+                self._beater = threading.Thread(target=self._beat, name="rq-heartbeat", daemon=True)
+                self._beater.start()
+            self._beats.notify_all()
+
+    def _beat(self) -> None:
+        """One thread for the worker's life (not one per job): every
+        HEARTBEAT_SECONDS of a job, the worker's and the execution's heartbeat."""
+        with self._beats:
+            while not self._closed:
+                job = self._beating
+                if job is None:
+                    self._beats.wait()
+                    continue
+                if self._beats.wait_for(lambda: self._beating is not job or self._closed, HEARTBEAT_SECONDS):
+                    continue
+                execution = self.execution
+                try:
+                    with self.connection.pipeline() as pipe:
+                        self.heartbeat(pipeline=pipe)
+                        if execution is not None:
+                            execution.heartbeat(job.started_job_registry, HEARTBEAT_TTL, pipe)
+                        pipe.execute()
+                except redis.RedisError as exc:
+                    log.warning("heartbeat failed: %s", type(exc).__name__)
 
     def request_stop(self, signum, frame) -> None:
         self.runtime.stopping.set()
@@ -88,6 +119,8 @@ def run(runtime: Runtime, queues: list[Queue]) -> None:
             return
         except redis.RedisError as exc:
             log.warning("worker stopped on a Redis error (%s); starting again", type(exc).__name__)
+        finally:
+            worker.close()
         if runtime.stopping.is_set():
             return
         wait = 0.5 if time.monotonic() - started > 30 else min(RESTART_BACKOFF_MAX, wait * 2)

@@ -1,4 +1,5 @@
-"""The operator's admin API (`/admin/v1`) and its CLI twin (`flask instances ...`)."""
+"""The operator's admin API (`/admin/v1`) and its CLI twin (`flask instances ...`,
+`flask credentials ...`, `flask publishes requeue`)."""
 from __future__ import annotations
 
 from flask import Flask
@@ -11,3 +12,4 @@ def init_app(app: Flask, api: Api) -> None:
     api.register_blueprint(views.blp)
     app.cli.add_command(cli.instances)
     app.cli.add_command(cli.credentials)
+    app.cli.add_command(cli.publishes)

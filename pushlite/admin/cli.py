@@ -1,4 +1,5 @@
-"""`flask --app wsgi instances ...` and `credentials ...`: the admin API from a shell."""
+"""`flask --app wsgi instances ...`, `credentials ...` and `publishes ...`: the
+admin API and RQ Dashboard's requeue from a shell."""
 from __future__ import annotations
 
 import json
@@ -6,12 +7,17 @@ from dataclasses import asdict
 
 import click
 from flask.cli import AppGroup
+from rq import Queue
+from rq.job import Job
+from rq.registry import FailedJobRegistry
 
 from pushlite import delivery, store
 from pushlite.storage import apps, vapid
 from pushlite.storage import credentials as credential_storage
 from pushlite.storage import instances as storage
 from pushlite.storage.errors import InstanceNotFound
+from workers.jobs import undelivered
+from workers.runtime import DELIVERY_QUEUE
 
 instances = AppGroup("instances", help="Create, list and delete pushlite instances.")
 
@@ -160,3 +166,31 @@ def delete_credential(instance_id: str, provider: str, app: str) -> None:
     if not credential_storage.delete(store.client(), instance_id, provider, _app(app)):
         raise click.ClickException(f"{owner} has no {provider} credential")
     click.echo(f"deleted the {provider} credential of {owner}")
+
+
+publishes = AppGroup("publishes", help="Look after publishes' delivery.")
+
+
+@publishes.command("requeue")
+@click.argument("publish_ids", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Every publish's undelivered devices.")
+def requeue(publish_ids: tuple[str, ...], every: bool) -> None:
+    """Try the undelivered devices of these publishes again, as RQ Dashboard's
+    Requeue of their failed `undelivered` jobs does (each device once)."""
+    if not publish_ids and not every:
+        raise click.UsageError("name publish ids, or give --all")
+    queue = Queue(DELIVERY_QUEUE, connection=delivery.queue().connection)
+    registry = FailedJobRegistry(queue=queue)
+    wanted = set(publish_ids)
+    jobs = [
+        job for job in Job.fetch_many(registry.get_job_ids(), connection=queue.connection)
+        if job is not None and job.func_name == f"{undelivered.__module__}.{undelivered.__name__}"
+        and (every or job.args[1] in wanted)
+    ]
+    for job in jobs:
+        registry.requeue(job)
+    devices = sum(len(job.args[2]) for job in jobs)
+    click.echo(f"requeued {len(jobs)} undelivered job(s): {devices} device(s)")
+    missing = wanted - {job.args[1] for job in jobs}
+    if missing:
+        raise click.ClickException(f"no undelivered devices to requeue for {', '.join(sorted(missing))}")

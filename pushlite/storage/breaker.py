@@ -6,10 +6,13 @@ each other and callers wait several timeouts for their 503. The breaker
 opens on the first error that means "unavailable" (timeout, refused
 connection, READONLY after a failover, ...): from then on, commands fail at
 once with ``CircuitOpen`` (a ``redis.ConnectionError``, so callers answer
-503 as for any outage). After ``retry_after`` seconds one command is let
-through as a probe; its success closes the breaker, its failure opens it
-again. So at most one request per process waits for a timeout at a time,
-and service comes back within ``retry_after`` of Redis answering again.
+503 as for any outage), and a thread of the process probes Redis every
+``retry_after`` seconds (``probe``: a PING on a connection of its own)
+until it answers, which closes the breaker. No request waits for a probe,
+so a hung Redis costs each process the requests in flight when it hung,
+and service comes back within ``retry_after`` of Redis answering again. (A
+read-only Redis answers the probe: reads go through, and the next write
+opens the breaker again, at once, since READONLY is not a timeout.)
 
 ``guard(client)`` wraps a client's ``execute_command`` and its pipelines'
 ``execute``, which every redis-py client (plain, cluster, sentinel-managed)
@@ -17,6 +20,8 @@ goes through, so any of them can be guarded.
 """
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 from typing import Any, Callable, TypeVar
@@ -24,6 +29,8 @@ from typing import Any, Callable, TypeVar
 import redis
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 # Redis errors that mean "not reachable right now" (down, hung, loading, a
 # replica during failover); any other Redis error is a bug, answered as one.
@@ -34,58 +41,49 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
 
 
 class CircuitOpen(redis.ConnectionError):
-    """Redis failed moments ago; not tried again before the breaker's next probe."""
+    """Redis failed moments ago; not tried again before the breaker's probe answers."""
 
 
 class Breaker:
-    def __init__(self, retry_after: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, probe: Callable[[], object], retry_after: float = 0.5) -> None:
+        self.probe = probe
         self.retry_after = retry_after
-        self._clock = clock
         self._lock = threading.Lock()
-        self._open_until: float | None = None  # None: closed
-        self._probing = False
+        self._open = False
+        self._prober: int | None = None  # the pid whose thread probes (a forked child has none)
 
     @property
     def is_open(self) -> bool:
-        return self._open_until is not None
+        return self._open
 
     def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        probe = self._enter()
+        if self._open:
+            raise CircuitOpen("Redis did not answer moments ago; not trying again yet")
         try:
-            result = function(*args, **kwargs)
+            return function(*args, **kwargs)
         except UNAVAILABLE:
             self._trip()
             raise
-        except BaseException:
-            if probe:
-                self._probing = False
-            raise
-        if probe:
-            self._close()
-        return result
-
-    def _enter(self) -> bool:
-        """Whether this call is the probe of an open breaker; raises CircuitOpen
-        while the breaker is open and it is not."""
-        if self._open_until is None:
-            return False
-        with self._lock:
-            if self._open_until is None:
-                return False
-            if self._probing or self._clock() < self._open_until:
-                raise CircuitOpen("Redis did not answer moments ago; not trying again yet")
-            self._probing = True
-            return True
 
     def _trip(self) -> None:
         with self._lock:
-            self._open_until = self._clock() + self.retry_after
-            self._probing = False
+            self._open = True
+            if self._prober != os.getpid():
+                self._prober = os.getpid()
+                threading.Thread(target=self._probe_until_back, name="redis-breaker-probe", daemon=True).start()
 
-    def _close(self) -> None:
-        with self._lock:
-            self._open_until = None
-            self._probing = False
+    def _probe_until_back(self) -> None:
+        while True:
+            time.sleep(self.retry_after)
+            try:
+                self.probe()
+            except Exception as exc:  # noqa: BLE001 - still unavailable, whatever the error says
+                log.debug("redis still unavailable: %s", type(exc).__name__)
+                continue
+            with self._lock:
+                self._open = False
+                self._prober = None
+            return
 
     def guard(self, client: redis.Redis) -> redis.Redis:
         """Route the client's commands and pipelines through this breaker (in place)."""

@@ -99,7 +99,7 @@ def create(
         **(extra or {}),
     }
     with client.pipeline(transaction=False) as pipe:
-        pipe.zadd(keys.ACTIVE_PUBLISHES, {active_member(instance_id, publish_id): time.time()})
+        watch(pipe, instance_id, publish_id)
         _index_recent(pipe, instance_id, publish_id)
         pipe.execute()
     created = run(
@@ -187,6 +187,12 @@ def content(client: redis.Redis, instance_id: str, publish_id: str) -> Content |
 
 def active_member(instance_id: str, publish_id: str) -> str:
     return f"{instance_id} {publish_id}"
+
+
+def watch(client: redis.Redis, instance_id: str, publish_id: str) -> None:
+    """Put a publish on the active list (before it gets work), so that the
+    sweep looks after it until it is done."""
+    client.zadd(keys.ACTIVE_PUBLISHES, {active_member(instance_id, publish_id): time.time()})
 
 
 def active(client: redis.Redis, limit: int = 1000) -> list[tuple[str, str]]:

@@ -96,31 +96,54 @@ def renew(client: redis.Redis, instance_id: str, publish_id: str, owner: str, le
     return _call(client, instance_id, publish_id, ["renew", owner, lease_ms, *items])
 
 
+@dataclass(frozen=True)
+class Step:
+    """What one fan-out step did."""
+
+    finished: bool  # every target walked
+    batches: list[tuple[str, int]]  # new batches to enqueue, with their job generation
+    # Set when the step ended a fan-out of at most one batch (no "fanned" to
+    # call): that batch, now held by the walker, or None (no device at all).
+    ended: bool = False
+    held: tuple[str, Claim] | None = None
+
+
+def _step(reply: list, publish_id: str) -> Step:
+    if reply[0] == "lost":
+        raise LeaseLost(publish_id)
+    if reply[0] == "ended":
+        return Step(True, [], ended=True)
+    if reply[0] == "held":
+        ids = tuple(x for x in reply[2].split(",") if x)
+        return Step(True, [], ended=True, held=(reply[1], Claim("ok", device_ids=ids)))
+    return Step(reply[0] == 1, [(reply[1], int(reply[2]))] if len(reply) > 1 else [])
+
+
 def walk(
     client: redis.Redis, instance_id: str, publish_id: str, interest_keys: Sequence[str],
     owner: str, lease_ms: int, batch_size: int, check_ms: int,
-) -> tuple[bool, list[tuple[str, int]]]:
-    """One step of an interests fan-out: (walk finished, [(new batch, its job generation)])."""
+) -> Step:
+    """One step of an interests fan-out."""
     reply = _call(client, instance_id, publish_id, ["walk", owner, lease_ms, batch_size, check_ms], interest_keys)
-    if reply[0] == "lost":
-        raise LeaseLost(publish_id)
-    return reply[0] == 1, ([(reply[1], int(reply[2]))] if len(reply) > 1 else [])
+    return _step(reply, publish_id)
 
 
 def add(
-    client: redis.Redis, instance_id: str, publish_id: str, owner: str, check_ms: int, device_ids: Sequence[str],
-) -> list[tuple[str, int]]:
-    """A batch of the devices not seen before in this publish (none when all were)."""
-    reply = _call(client, instance_id, publish_id, ["add", owner, check_ms, *device_ids])
-    if reply and reply[0] == "lost":
-        raise LeaseLost(publish_id)
-    return [(reply[0], int(reply[1]))] if reply else []
+    client: redis.Redis, instance_id: str, publish_id: str, owner: str, lease_ms: int, check_ms: int,
+    device_ids: Sequence[str], last: bool,
+) -> Step:
+    """One step of a users fan-out: a batch of the devices not seen before in
+    this publish (none when all were); ``last`` when no more ids follow."""
+    reply = _call(client, instance_id, publish_id, ["add", owner, lease_ms, check_ms, int(last), *device_ids])
+    return _step(reply, publish_id)
 
 
-def fanned(client: redis.Redis, instance_id: str, publish_id: str, owner: str) -> None:
-    """The fan-out has made every batch."""
-    if not _call(client, instance_id, publish_id, ["fanned", owner]):
+def fanned(client: redis.Redis, instance_id: str, publish_id: str, owner: str) -> bool:
+    """The fan-out has made and enqueued every batch; returns whether the publish is done."""
+    status = _call(client, instance_id, publish_id, ["fanned", owner])
+    if status == "lost":
         raise LeaseLost(publish_id)
+    return status == "done"
 
 
 def answer(
@@ -132,16 +155,26 @@ def answer(
         _call(client, instance_id, publish_id, ["answer", item, owner, lease_ms, *args])
 
 
+@dataclass(frozen=True)
+class Finished:
+    status: str  # "done" | "retry" (the devices to try again, after not_before) | "lost"
+    not_before: float = 0.0
+    gen: int = 0  # the retry's job generation
+    publish_done: bool = False
+
+
 def finish(
-    client: redis.Redis, instance_id: str, publish_id: str, item: str, owner: str,
+    client: redis.Redis, instance_id: str, publish_id: str, item: str, owner: str, result: BatchResult,
     *, max_attempts: int, delay_ms: int, check_ms: int, reason: str,
-) -> tuple[str, float, int]:
-    """End this run of a batch: ("done", 0, 0), ("retry", not before, job
-    generation) for the devices to try again, or ("lost", 0, 0)."""
-    reply = _call(client, instance_id, publish_id, ["finish", item, owner, max_attempts, delay_ms, check_ms, reason])
+) -> Finished:
+    """End this run of a batch, recording ``result`` (its last chunk's answers) in the same step."""
+    reply = _call(client, instance_id, publish_id,
+                  ["finish", item, owner, max_attempts, delay_ms, check_ms, reason, *result.args()])
     if reply[0] == "retry":
-        return "retry", int(reply[1]) / 1000, int(reply[2])
-    return reply[0], 0.0, 0
+        return Finished("retry", int(reply[1]) / 1000, int(reply[2]))
+    if reply[0] == "done":
+        return Finished("done", publish_done=reply[1] == 1)
+    return Finished(reply[0])
 
 
 def release(

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from rq import Queue
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from pushlite.storage import devices, keys
+from pushlite.storage import devices, keys, publishes
 from tests import insights
 from tests.conftest import ADMIN
 from tests.delivery.conftest import ALERT, FCM, BurstWorker, add_device, drain, publish, status
@@ -342,6 +343,40 @@ def test_publish_to_users(web, runtime, tenant, data, apns_mock, fcm_mock):
     assert (record["status"], record["targeted"], record["delivered"]) == ("done", 3, 3), record
     assert [r.token for r in apns_mock.requests] == [APNS_TOKEN]
     assert sorted(m["token"] for m in fcm_mock.messages) == [FCM_TOKEN, "fcm-token-ok-000000000002"]
+
+
+def test_users_over_several_batches_each_device_once(web, runtime, tenant, data, settings, fcm_mock):
+    """A device signed in to several of the targeted users (Discord-style
+    sync) gets one notification, whichever batch has it."""
+    settings.batch_size = 2
+    iid = tenant["id"]
+    tokens = [f"fcm-users-token-{n:08d}" for n in range(5)]
+    for n, token in enumerate(tokens):
+        device_id = add_device(data, iid, "fcm", token)
+        for user in {f"user-{n}", f"user-{(n + 1) % 5}", "everyone"}:
+            devices.add_user(data, iid, device_id, None, user, exclusive=False)
+    users = ["everyone", *[f"user-{n}" for n in range(5)]]
+    pid = publish(web, tenant, "users", users, fcm=FCM)
+    record = drain(runtime, web, tenant, pid)
+    assert (record["status"], record["targeted"], record["delivered"]) == ("done", 5, 5), record
+    assert sorted(m["token"] for m in fcm_mock.messages) == tokens
+    assert int(data.hget(keys.publish(iid, pid), "batches_total")) == 3
+
+
+@pytest.mark.parametrize("devices_", [0, 1, 5])
+def test_a_done_publish_leaves_the_sweeps_list_at_once(web, runtime, tenant, data, settings, fcm_mock, devices_):
+    """No device, one batch delivered by the fan-out itself, or several
+    batches: once done, the publish is off the active list without waiting
+    for a sweep (which would otherwise look at every done publish again)."""
+    settings.batch_size = 2
+    iid = tenant["id"]
+    for n in range(devices_):
+        add_device(data, iid, "fcm", f"fcm-active-token-{n:08d}", ["news"])
+    pid = publish(web, tenant, "interests", ["news"], fcm=FCM)
+    assert publishes.active_member(iid, pid) in data.zrange(keys.ACTIVE_PUBLISHES, 0, -1)
+    record = drain(runtime, web, tenant, pid)
+    assert (record["status"], record["delivered"]) == ("done", devices_), record
+    assert data.zrange(keys.ACTIVE_PUBLISHES, 0, -1) == []
 
 
 # --- VoIP ------------------------------------------------------------------------

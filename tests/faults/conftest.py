@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -138,14 +139,19 @@ class Scene:
         assert stored.status_code == 200, stored.get_json()
         self.tokens: list[str] = []
 
-    def add_devices(self, count: int, interest: str = "news", prefix: str = "") -> list[str]:
+    def add_devices(self, count: int, interest: str = "news", prefix: str = "", threads: int = 1) -> list[str]:
         """APNs devices subscribed to ``interest``; tokens are 64 characters, ``prefix`` first (a magic prefix)."""
-        tokens = []
-        for i in range(count):
-            token = (prefix + "-%x-" % (len(self.tokens) + i)).ljust(64, "0") if prefix else "%064x" % (len(self.tokens) + i + 1)
+        tokens = [
+            (prefix + "-%x-" % (len(self.tokens) + i)).ljust(64, "0") if prefix else "%064x" % (len(self.tokens) + i + 1)
+            for i in range(count)
+        ]
+
+        def add(token: str) -> None:
             device_id, _ = devices.register(self.data, self.iid, "apns", token)
             interests.add(self.data, self.iid, device_id, None, [interest])
-            tokens.append(token)
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(add, tokens))
         self.tokens.extend(tokens)
         return tokens
 

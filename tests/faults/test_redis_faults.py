@@ -54,8 +54,9 @@ def test_the_walk_sends_each_device_once_when_sscan_repeats_and_interests_overla
     interest_keys = [keys.interest(scene.iid, "a"), keys.interest(scene.iid, "b")]
     batches, finished, steps = [], False, 0
     while not finished:
-        finished, made = work.walk(scene.data, scene.iid, pid, interest_keys, owner, 60_000, 500, 10_000)
-        batches.extend(made)
+        step = work.walk(scene.data, scene.iid, pid, interest_keys, owner, 60_000, 500, 10_000)
+        finished = step.finished
+        batches.extend(step.batches)
         steps += 1
         if steps == 2:  # walk the first interest again from the start, as a repeating SSCAN would
             scene.data.hset(keys.publish(scene.iid, pid), "walk", "1:0")

@@ -23,6 +23,18 @@ def duplicates(apns_mock, tokens) -> int:
     return sum(apns_mock.seen[t] - 1 for t in tokens if apns_mock.seen[t] > 1)
 
 
+def assert_all_delivered_after_the_kill(scene, apns_mock, publish_id: str, tokens: list[str], killed_at: float) -> None:
+    """Done within 60 s of the kill: every device sent, at most one window of
+    them twice, all of them targeted and delivered, not stalled."""
+    record = scene.wait_done(publish_id, 60)
+    assert time.monotonic() - killed_at < 60
+    assert all(apns_mock.seen[t] >= 1 for t in tokens), "a device was never sent"
+    assert duplicates(apns_mock, tokens) <= WINDOW, duplicates(apns_mock, tokens)
+    assert record["targeted"] == record["delivered"] == len(tokens), record
+    assert_adds_up(record)
+    assert record["stalled_since"] is None
+
+
 def test_sigkill_mid_batch_delivers_everything_once_more_at_most_a_window(scene, workers, apns_mock):
     tokens = scene.add_devices(3000)
     apns_mock.delay = 0.3  # each chunk of a batch takes at least this long
@@ -32,15 +44,7 @@ def test_sigkill_mid_batch_delivers_everything_once_more_at_most_a_window(scene,
     wait_for(lambda: scene.owner_of(pid, "0") and len(apns_mock.requests) >= 1200, 30, "batch 0 mid-way")
     victim = workers.by_owner(scene.owner_of(pid, "0"))
     victim.send_signal(signal.SIGKILL)
-    killed_at = time.monotonic()
-
-    record = scene.wait_done(pid, 60)
-    assert time.monotonic() - killed_at < 60
-    assert all(apns_mock.seen[t] >= 1 for t in tokens), "a device was never sent"
-    assert duplicates(apns_mock, tokens) <= WINDOW, duplicates(apns_mock, tokens)
-    assert record["targeted"] == record["delivered"] == 3000, record
-    assert_adds_up(record)
-    assert record["stalled_since"] is None
+    assert_all_delivered_after_the_kill(scene, apns_mock, pid, tokens, time.monotonic())
 
 
 def test_sigkill_during_a_retry(scene, workers, apns_mock):
@@ -61,6 +65,43 @@ def test_sigkill_during_a_retry(scene, workers, apns_mock):
     assert_adds_up(record)
 
 
+def test_sigkill_mid_fan_out_every_device_delivered(scene, workers, apns_mock):
+    """The worker walking a 20-batch interest is SIGKILLed mid-walk (frozen
+    with SIGSTOP the moment its first batches exist, seen as "fanning_out"
+    through the API, then killed): the other worker takes the fan-out over
+    from the stored position, and the batches the dead one made but never
+    enqueued are found by the sweep."""
+    tokens = scene.add_devices(20_000, threads=4)
+    workers.start(2)
+    for _ in range(3):  # a walk that ends before the test catches it is tried again
+        apns_mock.reset()
+        pid = scene.publish()
+        owner = wait_for(lambda: _walking(scene, pid), 30, "the fan-out to make its first batch", interval=0)
+        if owner != "ended":
+            victim = workers.by_owner(owner)
+            victim.send_signal(signal.SIGSTOP)
+            walked = scene.data.hmget(keys.publish(scene.iid, pid), "fanout_done", "batches_total")
+            if walked[0] is None and scene.status(pid)["status"] == "fanning_out":
+                break
+            victim.send_signal(signal.SIGCONT)
+        scene.wait_done(pid, 60)
+    else:
+        raise AssertionError("the walk always ended before the test could stop its worker")
+    assert 1 <= int(walked[1]) < 20, walked
+    victim.send_signal(signal.SIGKILL)
+    assert_all_delivered_after_the_kill(scene, apns_mock, pid, tokens, time.monotonic())
+
+
+def _walking(scene, publish_id: str) -> str:
+    """The fan-out's owner once it has made a batch, "ended" once the walk
+    is over, "" before either."""
+    done, batches = scene.data.hmget(keys.publish(scene.iid, publish_id), "fanout_done", "batches_total")
+    if done:
+        return "ended"
+    owner = scene.owner_of(publish_id, FANOUT)
+    return owner if owner and int(batches or 0) else ""
+
+
 def test_fanout_taken_over_from_a_dead_worker_resumes_its_walk(scene, workers, apns_mock):
     """The state a worker SIGKILLed mid-walk leaves: the fan-out leased by a
     process that is gone, part of the interests walked into batches (one of
@@ -71,8 +112,7 @@ def test_fanout_taken_over_from_a_dead_worker_resumes_its_walk(scene, workers, a
     dead = "ghost:1:dead"
     assert work.claim(scene.data, scene.iid, pid, FANOUT, dead, 2000).status == "ok"
     interest = [keys.interest(scene.iid, "news")]
-    _, made = work.walk(scene.data, scene.iid, pid, interest, dead, 2000, 1000, 10_000)
-    assert len(made) == 1
+    assert len(work.walk(scene.data, scene.iid, pid, interest, dead, 2000, 1000, 10_000).batches) == 1
     workers.start(1)
     record = scene.wait_done(pid, 60)
     assert all(apns_mock.seen[t] == 1 for t in tokens), "each device exactly once"

@@ -7,6 +7,7 @@ Device tokens drive the answer by their prefix:
 | `dead`         | 410 Unregistered                                     |
 | `bad`          | 400 BadDeviceToken                                   |
 | `notopic`      | 400 DeviceTokenNotForTopic                           |
+| `disallowed`   | 400 TopicDisallowed (failed, not dead nor retried)   |
 | `busy`         | 429 TooManyRequests, `Retry-After: 1`                |
 | `down`         | 503 ServiceUnavailable                               |
 | `garbage`      | 500 with a body that is not JSON                     |
@@ -17,6 +18,9 @@ Device tokens drive the answer by their prefix:
 | `shutdown`     | 503 Shutdown, then GOAWAY (streams after it are lost)|
 | `drop`         | the TCP connection is cut instead of an answer       |
 | anything else  | 200 with an `apns-id`                                |
+
+With ``all_ok`` set, every token gets 200, magic or not (what failed was
+fixed: an operator's requeue then delivers).
 
 Requests that real APNs would refuse are refused the same way: a provider
 token that does not verify (403 InvalidProviderToken), a topic of no app the
@@ -82,6 +86,7 @@ class APNsMock(H2Server):
             self.arrived: dict[str, list[float]] = {}
             self.answered: dict[str, list[float]] = {}
             self.delay = 0.0  # seconds each accepted request waits before its answer
+            self.all_ok = False  # 200 for every token, magic or not
             self.token_topics: dict[str, str] = {}  # device token -> the app (bundle id) it belongs to
 
     def bind(self, token: str, topic: str) -> None:
@@ -147,10 +152,14 @@ class APNsMock(H2Server):
         return answer
 
     def _answer(self, device: str, count: int) -> Response:
+        if self.all_ok:
+            return Response(200, b"", [("apns-id", str(uuid.uuid4()))])
         if device.startswith("dead"):
             return _error(410, "Unregistered")
         if device.startswith("notopic"):
             return _error(400, "DeviceTokenNotForTopic")
+        if device.startswith("disallowed"):
+            return _error(400, "TopicDisallowed")
         if device.startswith("bad"):
             return _error(400, "BadDeviceToken")
         if device.startswith("busy"):

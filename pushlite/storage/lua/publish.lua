@@ -19,15 +19,20 @@
 --   create ttl grace field value ...        -> 1, or 0 without the instance
 --   claim item owner lease                  -> {"ok", attempt, takeovers, gen, ids, retry_ids} | {"done"} | {"busy"} | {"early", not_before}
 --   renew owner lease item ...              -> items still held
---   walk owner lease batch_size grace       -> {finished 0/1, new batch, gen, ...} | {"lost"}
---   add owner grace id ...                  -> {new batch, gen} | {} (nothing new) | {"lost"}
---   fanned owner                            -> 1 | 0 (lost)
+--   walk owner lease batch_size grace       -> a step (below)
+--   add owner lease grace last id ...       -> a step; last = "1" when no ids follow
+--   fanned owner                            -> the publish's status after the fan-out ended | "lost"
 --   answer item owner lease group ...       -> 1; a group is name, count, entries
---   finish item owner max_attempts delay grace reason -> {"done"} | {"retry", not_before, gen} | {"lost"}
+--   finish item owner max_attempts delay grace reason group ...
+--                                           -> {"done", publish done 0/1} | {"retry", not_before, gen} | {"lost"}
 --   release item owner grace                -> {"ok", not_before, gen} | {"busy"}; owner "" = only an expired lease
 --   due grace                               -> {status, item, owner, not_before, gen, ...}: items whose score passed
 --   bump grace item ...                     -> 1: free items checked, next check after grace
 --   reopen token grace id ...               -> {batch, gen} | {} (token already used)
+--
+-- A fan-out step replies {finished 0/1[, new batch, gen]} | {"lost"}; or,
+-- when it ended a fan-out of at most one batch, {"held", batch, ids} (the
+-- walker now holds that batch) | {"ended"} (no device: the publish is done).
 
 -- Set from each call's keys (functions get them as an argument, not a global).
 local KEYS, P, W, B, F, S
@@ -80,11 +85,29 @@ local function new_batch(ids, grace, now)
   return n
 end
 
--- The ids of `list` not yet in the seen set (which they join).
-local function unseen(list, first, last)
-  local out = {}
-  for i = first, last do
-    if redis.call("SADD", S, list[i]) == 1 then out[#out + 1] = list[i] end
+-- Appends to `out` the ids of list[first..last] not yet in the seen set,
+-- which they join: one SMISMEMBER and one SADD per step of at most STEP
+-- ids (a call per id cost the walk more Redis time than the SSCAN itself).
+local STEP = 1000
+local function unseen(list, first, last, out)
+  local n = #out
+  for from = first, last, STEP do
+    local to = math.min(last, from + STEP - 1)
+    local known = redis.call("SMISMEMBER", S, unpack(list, from, to))
+    local added, count = {}, 0
+    for i = from, to do
+      if known[i - from + 1] == 0 then count = count + 1; added[count] = list[i] end
+    end
+    if count > 0 and redis.call("SADD", S, unpack(added)) < count then
+      -- an id given twice in this step: keep its first
+      local once, kept = {}, {}
+      for _, id in ipairs(added) do
+        if not once[id] then once[id] = true; kept[#kept + 1] = id end
+      end
+      added, count = kept, #kept
+    end
+    for i = 1, count do out[n + i] = added[i] end
+    n = n + count
   end
   return out
 end
@@ -145,6 +168,34 @@ function commands.renew(a)
   return kept
 end
 
+-- The fan-out is over: every batch is made.
+local function end_fanout()
+  remove_item("fanout")
+  redis.call("UNLINK", S)  -- a big set is freed in the background, not while every client waits
+  redis.call("HSET", P, "fanout_done", "1")
+  if redis.call("HGET", P, "status") ~= "done" then redis.call("HSET", P, "status", "delivering") end
+  check_done()
+end
+
+-- The reply of a fan-out step that made batch `made` (nil: none). When the
+-- step finished the walk and the publish has no other batch, the fan-out
+-- ends here and the walker delivers that batch itself: it holds it from now
+-- (a small publish takes one call, not a walk, a "fanned" and a "claim").
+local function step_reply(finished, made, owner, lease, now)
+  if finished and tonumber(redis.call("HGET", P, "batches_total")) == (made and 1 or 0) then
+    end_fanout()
+    if not made then return {"ended"} end
+    local st = state(made)
+    st.owner = owner
+    save(made, st)
+    redis.call("ZADD", W, now + lease, made)
+    return {"held", made, redis.call("HGET", B, made)}
+  end
+  local out = {finished and 1 or 0}
+  if made then out[2] = made; out[3] = 0 end
+  return out
+end
+
 -- Walk the targeted interests from where the fan-out stopped ("walk" =
 -- "interest index:SSCAN cursor") until about batch_size unseen devices make
 -- one batch, or the interests are exhausted.
@@ -158,43 +209,36 @@ function commands.walk(a)
   while index <= #KEYS - 5 and #ids < size and rounds < 50 do
     local reply = redis.call("SSCAN", KEYS[5 + index], cursor, "COUNT", size)
     cursor = reply[1]
-    for _, id in ipairs(unseen(reply[2], 1, #reply[2])) do ids[#ids + 1] = id end
+    unseen(reply[2], 1, #reply[2], ids)
     if cursor == "0" then index = index + 1 end
     rounds = rounds + 1
   end
   redis.call("HSET", P, "walk", index .. ":" .. cursor)
   redis.call("ZADD", W, now + lease, "fanout")
-  local out = {index > #KEYS - 5 and 1 or 0}
-  if #ids > 0 then out[2] = new_batch(ids, grace, now); out[3] = 0 end
-  return out
+  return step_reply(index > #KEYS - 5, #ids > 0 and new_batch(ids, grace, now) or nil, owner, lease, now)
 end
 
+-- The next ids of a users fan-out (computed by the worker); "last" 1 when
+-- no more follow.
 function commands.add(a)
-  local owner, grace, now = a[2], tonumber(a[3]), now_ms()
+  local owner, lease, grace, last, now = a[2], tonumber(a[3]), tonumber(a[4]), a[5] == "1", now_ms()
   if not held("fanout", state("fanout"), owner, now) then return {"lost"} end
-  local ids = unseen(a, 4, #a)
-  if #ids == 0 then return {} end
-  return {new_batch(ids, grace, now), 0}
+  local ids = unseen(a, 6, #a, {})
+  return step_reply(last, #ids > 0 and new_batch(ids, grace, now) or nil, owner, lease, now)
 end
 
 function commands.fanned(a)
-  local st = state("fanout")
-  if not held("fanout", st, a[2], now_ms()) then return 0 end
-  remove_item("fanout")
-  redis.call("DEL", S)
-  redis.call("HSET", P, "fanout_done", "1")
-  if redis.call("HGET", P, "status") ~= "done" then redis.call("HSET", P, "status", "delivering") end
-  check_done()
-  return 1
+  if not held("fanout", state("fanout"), a[2], now_ms()) then return "lost" end
+  end_fanout()
+  return redis.call("HGET", P, "status")
 end
 
--- Record the answers of one chunk of a batch. Groups: "delivered",
+-- Record answers of a batch. Groups, from a[first] on: "delivered",
 -- "removed", "skipped" and "gone" (no longer a target: deleted meanwhile)
 -- list ids; "failed" lists "id<TAB>reason"; "retry" lists ids to try again.
 -- A device not in the batch's lists any more was answered before (by a
 -- worker that lost its lease, say) and is not counted again.
-function commands.answer(a)
-  local item, owner, lease, now = a[2], a[3], tonumber(a[4]), now_ms()
+local function record(item, a, first)
   local untried, retry = {}, {}
   local untried_list = split(redis.call("HGET", B, item) or "", ",")
   local retry_list = split(redis.call("HGET", B, item .. ":r") or "", ",")
@@ -203,7 +247,7 @@ function commands.answer(a)
   local counts = {targeted = 0, delivered = 0, removed = 0, failed = 0, skipped = 0}
   local retry_added = {}
   local failures = {}
-  local i = 5
+  local i = first
   while i <= #a do
     local name, n = a[i], tonumber(a[i + 1])
     if name ~= "retry" and name ~= "gone" and not TERMINAL[name] then
@@ -243,18 +287,28 @@ function commands.answer(a)
     if n ~= 0 then redis.call("HINCRBY", P, name, n) end
   end
   push_failures(failures)
+end
+
+-- One chunk's answers, recorded before the next chunk is sent.
+function commands.answer(a)
+  local item, owner, lease, now = a[2], a[3], tonumber(a[4]), now_ms()
+  local err = record(item, a, 5)
+  if err then return err end
   if held(item, state(item), owner, now) then redis.call("ZADD", W, now + lease, item) end
   return 1
 end
 
--- The holder ends its run of a batch: done when nothing is left; else the
--- retry ids get another attempt after `delay` ms, or fail with `reason`
--- once max_attempts is reached.
+-- The holder ends its run of a batch, with the answers of its last chunk
+-- (groups as for "answer"): done when nothing is left; else the retry ids
+-- get another attempt after `delay` ms, or fail with `reason` once
+-- max_attempts is reached. "done" says whether the whole publish is.
 function commands.finish(a)
   local item, owner, max_attempts, delay, grace, reason = a[2], a[3], tonumber(a[4]), tonumber(a[5]), tonumber(a[6]), a[7]
   local now = now_ms()
+  local err = record(item, a, 8)
+  if err then return err end
   local st = state(item)
-  if not st then return {"done"} end
+  if not st then return {"done", redis.call("HGET", P, "status") == "done" and 1 or 0} end
   if not held(item, st, owner, now) then return {"lost"} end
   local untried = redis.call("HGET", B, item) or ""
   local retry = split(redis.call("HGET", B, item .. ":r") or "", ",")
@@ -275,7 +329,7 @@ function commands.finish(a)
   remove_item(item)
   redis.call("HINCRBY", P, "batches_done", 1)
   check_done()
-  return {"done"}
+  return {"done", redis.call("HGET", P, "status") == "done" and 1 or 0}
 end
 
 function commands.release(a)
@@ -322,17 +376,26 @@ function commands.bump(a)
 end
 
 -- An operator requeued an undelivered job: its devices become a new batch
--- (once per token), no longer counted as targeted and failed.
+-- (once per token), no longer counted as targeted and failed nor listed
+-- among the failures.
 function commands.reopen(a)
   local token, grace, now = a[2], tonumber(a[3]), now_ms()
   if redis.call("EXISTS", P) == 0 then return {} end
   if redis.call("HSETNX", P, "reopened:" .. token, 1) == 0 then return {} end
-  local ids = {}
-  for i = 4, #a do ids[#ids + 1] = a[i] end
+  local ids, reopened = {}, {}
+  for i = 4, #a do ids[#ids + 1] = a[i]; reopened[a[i]] = true end
   redis.call("HINCRBY", P, "failed", -#ids)
   redis.call("HINCRBY", P, "targeted", -#ids)
-  redis.call("HSET", P, "status", "delivering")
-  redis.call("HDEL", P, "finished_at")
+  local kept = {}
+  for _, entry in ipairs(redis.call("LRANGE", F, 0, -1)) do
+    if not reopened[split(entry, "\t")[1]] then kept[#kept + 1] = entry end
+  end
+  redis.call("DEL", F)
+  if #kept > 0 then redis.call("RPUSH", F, unpack(kept)) end
+  if redis.call("HGET", P, "status") == "done" then
+    redis.call("HSET", P, "status", "delivering")
+    redis.call("HDEL", P, "finished_at")
+  end
   local n = new_batch(ids, grace, now)
   expire_all()
   return {n, 0}
