@@ -62,6 +62,15 @@ class Config:
         # (mailto: or https:). Apple's push service refuses a JWT without one.
         self.PUSHLITE_VAPID_SUBJECT = env.get("PUSHLITE_VAPID_SUBJECT") or ""
         self.PORT = int(env.get("PORT") or 8000)
+        # Log lines: "text" (readable) or "json" (one object per line), from this level up.
+        self.PUSHLITE_LOG_FORMAT = (env.get("PUSHLITE_LOG_FORMAT") or "text").strip().lower()
+        self.PUSHLITE_LOG_LEVEL = (env.get("PUSHLITE_LOG_LEVEL") or "INFO").strip().upper()
+        # One line per request: off by default, it costs about 13% of a device
+        # registration's CPU under gunicorn (bench/register_throughput.py).
+        self.PUSHLITE_ACCESS_LOG = _flag(env.get("PUSHLITE_ACCESS_LOG"), default=False)
+        # "[host:]port" of a listener serving /metrics without the admin token
+        # (gunicorn's master or `python -m pushlite` opens it); unset: none.
+        self.PUSHLITE_METRICS_PORT = env.get("PUSHLITE_METRICS_PORT") or None
         if self.EMBEDDED:
             # Embedded mode is for trying pushlite out: make what is missing.
             self.PUSHLITE_ADMIN_TOKEN = self.PUSHLITE_ADMIN_TOKEN or secrets.token_urlsafe(24)

@@ -9,14 +9,18 @@ from __future__ import annotations
 import sys
 
 from config import Config
-from pushlite import delivery, store
+from pushlite import delivery, logs, store
+from pushlite.metrics import collectors, web as web_metrics
 from pushlite.app import create_app
 from pushlite.storage import instances, vapid
 
 
 def main() -> None:
     config = Config()
+    logs.configure(config.PUSHLITE_LOG_FORMAT, config.PUSHLITE_LOG_LEVEL)
     app = create_app(config)
+    if config.PUSHLITE_METRICS_PORT:
+        collectors.serve(config.PUSHLITE_METRICS_PORT, lambda: web_metrics.registry_of(app))
     base = f"http://127.0.0.1:{config.PORT}"
     if config.EMBEDDED:
         with app.app_context():
@@ -29,6 +33,7 @@ def main() -> None:
             f"  demo instance id:   {demo.id}\n"
             f"  demo secret key:    {demo.secret_key}\n"
             f"  API docs:           {base}/docs\n"
+            f"  console:            {base}/console (log in with the admin token)\n"
             "  register a device:\n"
             f"    curl -s -X POST {base}/device_api/v1/instances/{demo.id}/devices/fcm "
             "-H 'Content-Type: application/json' "

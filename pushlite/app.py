@@ -6,8 +6,10 @@ from flask import Flask, send_from_directory
 from flask_smorest import Api
 
 from config import Config
-from pushlite import admin, apidoc, beams, dashboard, delivery, errors, health, mpush, parsing, store, twilio
+from pushlite import access, admin, apidoc, beams, console, dashboard, delivery, errors, health, mpush, parsing
+from pushlite import store, twilio
 from pushlite import channels, discord, matrix  # the user-authenticated families
+from pushlite.metrics import web as web_metrics
 
 
 def create_app(config: object | None = None) -> Flask:
@@ -21,8 +23,10 @@ def create_app(config: object | None = None) -> Flask:
     # "/instances//devices" must reach the Beams "missing param" errors, not a redirect.
     app.url_map.merge_slashes = False
 
+    access.init_app(app)
     store.init_app(app)
     delivery.init_app(app)
+    web_metrics.init_app(app)
     errors.init_app(app)
     api = Api(app, spec_kwargs={"info": {"description": "pushlite: a self-hosted push notification service."}})
     family_errors = apidoc.FamilyErrorsPlugin(app)
@@ -42,6 +46,7 @@ def create_app(config: object | None = None) -> Flask:
     twilio.init_app(app, api)
     app.register_blueprint(health.blp)
     dashboard.init_app(app)
+    console.init_app(app)
 
     @app.get("/docs/assets/<path:filename>")
     def swagger_assets(filename: str):

@@ -3,6 +3,7 @@ user JWTs (HS256, signed with the instance's secret key, DESIGN.md)."""
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 import jwt
 
@@ -31,6 +32,18 @@ def bearer(header: str | None) -> str:
 
 def same_secret(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def is_admin(request: Any, admin_token: str) -> bool:
+    """Whether a request carries the admin token: as a bearer token, or as
+    the HTTP Basic password (any user name), which is what a browser or a
+    Prometheus ``basic_auth`` sends."""
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return same_secret(header[7:].strip(), admin_token)
+    if request.authorization and request.authorization.password:
+        return same_secret(request.authorization.password, admin_token)
+    return False
 
 
 def issuers(instance_id: str) -> tuple[str, str]:

@@ -9,24 +9,14 @@ from __future__ import annotations
 import rq_dashboard
 from flask import Flask, Response, current_app, request
 
-from pushlite.auth import same_secret
-
-
-def _authorized() -> bool:
-    token = current_app.config["PUSHLITE_ADMIN_TOKEN"]
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return same_secret(header[7:].strip(), token)
-    if request.authorization and request.authorization.password:
-        return same_secret(request.authorization.password, token)
-    return False
+from pushlite.auth import is_admin
 
 
 def require_admin():
     # rq-dashboard's own hook (run just before this one) points the app at a
     # new client made from the URL; use pushlite's queue client instead.
     current_app.redis_conn = current_app.extensions["pushlite.fanout_queue"].connection
-    if not _authorized():
+    if not is_admin(request, current_app.config["PUSHLITE_ADMIN_TOKEN"]):
         return Response(
             '{"code": 401, "status": "Unauthorized", "message": "The admin token is required."}',
             401,

@@ -101,17 +101,25 @@ def handle_http_exception(exc: HTTPException):
     return response
 
 
+def note_unavailable(exc: redis.RedisError) -> None:
+    """Log and count a request that met an unavailable Redis (answered 503)."""
+    current_app.logger.warning("redis unavailable: %s", type(exc).__name__)
+    current_app.extensions["pushlite.metrics"].redis_errors.labels(type(exc).__name__).inc()
+
+
 def handle_redis_error(exc: redis.RedisError):
     if not isinstance(exc, UNAVAILABLE):
         return handle_unexpected(exc)
-    current_app.logger.warning("redis unavailable: %s", type(exc).__name__)
+    note_unavailable(exc)
     return handle_http_exception(
         ServiceUnavailable("The data store is unavailable; try again shortly.")
     )
 
 
 def handle_unexpected(exc: Exception):
-    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    # The route template, not the path: a path may hold a push token.
+    route = request.url_rule.rule if request.url_rule else "<unmatched>"
+    current_app.logger.exception("unhandled error on %s %s", request.method, route)
     return handle_http_exception(InternalServerError("Internal server error."))
 
 

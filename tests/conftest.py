@@ -22,8 +22,10 @@ pytest_plugins = ("tests.mocks.providers",)
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
-# Not API families: static files, the docs, the probes, and RQ Dashboard (an HTML operator UI).
-SKIP_ENDPOINTS = ("static", "api-docs.", "health.", "swagger_assets", "rq_dashboard.")
+# Not API families: static files, the docs, the probes, the Prometheus metrics, and the operator's
+# HTML pages (RQ Dashboard, the console).
+SKIP_ENDPOINTS = ("static", "api-docs.", "health.", "swagger_assets", "rq_dashboard.", "metrics.", "console.",
+                  "console_public.")
 
 # The error body fields of each family (DESIGN.md), by path prefix; longest prefix wins.
 FAMILY_ERROR_FIELDS = {

@@ -4,9 +4,8 @@ left (``workers.sweep``). It does not fork per job, so its HTTP/2
 connections and provider tokens live as long as the process."""
 from __future__ import annotations
 
-import logging
-
 from config import Config
+from pushlite import logs
 from workers.runtime import Runtime, install
 from workers.sweep import Sweeper
 from workers.worker import run
@@ -17,7 +16,7 @@ def main() -> None:
     config.validate()
     if config.EMBEDDED:
         raise SystemExit("workers need REDIS_URL: the embedded default delivers in-process")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure(config.PUSHLITE_LOG_FORMAT, config.PUSHLITE_LOG_LEVEL)
     runtime = Runtime.from_config(config)
     install(runtime)
     sweeper = Sweeper(runtime).start()

@@ -1,20 +1,26 @@
 """One chunk of a delivery batch: load the devices, send through each
-provider's sender concurrently, remove dead tokens, and say what happened to
-each device (a ``BatchResult``, which the job records on the publish)."""
+provider's sender concurrently, remove dead tokens, say what happened to
+each device (a ``BatchResult``, which the job records on the publish), and
+add it to the delivery statistics (``pushlite.storage.stats``)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict
 from dataclasses import replace
 from typing import Sequence
 
+import redis
+
 from pushlite import payloads
-from pushlite.storage import devices, publishes
+from pushlite.storage import devices, publishes, stats
 from pushlite.storage.records import Device
 from pushlite.storage.work import BatchResult
 from workers.dry_run import DryRunSender
 from workers.runtime import Runtime
 from workers.senders import Outcome, Sender, Target
+
+log = logging.getLogger(__name__)
 
 # Which sender serves a device platform. The publish payload a device gets is
 # the one named like its platform: VoIP devices only get an explicit
@@ -57,21 +63,38 @@ def send_batch(rt: Runtime, instance_id: str, publish_id: str, device_ids: Seque
             Target(device.id, device.token, device.platform, device.environment, device.bundle_id, device.metadata)
         )
     payload = content.payload if content else {}
-    jobs = []
+    jobs, providers, tally = [], [], stats.Tally()
     for (app, platform), group in groups.items():
         sender = senders.get((app, PROVIDER_OF[platform]))
         if sender is None or platform not in payload:
             result.skipped.extend(t.device_id for t in group)
+            tally.count(PROVIDER_OF[platform], "skipped", len(group))
             continue
         jobs.append(sender.send(group, payload[platform]))
-    for outcome in rt.run(_gather(jobs)):
+        providers.append(PROVIDER_OF[platform])
+    for provider, outcome in zip(providers, rt.run(_gather(jobs))):
         result.delivered.extend(outcome.delivered)
         result.removed.extend(outcome.dead)
         result.failed.extend(outcome.failed)
         result.retry.extend(outcome.retry)
+        count(tally, provider, outcome)
     if result.removed:
         devices.delete_many(rt.redis, instance_id, result.removed)
+    try:
+        stats.record(rt.redis, instance_id, tally)
+    except redis.RedisError as exc:  # counting must never change what is delivered
+        log.warning("delivery statistics not recorded: %s", type(exc).__name__)
     return result
+
+
+def count(tally: stats.Tally, provider: str, outcome: Outcome) -> None:
+    """Add a sender's outcome to the chunk's statistics."""
+    for name, n in (("delivered", len(outcome.delivered)), ("removed", len(outcome.dead)),
+                    ("retried", len(outcome.retry)), ("failed", len(outcome.failed))):
+        tally.count(provider, name, n)
+    for reason, n in outcome.retry_reasons.items():
+        tally.retry(provider, reason, n)
+    tally.observe(provider, outcome.latencies)
 
 
 def credential_app(senders: dict[tuple[str, str], Sender], device: Device) -> str:

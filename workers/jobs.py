@@ -130,7 +130,8 @@ def _walk(
         def step(_: int) -> work.Step:
             return work.walk(rt.redis, instance_id, publish_id, interest_keys, rt.owner, lease_ms, size, CHECK_MS)
     else:
-        ids = devices.users_device_ids(rt.redis, instance_id, targets)
+        # "users", or "devices": the console's test notification to one device.
+        ids = list(targets) if kind == "devices" else devices.users_device_ids(rt.redis, instance_id, targets)
 
         def step(n: int) -> work.Step:
             chunk = ids[n * size:(n + 1) * size]

@@ -22,9 +22,11 @@ from cryptography.fernet import Fernet
 from rq import Queue
 
 from config import Config
+from pushlite import logs
 from pushlite.storage import credentials
 from pushlite.storage.connection import connect, connect_queue
 from workers.lease import Leases
+from workers.logged_job import LoggedJob
 from workers.senders import CREDENTIAL_FREE_PROVIDERS, Sender, SenderSettings, build_sender
 
 T = TypeVar("T")
@@ -68,8 +70,8 @@ class Runtime:
         self.dry_run = dry_run
         self.delivery = delivery or DeliverySettings()
         self.sender_factory = sender_factory
-        self.fanout_queue = Queue(FANOUT_QUEUE, connection=queue_connection, is_async=is_async)
-        self.delivery_queue = Queue(DELIVERY_QUEUE, connection=queue_connection, is_async=is_async)
+        self.fanout_queue = Queue(FANOUT_QUEUE, connection=queue_connection, is_async=is_async, job_class=LoggedJob)
+        self.delivery_queue = Queue(DELIVERY_QUEUE, connection=queue_connection, is_async=is_async, job_class=LoggedJob)
         self._senders: dict[tuple[str, str, str], tuple[str, Sender]] = {}
         self._credential_free: dict[str, Sender] = {}
         self._lock = threading.Lock()
@@ -92,12 +94,13 @@ class Runtime:
         )
 
     def run(self, coroutine: Awaitable[T]) -> T:
-        """Run a coroutine on the process's one event loop (from any thread)."""
+        """Run a coroutine on the process's one event loop (from any thread),
+        logging with the caller's log context."""
         with self._lock:
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
                 threading.Thread(target=self._loop.run_forever, name="pushlite-senders", daemon=True).start()
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+        return asyncio.run_coroutine_threadsafe(logs.carry(logs.current(), coroutine), self._loop).result()
 
     def senders(self, instance_id: str) -> dict[tuple[str, str], Sender]:
         """The instance's senders by (app, provider) (app "" for the instance's

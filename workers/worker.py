@@ -25,6 +25,7 @@ from rq.queue import Queue
 from rq.exceptions import StopRequested
 from rq.worker import SimpleWorker
 
+from workers.logged_job import LoggedJob
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ RESTART_BACKOFF_MAX = 5.0
 
 class DeliveryWorker(SimpleWorker):
     max_connection_wait_time = RESTART_BACKOFF_MAX  # RQ's wait between reconnections (60 s by default)
+    job_class = LoggedJob  # jobs log with their request, instance and publish ids
 
     def __init__(self, *args, runtime: Runtime, **kwargs) -> None:
         super().__init__(*args, worker_ttl=WORKER_TTL, maintenance_interval=60, **kwargs)

@@ -71,9 +71,7 @@ def _publish(instance_id: str, kind: str, targets: list[str], body: dict) -> dic
         raise ApiError(400, "Payload too large", str(exc)) from None
     except payloads.PayloadError as exc:
         raise bad_request(str(exc)) from None
-    publish_id = publishes.create(store.client(), instance_id, kind, targets, content)
-    delivery.start(instance_id, publish_id)
-    return {"publishId": publish_id}
+    return {"publishId": delivery.publish(instance_id, kind, targets, content)}
 
 
 

@@ -68,3 +68,6 @@ class PublishStatusSchema(Schema):
                        "worker gone, or the queue unreachable): since when, in seconds since the epoch. The "
                        "publish carries on by itself once a worker runs again."})
     failures = fields.List(fields.Nested(FailureSchema), metadata={"description": "The latest 100 failures."})
+    request_id = fields.String(metadata={
+        "description": "pushlite extension: the id of the request that created the publish (its `X-Request-Id`): "
+                       "the worker log lines of its delivery carry it."})

@@ -6,8 +6,7 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
-from pushlite import delivery, payloads, store
-from pushlite.storage import publishes
+from pushlite import delivery, payloads
 
 from . import errors
 from .blueprint import blp, documented, instance_id
@@ -38,6 +37,5 @@ class Send(MethodView):
         except payloads.PayloadError as exc:
             raise MPushError(errors.PAYLOAD_TOO_LARGE, str(exc)) from None
         iid = instance_id()
-        publish_id = publishes.create(store.client(), iid, "interests", names, content)
-        delivery.start(iid, publish_id)
+        publish_id = delivery.publish(iid, "interests", names, content)
         return {"status_code": errors.OK, "publish_id": publish_id}

@@ -36,6 +36,12 @@ Per instance:
                             (``open``) through the reporting API; expires
                             with the publish
 ``{iid}:outbox``            list: the latest notifications a dry run recorded
+``{iid}:publishes``         list: the ids of the latest publishes, newest first
+                            (the console lists them; capped, see ``publishes.py``)
+``{iid}:stats:<minute>``    hash: outcome -> notifications sent in the minute
+                            starting at that unix time (expires, ``stats.py``)
+``{iid}:census``            hash: the console's device, user and interest
+                            counts, computed on demand (expires, ``census.py``)
 
 Device ids are derived from (instance, platform, token), so for almost every
 device the id itself is the token index: registering a token again finds its
@@ -47,7 +53,8 @@ Global: ``pushlite:instances`` (set of instance ids),
 ``pushlite:publishes:active`` (sorted set of "<iid> <publish id>" not yet
 done, which the workers' sweep looks after; never written in the same atomic
 step as an instance's keys) and ``pushlite:sweep`` (the sweep's short lock), ``pushlite:ready`` (written by
-``/readyz`` to check that Redis takes writes).
+``/readyz`` to check that Redis takes writes), ``pushlite:stats`` (hash: the
+delivery counters ``/metrics`` exposes, see ``stats.py``).
 """
 from __future__ import annotations
 
@@ -55,6 +62,7 @@ INSTANCES = "pushlite:instances"
 ACTIVE_PUBLISHES = "pushlite:publishes:active"
 SWEEP_LOCK = "pushlite:sweep"
 READY_PROBE = "pushlite:ready"
+DELIVERY_STATS = "pushlite:stats"
 
 DEVICE_BUCKET_WIDTH = 3  # hex digits of the device id -> 4,096 buckets
 USER_BUCKETS = 4096
@@ -155,6 +163,19 @@ def publish_reported(instance_id: str, publish_id: str, event: str) -> str:
 
 def outbox(instance_id: str) -> str:
     return tag(instance_id) + ":outbox"
+
+
+def recent_publishes(instance_id: str) -> str:
+    return tag(instance_id) + ":publishes"
+
+
+def instance_minute(instance_id: str, minute: int) -> str:
+    """The instance's delivery counts of the minute starting at ``minute`` (unix seconds)."""
+    return tag(instance_id) + ":stats:%d" % minute
+
+
+def census(instance_id: str) -> str:
+    return tag(instance_id) + ":census"
 
 
 # --- MPush and Twilio-style families ------------------------------------------

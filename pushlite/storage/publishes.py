@@ -30,6 +30,8 @@ CHECK_MS = 10_000
 # Unfinished work nobody has looked after for this long makes the publish
 # "stalled" (every worker gone, or the queue unreachable).
 STALLED_AFTER_SECONDS = 5
+# How many of an instance's latest publishes it keeps a list of (the console's).
+RECENT = 100
 
 
 class PublishNotFound(Exception):
@@ -50,7 +52,7 @@ def is_publish_id(value: str) -> bool:
 class Content:
     """What a publish asks for; it never changes, so workers cache it."""
 
-    kind: str  # "interests" | "users"
+    kind: str  # "interests" | "users" | "devices" (device ids)
     targets: list[str]
     payload: dict[str, Any]
     # When set, only devices registered for one of these app names ("": for no app).
@@ -78,10 +80,11 @@ def create(
 ) -> str:
     """Store a new publish (status ``queued``, its fan-out waiting) and return its id.
 
-    ``kind`` is "interests" or "users"; ``payload`` holds one entry per provider
-    format ("apns", "fcm"); ``extra`` is family-specific filters (e.g. an app name).
-    The publish is put on the active list first, so that the workers' sweep
-    finds it even if what follows is cut short.
+    ``kind`` is "interests", "users" or "devices" (ids); ``payload`` holds one
+    entry per provider format ("apns", "fcm"); ``extra`` is more fields to
+    store: family-specific filters (e.g. an app name), the request id.
+    The publish is put on the active list (and the instance's latest) first,
+    so that the workers' sweep finds it even if what follows is cut short.
     """
     publish_id = "pubid-" + str(uuid.uuid4())
     record = {
@@ -95,7 +98,10 @@ def create(
         **{name: 0 for name in COUNTERS},
         **(extra or {}),
     }
-    watch(client, instance_id, publish_id)
+    with client.pipeline(transaction=False) as pipe:
+        watch(pipe, instance_id, publish_id)
+        _index_recent(pipe, instance_id, publish_id)
+        pipe.execute()
     created = run(
         client,
         "publish.lua",
@@ -121,9 +127,7 @@ def get(client: redis.Redis, instance_id: str, publish_id: str) -> dict[str, Any
         record, failures, oldest, (seconds, _) = pipe.execute()
     if not record:
         raise PublishNotFound(publish_id)
-    record = {k: v for k, v in record.items() if not k.startswith(("reopened:", "walk"))}
-    for name in COUNTERS:  # a publish stored before a counter existed
-        record.setdefault(name, 0)
+    record = _shown(record)
     record["failures"] = [dict(zip(("device_id", "reason"), f.split("\t", 1))) for f in failures]
     record["stalled_since"] = None
     if oldest and record.get("status") != "done":
@@ -131,6 +135,38 @@ def get(client: redis.Redis, instance_id: str, publish_id: str) -> dict[str, Any
         if seconds - since >= STALLED_AFTER_SECONDS:
             record["stalled_since"] = since
     return record
+
+
+def _index_recent(pipe: Any, instance_id: str, publish_id: str) -> None:
+    """Put the publish first in the instance's list of latest publishes (an
+    id whose publish was not stored, or has expired, is skipped by ``recent``)."""
+    key = keys.recent_publishes(instance_id)
+    pipe.lpush(key, publish_id)
+    pipe.ltrim(key, 0, RECENT - 1)
+    pipe.expire(key, TTL_SECONDS)
+
+
+def recent(client: redis.Redis, instance_id: str, limit: int = RECENT) -> list[dict[str, Any]]:
+    """The instance's latest publishes, newest first, each as ``get`` shows
+    it without its failures and with its ``id`` (two round trips)."""
+    ids = [i for i in client.lrange(keys.recent_publishes(instance_id), 0, limit - 1) if is_publish_id(i)]
+    with client.pipeline(transaction=False) as pipe:
+        for publish_id in ids:
+            pipe.hgetall(keys.publish(instance_id, publish_id))
+        found = pipe.execute()
+    out = []
+    for publish_id, record in zip(ids, found):
+        if record:
+            out.append({"id": publish_id, **_shown(record)})
+    return out
+
+
+def _shown(record: dict[str, str]) -> dict[str, Any]:
+    """The fields of a publish hash a status shows (not the work's bookkeeping),
+    with every counter (a publish stored before a counter existed lacks it)."""
+    shown: dict[str, Any] = {name: 0 for name in COUNTERS}
+    shown.update((k, v) for k, v in record.items() if not k.startswith(("reopened:", "walk")))
+    return shown
 
 
 def content(client: redis.Redis, instance_id: str, publish_id: str) -> Content | None:

@@ -15,6 +15,7 @@ from typing import Sequence
 
 import redis
 
+from . import keys
 from .publishes import publish_keys
 from .scripts import run
 
@@ -209,3 +210,14 @@ def reopen(
     that token was used already or the publish expired."""
     reply = _call(client, instance_id, publish_id, ["reopen", token, check_ms, *device_ids])
     return (reply[0], int(reply[1])) if reply else None
+
+
+def unfinished(client: redis.Redis, instance_id: str, publish_id: str, limit: int = 100) -> list[tuple[str, int]]:
+    """The publish's work items not done yet, with their job generation
+    (the state's fifth field, see ``lua/publish.lua``): which RQ jobs to look at."""
+    items = client.zrange(keys.publish_work(instance_id, publish_id), 0, limit - 1)
+    with client.pipeline(transaction=False) as pipe:
+        for item in items:
+            pipe.hget(keys.publish_batches(instance_id, publish_id), f"{item}:st")
+        states = pipe.execute()
+    return [(item, int(state.split("|")[4])) for item, state in zip(items, states) if state]

@@ -72,8 +72,7 @@ class PushNotifications(MethodView):
         except payloads.PayloadError as exc:
             raise errors.invalid(f'Invalid parameter "content": {exc}') from None
         iid, client = instance_id(), store.client()
-        publish_id = publishes.create(client, iid, "users", users, payload, app_filter(client, iid, body.get("appName")))
-        delivery.start(iid, publish_id)
+        publish_id = delivery.publish(iid, "users", users, payload, app_filter(client, iid, body.get("appName")))
         operation = operation_id(publish_id)
         return {"id": operation, "status": "queued", "uri": f"/PushNotifications/Operations/{operation}"}
 

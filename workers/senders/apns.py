@@ -19,7 +19,7 @@ from urllib.parse import quote
 from cryptography.hazmat.primitives import serialization
 
 from workers.senders.apns_auth import ProviderToken, validate_apns_credential
-from workers.senders.base import Outcome, Sender, SenderSettings, Target
+from workers.senders.base import Outcome, Sender, SenderSettings, Target, retry_reason
 from workers.senders.transport import (
     TRANSPORT_ERRORS, Answer, ClientPool, bounded_gather, dumps, json_object, retry_after,
 )
@@ -149,7 +149,7 @@ class APNsSender(Sender):
                 await self._deliver(target, request, outcome)
             except Exception:  # a bug must not lose the rest of the batch
                 log.exception("apns: unexpected error sending to device %s", target.device_id)
-                outcome.retry.append((target.device_id, None))
+                outcome.retry_later([target.device_id], None, "unexpected")
 
         await bounded_gather(self.settings.max_concurrency, targets, deliver)
         if outcome.failed:
@@ -169,12 +169,12 @@ class APNsSender(Sender):
         for attempt in (1, 2):
             token = self.provider_token.value
             try:
-                response = await client.post(
+                response = await outcome.timed(client.post(
                     path, content=request.body, headers={**headers, "authorization": "bearer " + token}
-                )
+                ))
             except TRANSPORT_ERRORS as exc:
                 log.info("apns: %s sending to device %s; will retry", type(exc).__name__, target.device_id)
-                outcome.retry.append((target.device_id, None))
+                outcome.retry_later([target.device_id], None, "network")
                 return
             if response.status_code == 200:
                 outcome.delivered.append(target.device_id)
@@ -188,7 +188,8 @@ class APNsSender(Sender):
         if kind == "dead":
             outcome.dead.append(target.device_id)
         elif kind == "retry":
-            outcome.retry.append((target.device_id, retry_after(response.headers.get("retry-after"))))
+            after = retry_after(response.headers.get("retry-after"))
+            outcome.retry_later([target.device_id], after, retry_reason(response.status_code))
         else:
             outcome.failed.append((target.device_id, f"apns:{response.status_code}:{reason}"))
 

@@ -15,11 +15,15 @@ from a new loop still works, but opens new connections.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+import time
+from collections import Counter
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 from pushlite.subscriptions import DEFAULT_ENDPOINT_ALLOWLIST
+
+T = TypeVar("T")
 
 __all__ = [
     "CREDENTIAL_FREE_PROVIDERS",
@@ -63,14 +67,44 @@ class Target:
     metadata: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
+def retry_reason(status: int) -> str:
+    """The retry reason of a provider answer its sender calls temporary."""
+    if status == 429:
+        return "rate_limited"
+    if status >= 500:
+        return "provider_error"
+    return "auth"
+
+
 @dataclass
 class Outcome:
-    """What happened to each target of one batch; every device id lands in one list."""
+    """What happened to each target of one batch; every device id lands in
+    one list. Also, for ``/metrics``: why the retried ones are retried, and
+    how long each provider request took (seconds)."""
 
     delivered: list[str] = field(default_factory=list)
     dead: list[str] = field(default_factory=list)
     retry: list[tuple[str, float | None]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    retry_reasons: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+
+    def retry_later(self, device_ids: Iterable[str], after: float | None, reason: str) -> None:
+        """Devices to try again, no sooner than ``after`` seconds when given,
+        because of ``reason``: "rate_limited" (429), "provider_error" (5xx),
+        "auth" (a fresh access or provider token refused, or the token
+        exchange failed), "network" (no answer) or "unexpected" (a bug)."""
+        before = len(self.retry)
+        self.retry.extend((device_id, after) for device_id in device_ids)
+        self.retry_reasons[reason] += len(self.retry) - before
+
+    async def timed(self, request: Awaitable[T]) -> T:
+        """Await a provider request, adding how long it took (answered or not) to ``latencies``."""
+        started = time.perf_counter()
+        try:
+            return await request
+        finally:
+            self.latencies.append(time.perf_counter() - started)
 
     @property
     def total(self) -> int:

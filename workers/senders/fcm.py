@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from workers.senders.base import Outcome, Sender, SenderSettings, Target
+from workers.senders.base import Outcome, Sender, SenderSettings, Target, retry_reason
 from workers.senders.fcm_auth import AccessToken, OAuthError, validate_fcm_credential
 from workers.senders.fcm_message import BodyTemplate, to_v1_message
 from workers.senders.transport import TRANSPORT_ERRORS, ClientPool, bounded_gather, json_object, retry_after
@@ -99,7 +99,7 @@ class FCMSender(Sender):
                 self._record_auth_failure([target.device_id], exc, outcome)
             except Exception:  # a bug must not lose the rest of the batch
                 log.exception("fcm: unexpected error sending to device %s", target.device_id)
-                outcome.retry.append((target.device_id, None))
+                outcome.retry_later([target.device_id], None, "unexpected")
 
         await bounded_gather(self.settings.max_concurrency, targets, deliver)
         if outcome.failed:
@@ -113,10 +113,10 @@ class FCMSender(Sender):
             token = await self.access_token.get()
             headers = {"authorization": "Bearer " + token, "content-type": "application/json"}
             try:
-                response = await client.post(self._path, content=body, headers=headers)
+                response = await outcome.timed(client.post(self._path, content=body, headers=headers))
             except TRANSPORT_ERRORS as exc:
                 log.info("fcm: %s sending to device %s; will retry", type(exc).__name__, target.device_id)
-                outcome.retry.append((target.device_id, None))
+                outcome.retry_later([target.device_id], None, "network")
                 return
             if response.status_code == 200:
                 outcome.delivered.append(target.device_id)
@@ -131,14 +131,15 @@ class FCMSender(Sender):
         if kind == "dead":
             outcome.dead.append(target.device_id)
         elif kind == "retry":
-            outcome.retry.append((target.device_id, retry_after(response.headers.get("retry-after"))))
+            after = retry_after(response.headers.get("retry-after"))
+            outcome.retry_later([target.device_id], after, retry_reason(response.status_code))
         else:
             outcome.failed.append((target.device_id, reason))
 
     @staticmethod
     def _record_auth_failure(device_ids: list[str], exc: OAuthError, outcome: Outcome) -> None:
         if exc.temporary:
-            outcome.retry.extend((device_id, exc.retry_after) for device_id in device_ids)
+            outcome.retry_later(device_ids, exc.retry_after, "auth")
         else:
             outcome.failed.extend((device_id, exc.reason) for device_id in device_ids)
 

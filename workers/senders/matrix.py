@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from pushlite import url_guard
-from workers.senders.base import Outcome, Sender, SenderSettings, Target
+from workers.senders.base import Outcome, Sender, SenderSettings, Target, retry_reason
 from workers.senders import matrix_encryption
 from workers.senders.h2client import tls_context
 from workers.senders.transport import dumps, json_object, retry_after
@@ -131,7 +131,7 @@ class MatrixSender(Sender):
                 await self._post(url, body, chunk, outcome)
             except Exception:  # a bug must not lose the rest of the batch
                 log.exception("matrix: unexpected error posting to a gateway")
-                outcome.retry.extend((t.device_id, None) for t in chunk)
+                outcome.retry_later([t.device_id for t in chunk], None, "unexpected")
 
         await asyncio.gather(*(
             post(url, event_id_only, encryptions[key], group[i:i + MAX_DEVICES_PER_REQUEST])
@@ -153,15 +153,15 @@ class MatrixSender(Sender):
         address = destination.addresses[0]
         extensions = {"sni_hostname": destination.host} if destination.scheme == "https" else {}
         try:
-            response = await self._client(destination, address).post(
+            response = await outcome.timed(self._client(destination, address).post(
                 destination.pinned_url(address),
                 content=dumps(body),
                 headers={"host": destination.authority, "content-type": "application/json"},
                 extensions=extensions,
-            )
+            ))
         except httpx.HTTPError as exc:
             log.info("matrix: %s posting to %s; will retry", type(exc).__name__, destination.host)
-            outcome.retry.extend((i, None) for i in ids)
+            outcome.retry_later(ids, None, "network")
             return
         status = response.status_code
         if status == 200:
@@ -171,8 +171,7 @@ class MatrixSender(Sender):
             for target in group:
                 (outcome.dead if target.token in dead else outcome.delivered).append(target.device_id)
         elif status == 429 or status >= 500:
-            after = retry_after(response.headers.get("retry-after"))
-            outcome.retry.extend((i, after) for i in ids)
+            outcome.retry_later(ids, retry_after(response.headers.get("retry-after")), retry_reason(status))
         else:
             outcome.failed.extend((i, f"matrix:{status}") for i in ids)
 

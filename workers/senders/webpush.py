@@ -52,7 +52,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from pushlite import payloads, subscriptions, url_guard
 from pushlite.storage.vapid import public_key_of
-from workers.senders.base import CredentialError, Outcome, Sender, SenderSettings, Target
+from workers.senders.base import CredentialError, Outcome, Sender, SenderSettings, Target, retry_reason
 from workers.senders.h2client import H2Client, NoHTTP2, tls_context
 from workers.senders.keys import load_private_key
 from workers.senders.transport import TRANSPORT_ERRORS, Answer, bounded_gather, dumps, retry_after
@@ -204,7 +204,7 @@ class WebPushSender(Sender):
                 await self._deliver(route, message, headers, outcome)
             except Exception:  # a bug must not lose the rest of the batch
                 log.exception("web: unexpected error sending to device %s", route.target.device_id)
-                outcome.retry.append((route.target.device_id, None))
+                outcome.retry_later([route.target.device_id], None, "unexpected")
 
         await bounded_gather(self.settings.max_concurrency, routes, deliver)
         if outcome.failed:
@@ -245,13 +245,14 @@ class WebPushSender(Sender):
         request = {**headers, "authorization": self.vapid.authorization(route.origin)}
         try:
             try:
-                response: Answer = await self._client(route).post(route.path, content=body, headers=request)
+                response: Answer = await outcome.timed(
+                    self._client(route).post(route.path, content=body, headers=request))
             except NoHTTP2:
                 self._http1_origins.add(route.origin)
-                response = await self._client(route).post(route.path, content=body, headers=request)
+                response = await outcome.timed(self._client(route).post(route.path, content=body, headers=request))
         except TRANSPORT_ERRORS as exc:
             log.info("web: %s sending to device %s; will retry", type(exc).__name__, device_id)
-            outcome.retry.append((device_id, None))
+            outcome.retry_later([device_id], None, "network")
             return
         kind = classify(response.status_code)
         if kind == "delivered":
@@ -259,7 +260,8 @@ class WebPushSender(Sender):
         elif kind == "dead":
             outcome.dead.append(device_id)
         elif kind == "retry":
-            outcome.retry.append((device_id, retry_after(response.headers.get("retry-after"))))
+            outcome.retry_later([device_id], retry_after(response.headers.get("retry-after")),
+                                retry_reason(response.status_code))
         elif response.status_code == 413:
             outcome.failed.append((device_id, "web:413:PayloadTooLarge"))
         else:
