@@ -1,0 +1,61 @@
+"""The Redis Cluster client: redis-py's, with FCALL routed by its own keys.
+
+redis-py finds the keys of FCALL (a "movable keys" command) by asking one
+fixed node, ``COMMAND GETKEYS``, before every call: a round trip more per
+call, and once that node is down every FCALL fails, on every shard. pushlite
+declares every key a function touches (``keys.py``), so the slot is read from
+the call itself, as redis-py already does for EVALSHA; a dead master then
+stops only the calls for its own slots. MOVED, ASK and TRYAGAIN are followed
+by redis-py as for any other keyed command.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from redis.cluster import ClusterPipeline, RedisCluster
+from redis.exceptions import ClusterDownError, ConnectionError, RedisClusterException, SlotNotCoveredError
+
+_FUNCTION_CALLS = ("FCALL", "FCALL_RO")
+
+
+class _RoutesFunctionCalls:
+    def determine_slot(self, *args: Any) -> int | None:
+        if str(args[0]).upper() in _FUNCTION_CALLS and len(args) >= 3:
+            keys = args[3:3 + int(args[2])]
+            slots = {self.keyslot(key) for key in keys}  # type: ignore[attr-defined]
+            if len(slots) != 1:
+                raise RedisClusterException(f"{args[1]}: its keys must all be in one slot (got {len(slots)} slots)")
+            return slots.pop()
+        return super().determine_slot(*args)  # type: ignore[misc]
+
+
+class ClusterPipe(_RoutesFunctionCalls, ClusterPipeline):
+    pass
+
+
+class Cluster(_RoutesFunctionCalls, RedisCluster):
+    # A timeout is not retried: a node that hangs gives its callers a 503
+    # after one socket timeout, not after several.
+    ERRORS_ALLOW_RETRY = (ConnectionError, ClusterDownError, SlotNotCoveredError)
+
+    def pipeline(self, transaction: bool | None = None, shard_hint: None = None) -> ClusterPipe:
+        if shard_hint:
+            raise RedisClusterException("shard_hint is not supported in cluster mode")
+        return ClusterPipe(
+            nodes_manager=self.nodes_manager,
+            commands_parser=self.commands_parser,
+            startup_nodes=self.nodes_manager.startup_nodes,
+            result_callbacks=self.result_callbacks,
+            cluster_response_callbacks=self.cluster_response_callbacks,
+            read_from_replicas=self.read_from_replicas,
+            load_balancing_strategy=self.load_balancing_strategy,
+            reinitialize_steps=self.reinitialize_steps,
+            retry=self.retry,
+            lock=self._lock,
+            transaction=transaction,
+            event_dispatcher=self._event_dispatcher,
+        )
+
+
+def is_cluster(client: object) -> bool:
+    return isinstance(client, RedisCluster)
