@@ -44,9 +44,6 @@ sys.path.insert(0, str(ROOT))
 
 from pushlite.storage import devices as storage_devices  # noqa: E402
 from pushlite.storage import interests as storage_interests  # noqa: E402
-from pushlite.storage import keys, records  # noqa: E402
-from pushlite.storage.devices import MAX_INTERESTS_PER_DEVICE  # noqa: E402
-from pushlite.storage.scripts import run as run_script  # noqa: E402
 from workers.runtime import DELIVERY_QUEUE, FANOUT_QUEUE  # noqa: E402
 from register_throughput import PAD, TOKEN_LENGTH, cpu_seconds, free_port, stop, wait_until  # noqa: E402
 
@@ -400,35 +397,24 @@ def add_devices(
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Register devices and subscribe them to `interest`, `batch` devices per
-    pipeline; returns how many.
+    round trip; returns how many.
 
-    These are the `device.lua` commands `devices.register` and `interests.add`
-    send, with the same arguments; those two cannot take a pipeline (they read
-    the script's answer at once), so the arguments are spelled out here and
-    `_check_same_as_storage` compares the result with theirs first. Every
-    answer is checked; a fresh token's device id is its derived id.
+    These are the commands `devices.register` and `interests.add` run
+    (`register_command`, `add_command`), sent through `devices.call_many`,
+    which pipelines them. Every answer is checked; a fresh token's device id
+    is its derived id.
     """
-    prefixes = keys.script_prefixes(instance_id)
-    instance_key = keys.instance(instance_id)
     total = 0
     pending: list[tuple[str, str]] = []
 
     def flush() -> None:
         nonlocal total
-        with client.pipeline(transaction=False) as pipe:
-            derived_ids = []
-            for platform, token in pending:
-                derived = records.derive_id(instance_id, platform, token)
-                derived_ids.append(derived)
-                script_keys = [instance_key, keys.device_bucket(instance_id, derived)]
-                run_script(pipe, "device.lua", script_keys, [
-                    "register", *prefixes, derived, records.PLATFORM_CODES[platform],
-                    records.ENVIRONMENT_CODES[None], token, "", records.pack_metadata(None), records.random_id(), "",
-                ])
-                run_script(pipe, "device.lua", script_keys, [
-                    "add_interests", *prefixes, derived, "", MAX_INTERESTS_PER_DEVICE, interest,
-                ])
-            answers = pipe.execute()
+        commands, derived_ids = [], []
+        for platform, token in pending:
+            register = storage_devices.register_command(instance_id, platform, token)
+            derived_ids.append(register.devices[0])
+            commands += [register, storage_interests.add_command(register.devices[0], None, [interest])]
+        answers = storage_devices.call_many(client, instance_id, commands)
         for derived, registered, added in zip(derived_ids, answers[::2], answers[1::2]):
             if registered[:2] != ["ok", derived] or added != ["ok"]:
                 raise SystemExit(f"storing device {derived} failed: {registered} / {added}")
@@ -437,39 +423,13 @@ def add_devices(
         if progress:
             progress(total)
 
-    def add(batch_of: Iterable[tuple[str, str]]) -> None:
-        for device in batch_of:
-            pending.append(device)
-            if len(pending) >= batch:
-                flush()
-        if pending:
+    for device in devices_:
+        pending.append(device)
+        if len(pending) >= batch:
             flush()
-
-    _check_same_as_storage(client, instance_id, interest, add)
-    total = 0
-    add(devices_)
+    if pending:
+        flush()
     return total
-
-
-def _check_same_as_storage(
-    client: redis.Redis, instance_id: str, interest: str, add: Callable[[list[tuple[str, str]]], None]
-) -> None:
-    """Store one device through `devices.register` + `interests.add` and one
-    through `add`; their records must differ only in the token. Both are deleted again."""
-    stored = {}
-    for via, token in (("storage", "layout-check-1"), ("pipeline", "layout-check-2")):
-        if via == "storage":
-            device_id, _ = storage_devices.register(client, instance_id, "fcm", token)
-            storage_interests.add(client, instance_id, device_id, None, [interest])
-        else:
-            device_id = records.derive_id(instance_id, "fcm", token)
-            add([("fcm", token)])
-        raw = client.hget(keys.device_bucket(instance_id, device_id), device_id)
-        stored[via] = (raw or "").replace(token, "<token>")
-        storage_devices.delete(client, instance_id, device_id)
-    if stored["storage"] != stored["pipeline"]:
-        raise SystemExit(f"bench/_harness.add_devices no longer matches devices.register + interests.add: "
-                         f"{stored['pipeline']!r} != {stored['storage']!r}; update its script arguments")
 
 
 class RssSampler:
