@@ -12,7 +12,6 @@ import config
 from tests.delivery.conftest import (  # noqa: F401  (fixtures)
     data,
     delivery_app,
-    redis_url,
     runtime,
     settings,
     tenant,
@@ -27,8 +26,7 @@ LOCAL_GATEWAYS = "http://127.0.0.1:*/*, http://localhost:*/*"
 @pytest.fixture
 def delivery_config(redis_url: str, apns_mock, fcm_mock) -> config.TestingConfig:
     return config.TestingConfig(
-        redis_url,
-        PUSHLITE_DRY_RUN=False,
+            PUSHLITE_DRY_RUN=False,
         PUSHLITE_APNS_ENDPOINT=apns_mock.url,
         PUSHLITE_FCM_ENDPOINT=fcm_mock.url,
         PUSHLITE_MATRIX_GATEWAY_ALLOWLIST=LOCAL_GATEWAYS,
