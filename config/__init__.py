@@ -44,6 +44,8 @@ class Config:
     # After a Redis error meaning "unavailable", a web process answers 503 at
     # once, and PINGs Redis in the background this often until it answers.
     REDIS_BREAKER_RETRY_SECONDS = 0.5
+    # With PUSHLITE_REDIS_MIN_REPLICAS, how long a write waits for its replicas.
+    REDIS_WAIT_TIMEOUT_MS = 500
 
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
