@@ -115,10 +115,10 @@ def get(client: redis.Redis, instance_id: str) -> Instance:
 
 
 def list_all(client: redis.Redis, *, now: float | None = None) -> list[Instance]:
-    """Every instance, by id. An index entry without its instance is a create
-    still under way, or one that a crash interrupted: after ``UNFINISHED_GRACE``
-    seconds this finishes it (as it finishes an interrupted delete), so that
-    nothing it wrote stays behind."""
+    """Every instance, by id. This also finishes what a crash cut short: a
+    deletion (its entry says "deleting"), and a create whose entry has waited
+    ``UNFINISHED_GRACE`` seconds for its instance hash; so nothing either of
+    them wrote stays behind."""
     entries = client.hgetall(keys.INSTANCE_INDEX)
     ids = sorted(entries)
     with client.pipeline(transaction=False) as pipe:
@@ -128,10 +128,11 @@ def list_all(client: redis.Redis, *, now: float | None = None) -> list[Instance]
     now = time.time() if now is None else now
     listed = []
     for instance_id, data in zip(ids, found):
-        if data:
-            listed.append(_from_hash(instance_id, data))
-        elif entries[instance_id] == DELETING or now - float(entries[instance_id]) > UNFINISHED_GRACE:
+        entry = entries[instance_id]
+        if entry == DELETING or (not data and now - float(entry) > UNFINISHED_GRACE):
             _remove(client, instance_id)
+        elif data:
+            listed.append(_from_hash(instance_id, data))
     return listed
 
 
@@ -193,6 +194,26 @@ def _remove(client: redis.Redis, instance_id: str) -> None:
     if batch:
         client.unlink(*batch)
     client.hdel(keys.INSTANCE_INDEX, instance_id)
+
+
+def reindex(client: redis.Redis) -> int:
+    """Rebuild the index entry and token keys of every instance from the
+    instances themselves (every master is scanned), and drop the indexes of
+    versions before them. Run once after such an upgrade, or to repair a
+    restored backup; running it again changes nothing. Returns how many
+    instances it found."""
+    found = 0
+    for key in client.scan_iter(match=keys.ANY_INSTANCE, count=1000):
+        data = client.hgetall(key)
+        if not data:
+            continue
+        instance_id = keys.instance_id_of(key)
+        client.hsetnx(keys.INSTANCE_INDEX, instance_id, data["created_at"])
+        _index_tokens(client, instance_id, [data["secret_key"], data["client_token"]])
+        found += 1
+    for legacy in keys.LEGACY_INDEXES:
+        client.delete(legacy)
+    return found
 
 
 def _instance_keys(client: redis.Redis, instance_id: str):

@@ -73,6 +73,9 @@ atomic step as any other key):
 from __future__ import annotations
 
 INSTANCE_INDEX = "pushlite:instance-index"
+# What versions before the Cluster-ready index used instead of the index and
+# the token keys; ``instances.reindex`` replaces them.
+LEGACY_INDEXES = ("pushlite:instances", "pushlite:tokens")
 ACTIVE_PUBLISHES = "pushlite:publishes:active"
 SWEEP_LOCK = "pushlite:sweep"
 READY_PROBE = "pushlite:ready"
@@ -88,6 +91,13 @@ def tag(instance_id: str) -> str:
 
 def instance(instance_id: str) -> str:
     return tag(instance_id) + ":instance"
+
+
+ANY_INSTANCE = "{*}:instance"  # a SCAN pattern matching every instance hash
+
+
+def instance_id_of(instance_key: str) -> str:
+    return instance_key[1:instance_key.index("}")]
 
 
 def instance_pattern(instance_id: str) -> str:
