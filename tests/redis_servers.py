@@ -172,14 +172,61 @@ class RedisClusterServers:
     def masters(self) -> list[ClusterNode]:
         return [n for n in self.nodes if n.process and n.role() == "master"]
 
+    def node_at(self, port: int) -> ClusterNode:
+        return next(n for n in self.nodes if n.port == port)
+
+    def slot_of(self, key: str) -> int:
+        return self.masters()[0].client().execute_command("CLUSTER", "KEYSLOT", key)
+
     def master_of(self, key: str) -> ClusterNode:
-        for node in self.masters():
-            slot = node.client().execute_command("CLUSTER", "KEYSLOT", key)
-            for start, end, *_ in node.client(decode_responses=True).execute_command("CLUSTER", "SLOTS"):
-                if start <= slot <= end:
-                    owner = _[0]
-                    return next(n for n in self.nodes if n.port == int(owner[1]))
+        """The master serving ``key``'s slot (the one that owns it, while it moves)."""
+        slot = self.slot_of(key)
+        for start, end, owner, *_ in self.masters()[0].client(decode_responses=True).execute_command(
+                "CLUSTER", "SLOTS"):
+            if start <= slot <= end:
+                return self.node_at(int(owner[1]))
         raise RuntimeError(f"no master serves {key}")
+
+    def begin_migration(self, slot: int, target: ClusterNode) -> ClusterNode:
+        """Mark ``slot`` as moving to ``target`` (MIGRATING / IMPORTING), no key
+        moved yet; returns the source."""
+        source = next(n for n in self.masters() if slot in self.slots_of(n))
+        target.client().execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source.node_id())
+        source.client().execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target.node_id())
+        return source
+
+    def migrate_keys(self, slot: int, source: ClusterNode, target: ClusterNode, limit: int | None = None) -> int:
+        """Move up to ``limit`` (all) of the slot's keys from source to target."""
+        moved = 0
+        client = source.client(decode_responses=True)
+        while limit is None or moved < limit:
+            count = 10 if limit is None else min(10, limit - moved)
+            batch = client.execute_command("CLUSTER", "GETKEYSINSLOT", slot, count)
+            if not batch:
+                break
+            client.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *batch)
+            moved += len(batch)
+        return moved
+
+    def end_migration(self, slot: int, target: ClusterNode) -> None:
+        """Finish moving ``slot``: its remaining keys, then every master is told."""
+        source = next(n for n in self.masters() if slot in self.slots_of(n))
+        if source is not target:
+            self.migrate_keys(slot, source, target)
+        for node in self.masters():
+            node.client().execute_command("CLUSTER", "SETSLOT", slot, "NODE", target.node_id())
+        self.wait_healthy()
+
+    def move_slot(self, slot: int, target: ClusterNode) -> None:
+        self.begin_migration(slot, target)
+        self.end_migration(slot, target)
+
+    def slots_of(self, node: ClusterNode) -> set[int]:
+        slots: set[int] = set()
+        for start, end, owner, *_ in node.client(decode_responses=True).execute_command("CLUSTER", "SLOTS"):
+            if int(owner[1]) == node.port:
+                slots.update(range(start, end + 1))
+        return slots
 
     def flush(self) -> None:
         for node in self.masters():
