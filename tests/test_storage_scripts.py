@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from pushlite.storage import devices, instances, keys, publishes, scripts
+from pushlite.storage import devices, instances, interests, keys, publishes, scripts
 from pushlite.storage.cluster import is_cluster
 from pushlite.storage.errors import InstanceNotFound
 
@@ -81,3 +81,44 @@ def test_names_change_with_the_code():
     assert device.function.startswith("pushlite_device_") and publish.function.startswith("pushlite_publish_")
     assert f"#!lua name={device.function}\n" == device.library.splitlines(keepends=True)[0]
     assert device.function != publish.function
+
+
+def count_calls(redis_client, monkeypatch) -> list[str]:
+    """The commands the client sends one by one, by name."""
+    sent: list[str] = []
+    original = redis_client.execute_command
+
+    def recording(*args, **options):
+        sent.append(str(args[0]).upper())
+        return original(*args, **options)
+
+    monkeypatch.setattr(redis_client, "execute_command", recording)
+    return sent
+
+
+def test_registration_is_one_round_trip_and_a_delete_asks_for_the_keys_it_finds(redis_client, iid, monkeypatch):
+    devices.register(redis_client, iid, "fcm", FCM_TOKEN + "-warm-up")  # Redis loads the library
+    sent = count_calls(redis_client, monkeypatch)
+    device_id, _ = devices.register(redis_client, iid, "fcm", FCM_TOKEN)
+    assert sent == ["FCALL"]  # the derived id's bucket and the token index were all it needed
+
+    interests.add(redis_client, iid, device_id, "fcm", ["news", "sport"])
+    devices.add_user(redis_client, iid, device_id, "fcm", "alice", exclusive=True)
+    sent.clear()
+    devices.delete(redis_client, iid, device_id, "fcm")
+    # The first call learns the record's interests and users, writes nothing and
+    # asks for their keys; the second makes the change with them.
+    assert sent == ["FCALL", "FCALL"]
+    assert not redis_client.exists(keys.interest(iid, "news"), keys.interest(iid, "sport"))
+    assert devices.user_device_ids(redis_client, iid, "alice") == []
+
+
+def test_a_call_that_needs_keys_writes_nothing(redis_client, iid):
+    device_id, _ = devices.register(redis_client, iid, "fcm", FCM_TOKEN)
+    interests.add(redis_client, iid, device_id, "fcm", ["news"])
+    before = {key: redis_client.dump(key) for key in redis_client.scan_iter(match=keys.tag(iid) + "*")}
+    answer = scripts.run(redis_client, "device.lua", [keys.instance(iid), keys.token_index(iid),
+                                                       keys.device_bucket(iid, device_id)],
+                         ["delete", 1, "d" + device_id, device_id, ""])
+    assert answer == ["need", "inews"]
+    assert {key: redis_client.dump(key) for key in redis_client.scan_iter(match=keys.tag(iid) + "*")} == before
