@@ -43,8 +43,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pushlite.storage import devices as storage_devices  # noqa: E402
+from pushlite.storage.connection import connect  # noqa: E402
 from pushlite.storage import interests as storage_interests  # noqa: E402
 from workers.runtime import DELIVERY_QUEUE, FANOUT_QUEUE  # noqa: E402
+from tests.redis_servers import RedisClusterServers  # noqa: E402
 from register_throughput import PAD, TOKEN_LENGTH, cpu_seconds, free_port, stop, wait_until  # noqa: E402
 
 ADMIN_TOKEN = "bench-admin-token"
@@ -181,11 +183,14 @@ class Stack:
     """redis-server, the mock, gunicorn and `workers` processes; use as a context manager."""
 
     def __init__(self, workers: int = 2, web_workers: int = 4, seq: bool = False, code: Path = ROOT,
-                 aof: bool = False) -> None:
+                 aof: bool = False, cluster: bool = False) -> None:
         """`code`: the checkout gunicorn and the workers run from (another one to
-        compare a change, e.g. a `git worktree`); the bench's own storage calls use this one."""
+        compare a change, e.g. a `git worktree`); the bench's own storage calls use this one.
+        `cluster`: the data on a Redis Cluster (three masters, a replica each),
+        the RQ queues on the redis-server."""
         self.n_workers, self.n_web, self.seq, self.code = workers, web_workers, seq, Path(code)
         self.aof = aof  # redis-server with appendonly yes / appendfsync everysec (restart_redis keeps the data)
+        self.cluster: RedisClusterServers | None = RedisClusterServers() if cluster else None
         self.procs: list[subprocess.Popen] = []
         self.worker_procs: list[subprocess.Popen] = []
         self.mock: Mock | None = None
@@ -218,13 +223,19 @@ class Stack:
                            "--appendonly", "yes" if self.aof else "no", "--appendfsync", "everysec", "--dir", str(self.tmp)]
         self.redis_proc = self._spawn(self.redis_args, "redis.log")
         self.redis_url = f"redis://127.0.0.1:{redis_port}/0"
-        self.redis = redis.Redis(port=redis_port, decode_responses=True)
+        self.queue = self.redis = redis.Redis(port=redis_port, decode_responses=True)
         wait_until(self.redis.ping, "redis-server", self.redis_proc)
+        data_url = self.redis_url
+        if self.cluster is not None:
+            self.cluster.start()
+            data_url = self.cluster.url
+            self.redis = connect(data_url, socket_timeout=None)
         self.certificate = certificate(self.tmp)
         self.mock = Mock(self.tmp, seq=self.seq, tls=self.certificate)
         self.env = {
             **os.environ,
-            "REDIS_URL": self.redis_url,
+            "REDIS_URL": data_url,
+            "PUSHLITE_QUEUE_URL": self.redis_url,
             "PUSHLITE_ADMIN_TOKEN": ADMIN_TOKEN,
             "PUSHLITE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "PUSHLITE_APNS_ENDPOINT": self.mock.url,
@@ -245,7 +256,7 @@ class Stack:
             self.worker_procs.append(self._spawn([sys.executable, "-m", "workers"], f"worker{i}.log", env=self.env))
         wait_until(lambda: self.request("GET", "/healthz")[0] == 200, "gunicorn", self.web_proc)
         for proc in self.worker_procs:
-            wait_until(lambda: self.redis.scard("rq:workers") >= self.n_workers, "workers", proc)
+            wait_until(lambda: self.queue.scard("rq:workers") >= self.n_workers, "workers", proc)
 
     def restart_redis(self, down_seconds: float = 1.0) -> None:
         """SIGKILL redis-server and start it again on the same port and directory (its AOF, if any)."""
@@ -330,7 +341,10 @@ class Stack:
         parts.update(gunicorn=self.web_proc.pid, redis=self.redis_proc.pid)
         if self.mock is not None:
             parts["mock"] = self.mock.proc.pid
-        return {name: cpu_seconds(pid) for name, pid in parts.items()}
+        spent = {name: cpu_seconds(pid) for name, pid in parts.items()}
+        if self.cluster is not None:  # "redis" holds the queues; the data is on the cluster's nodes
+            spent["cluster"] = sum(cpu_seconds(node.process.pid) for node in self.cluster.nodes if node.process)
+        return spent
 
     def log_tail(self, name: str, lines: int = 20) -> str:
         path = self.tmp / name
@@ -350,6 +364,8 @@ class Stack:
             self.mock = None
         if self.procs:
             stop(self.redis_proc)
+        if self.cluster is not None:
+            self.cluster.stop()
         self.procs = []
         self._tmp.cleanup()
 
