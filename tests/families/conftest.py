@@ -24,9 +24,9 @@ LOCAL_GATEWAYS = "http://127.0.0.1:*/*, http://localhost:*/*"
 
 
 @pytest.fixture
-def delivery_config(redis_url: str, apns_mock, fcm_mock) -> config.TestingConfig:
-    return config.TestingConfig(
-            PUSHLITE_DRY_RUN=False,
+def delivery_config(delivery_deployment, apns_mock, fcm_mock) -> config.TestingConfig:
+    return delivery_deployment.config(
+        PUSHLITE_DRY_RUN=False,
         PUSHLITE_APNS_ENDPOINT=apns_mock.url,
         PUSHLITE_FCM_ENDPOINT=fcm_mock.url,
         PUSHLITE_MATRIX_GATEWAY_ALLOWLIST=LOCAL_GATEWAYS,
