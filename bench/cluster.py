@@ -35,44 +35,9 @@ from collections import Counter
 
 from _harness import Stack, add_devices, half_and_half
 from delivery_throughput import APNS_BODY, FCM_BODY, wait_done
-from register_throughput import PAD, stored_devices
+from register_throughput import PAD, WRK_SCRIPT, stored_devices
 
 from pushlite.storage import keys  # importable once _harness has put the repository on sys.path
-
-WRK_SCRIPT = r"""
-local paths = {%(paths)s}
-local pad = "%(pad)s"
-local threads = {}
-local counter = 0
-tid = 0
-statuses = {}
-
-function setup(thread)
-  thread:set("tid", #threads + 1)
-  table.insert(threads, thread)
-end
-
-local headers = { ["Content-Type"] = "application/json" }
-
-function request()
-  counter = counter + 1
-  local token = string.format("c%%02d%%09d", tid, counter) .. ":APA91b" .. string.sub(pad, 1, 151)
-  return wrk.format("POST", paths[(tid - 1) %% #paths + 1], headers, '{"token":"' .. token .. '"}')
-end
-
-function response(status, hdrs, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-
-function done(summary, latency, requests)
-  io.write(string.format("BENCH requests=%%d duration_us=%%d p50_us=%%d p99_us=%%d\n", summary.requests,
-    summary.duration, latency:percentile(50), latency:percentile(99)))
-  for _, t in ipairs(threads) do
-    for code, n in pairs(t:get("statuses")) do io.write(string.format("BENCH_STATUS %%d %%d\n", code, n)) end
-  end
-end
-"""
-
 
 def placement(stack: Stack, tenant_ids: list[str]) -> str:
     if stack.cluster is None:
@@ -88,7 +53,7 @@ def redis_cpu(spent: dict[str, float]) -> float:
 def register(stack: Stack, tenants: list, args: argparse.Namespace) -> dict:
     paths = [f"/device_api/v1/instances/{t.id}/devices/fcm" for t in tenants]
     script = stack.tmp / "register.lua"
-    script.write_text(WRK_SCRIPT % {"paths": ", ".join(f'"{p}"' for p in paths), "pad": PAD})
+    script.write_text(WRK_SCRIPT % {"paths": ", ".join(f'"{p}"' for p in paths), "run": "cl", "pad": PAD})
     url = f"http://127.0.0.1:{stack.web_port}{paths[0]}"
     wrk = ["wrk", f"-t{len(tenants)}", f"-c{args.connections}", "-s", str(script), url]
     subprocess.run([*wrk, f"-d{args.warmup:g}s"], capture_output=True, timeout=args.warmup + 60)
@@ -98,7 +63,7 @@ def register(stack: Stack, tenants: list, args: argparse.Namespace) -> dict:
                          timeout=args.duration + 60).stdout
     spent = {name: value - cpu_before.get(name, 0.0) for name, value in stack.cpu().items()}
     result: dict = {"statuses": Counter()}
-    for line in out.splitlines():
+    for line in out.splitlines():  # what WRK_SCRIPT's done() prints
         if line.startswith("BENCH "):
             result.update({k: int(v) for k, v in (f.split("=") for f in line.split()[1:])})
         elif line.startswith("BENCH_STATUS "):
