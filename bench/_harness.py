@@ -343,7 +343,10 @@ class Stack:
             parts["mock"] = self.mock.proc.pid
         spent = {name: cpu_seconds(pid) for name, pid in parts.items()}
         if self.cluster is not None:  # "redis" holds the queues; the data is on the cluster's nodes
-            spent["cluster"] = sum(cpu_seconds(node.process.pid) for node in self.cluster.nodes if node.process)
+            live = [node for node in self.cluster.nodes if node.process]
+            masters = {node.port for node in self.cluster.masters()}
+            spent["cluster masters"] = sum(cpu_seconds(n.process.pid) for n in live if n.port in masters)
+            spent["cluster replicas"] = sum(cpu_seconds(n.process.pid) for n in live if n.port not in masters)
         return spent
 
     def log_tail(self, name: str, lines: int = 20) -> str:

@@ -15,7 +15,7 @@ the Node provider mock, `gunicorn -w 4 wsgi:app` and `python -m workers`.
 Tenants are instances; on the Cluster each lives in one slot, so they spread
 over the masters (the run prints how). Prints req/s and notifications/s for
 both, the cluster/single ratio, and the CPU each part used per request or
-notification (Redis: every node, replicas included).
+notification (Redis: the masters, and the replicas apart).
 
     python3 bench/cluster.py                         # ~3 minutes
     python3 bench/cluster.py --devices 20000 --duration 5
@@ -39,6 +39,7 @@ from register_throughput import PAD, WRK_SCRIPT, stored_devices
 
 from pushlite.storage import keys  # importable once _harness has put the repository on sys.path
 
+
 def placement(stack: Stack, tenant_ids: list[str]) -> str:
     if stack.cluster is None:
         return "all on the one redis-server"
@@ -46,21 +47,28 @@ def placement(stack: Stack, tenant_ids: list[str]) -> str:
     return "per master " + ", ".join(f":{port} {n}" for port, n in sorted(per_master.items()))
 
 
-def redis_cpu(spent: dict[str, float]) -> float:
-    return spent.get("cluster", spent["redis"])
+def redis_cpu(spent: dict[str, float]) -> tuple[float, float]:
+    """CPU seconds of the Redis that holds the data: (masters, replicas)."""
+    if "cluster masters" in spent:
+        return spent["cluster masters"], spent["cluster replicas"]
+    return spent["redis"], 0.0
 
 
 def register(stack: Stack, tenants: list, args: argparse.Namespace) -> dict:
     paths = [f"/device_api/v1/instances/{t.id}/devices/fcm" for t in tenants]
-    script = stack.tmp / "register.lua"
-    script.write_text(WRK_SCRIPT % {"paths": ", ".join(f'"{p}"' for p in paths), "run": "cl", "pad": PAD})
     url = f"http://127.0.0.1:{stack.web_port}{paths[0]}"
-    wrk = ["wrk", f"-t{len(tenants)}", f"-c{args.connections}", "-s", str(script), url]
-    subprocess.run([*wrk, f"-d{args.warmup:g}s"], capture_output=True, timeout=args.warmup + 60)
+
+    def wrk(run: str, seconds: float) -> str:
+        """wrk for `seconds`; `run` keeps this run's tokens apart from every other run's."""
+        script = stack.tmp / f"{run}.lua"
+        script.write_text(WRK_SCRIPT % {"paths": ", ".join(f'"{p}"' for p in paths), "run": run, "pad": PAD})
+        command = ["wrk", f"-t{len(tenants)}", f"-c{args.connections}", f"-d{seconds:g}s", "-s", str(script), url]
+        return subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
+
+    wrk("cw", args.warmup)
     before = {t.id: stored_devices(stack.redis, t.id) for t in tenants}
     cpu_before = stack.cpu()
-    out = subprocess.run([*wrk, f"-d{args.duration:g}s"], capture_output=True, text=True,
-                         timeout=args.duration + 60).stdout
+    out = wrk("cl", args.duration)
     spent = {name: value - cpu_before.get(name, 0.0) for name, value in stack.cpu().items()}
     result: dict = {"statuses": Counter()}
     for line in out.splitlines():  # what WRK_SCRIPT's done() prints
@@ -75,7 +83,7 @@ def register(stack: Stack, tenants: list, args: argparse.Namespace) -> dict:
     result["stored"] = sum(stored_devices(stack.redis, t.id) - before[t.id] for t in tenants)
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["web_us"] = 1e6 * spent["gunicorn"] / result["requests"]
-    result["redis_us"] = 1e6 * redis_cpu(spent) / result["requests"]
+    result["redis_us"], result["replica_us"] = (1e6 * seconds / result["requests"] for seconds in redis_cpu(spent))
     return result
 
 
@@ -99,7 +107,8 @@ def deliver(stack: Stack, tenants: list, args: argparse.Namespace) -> dict:
         "delivered": delivered, "targeted": sum(int(r["targeted"]) for r in records), "elapsed": elapsed,
         "rate": delivered / elapsed if elapsed != float("inf") else 0.0,
         "statuses": [r["status"] for r in records],
-        "redis_us": 1e6 * redis_cpu(spent) / max(delivered, 1),
+        "redis_us": 1e6 * redis_cpu(spent)[0] / max(delivered, 1),
+        "replica_us": 1e6 * redis_cpu(spent)[1] / max(delivered, 1),
         "workers_us": 1e6 * sum(v for k, v in spent.items() if k.startswith("worker")) / max(delivered, 1),
     }
 
@@ -113,12 +122,14 @@ def run(cluster: bool, args: argparse.Namespace) -> dict:
         registered = register(stack, tenants, args)
         print(f"{name}: register {registered['rps']:7.0f} req/s  p50 {registered['p50_us'] / 1000:5.1f} ms  "
               f"p99 {registered['p99_us'] / 1000:5.1f} ms  statuses {dict(registered['statuses'])}  "
-              f"CPU/request: gunicorn {registered['web_us']:.0f} us, redis {registered['redis_us']:.0f} us",
+              f"CPU/request: gunicorn {registered['web_us']:.0f} us, redis {registered['redis_us']:.0f} us"
+              + (f" (+ replicas {registered['replica_us']:.0f} us)" if cluster else ""),
               flush=True)
         delivered = deliver(stack, tenants, args)
         print(f"{name}: delivery {delivered['rate']:7.0f} notifications/s  ({delivered['delivered']:,} in "
               f"{delivered['elapsed']:.1f} s)  CPU/notification: workers {delivered['workers_us']:.0f} us, "
-              f"redis {delivered['redis_us']:.1f} us", flush=True)
+              f"redis {delivered['redis_us']:.1f} us"
+              + (f" (+ replicas {delivered['replica_us']:.1f} us)" if cluster else ""), flush=True)
     delivered["mock"] = sum((stack.mock_counts or {}).get(k, 0) for k in ("apns", "fcm"))
     return {"register": registered, "delivery": delivered}
 
@@ -152,9 +163,10 @@ def main() -> int:
           f"cluster/single {cluster['register']['rps'] / single['register']['rps']:.2f}")
     print(f"delivery: single {single['delivery']['rate']:.0f}/s, cluster {cluster['delivery']['rate']:.0f}/s, "
           f"cluster/single {cluster['delivery']['rate'] / max(single['delivery']['rate'], 1):.2f}")
-    print(f"Redis CPU per registration: single {single['register']['redis_us']:.0f} us, cluster (all nodes) "
-          f"{cluster['register']['redis_us']:.0f} us; per notification: single "
-          f"{single['delivery']['redis_us']:.1f} us, cluster {cluster['delivery']['redis_us']:.1f} us")
+    print(f"Redis CPU per registration: single {single['register']['redis_us']:.0f} us, cluster masters "
+          f"{cluster['register']['redis_us']:.0f} us + replicas {cluster['register']['replica_us']:.0f} us; "
+          f"per notification: single {single['delivery']['redis_us']:.1f} us, cluster masters "
+          f"{cluster['delivery']['redis_us']:.1f} us + replicas {cluster['delivery']['replica_us']:.1f} us")
     if failures:
         print("CHECKS FAILED:\n  " + "\n  ".join(failures))
         return 1

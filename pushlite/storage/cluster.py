@@ -20,12 +20,10 @@ _FUNCTION_CALLS = ("FCALL", "FCALL_RO")
 
 class _RoutesFunctionCalls:
     def determine_slot(self, *args: Any) -> int | None:
-        if str(args[0]).upper() in _FUNCTION_CALLS and len(args) >= 3:
-            keys = args[3:3 + int(args[2])]
-            slots = {self.keyslot(key) for key in keys}  # type: ignore[attr-defined]
-            if len(slots) != 1:
-                raise RedisClusterException(f"{args[1]}: its keys must all be in one slot (got {len(slots)} slots)")
-            return slots.pop()
+        if args[0] in _FUNCTION_CALLS and len(args) > 3 and int(args[2]) > 0:
+            # The first key's slot: all of a call's keys share one hash tag
+            # (keys.py), and Redis refuses a call whose keys do not (CROSSSLOT).
+            return self.keyslot(args[3])  # type: ignore[attr-defined]
         return super().determine_slot(*args)  # type: ignore[misc]
 
 
