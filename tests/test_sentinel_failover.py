@@ -1,10 +1,11 @@
 """pushlite on a Sentinel-managed Redis (a master, a replica, one sentinel,
 all real processes) while the master changes: writes go to the new master
-within seconds without a restart, /readyz answers 503 while no master takes
-writes, and no write acknowledged after the switch is lost. With
-PUSHLITE_REDIS_MIN_REPLICAS no acknowledged write is lost at all."""
+within seconds without a restart (so do the RQ workers), /readyz answers 503
+while no master takes writes, and no write acknowledged after the switch is
+lost. With PUSHLITE_REDIS_MIN_REPLICAS no acknowledged write is lost at all."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import config
 from pushlite.app import create_app
 from pushlite.storage import keys
 from tests.conftest import ADMIN
+from tests.faults.conftest import ENCRYPTION_KEY, ROOT, Workers
 from tests.redis_servers import SentinelServers, unsupported_reason
 
 pytestmark = pytest.mark.skipif(unsupported_reason() is not None, reason=str(unsupported_reason()))
@@ -170,3 +172,52 @@ def test_min_replicas_answers_503_when_the_replica_does_not_confirm(sentinel_set
         sentinel_setup.current_replica().resume()
     assert response.status_code == 503
     assert "replicas" in response.get_json()["description"]
+
+
+def test_workers_follow_a_failover_and_deliver_after_it(sentinel_setup, apns_mock, apns_credential, tmp_path):
+    """`python -m workers` (RQ queues and data through Sentinel) delivers a
+    publish made after the failover, without a restart."""
+    app = create_app(config.TestingConfig(sentinel_setup.url, PUSHLITE_DRY_RUN=False,
+                                          PUSHLITE_APNS_ENDPOINT=apns_mock.url))
+    web = app.test_client()
+    created = web.post("/admin/v1/instances", json={"name": "workers"}, headers=ADMIN).get_json()
+    iid, auth = created["id"], {"Authorization": f"Bearer {created['secret_key']}"}
+    assert web.put(f"/admin/v1/instances/{iid}/credentials/apns", json=apns_credential,
+                   headers=ADMIN).status_code == 200
+    tokens = ["%064x" % (n + 1) for n in range(5)]
+    for token in tokens:
+        device = web.post(f"/device_api/v1/instances/{iid}/devices/apns",
+                          json={"token": token, "bundleIdentifier": "com.example"}).get_json()["id"]
+        assert web.post(f"/device_api/v1/instances/{iid}/devices/apns/{device}/interests/news").status_code == 200
+
+    def publish_and_wait(timeout: float) -> dict:
+        published = web.post(f"/publish_api/v1/instances/{iid}/publishes/interests",
+                             json={"interests": ["news"], "apns": {"aps": {"alert": "hi"}}}, headers=auth)
+        assert published.status_code == 200, published.get_json()
+        path = f"/publish_api/v1/instances/{iid}/publishes/{published.get_json()['publishId']}"
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = web.get(path, headers=auth)
+            if answer.status_code == 200 and answer.get_json()["status"] == "done":
+                return answer.get_json()
+            assert time.monotonic() < deadline, (answer.status_code, answer.get_json(), workers.log())
+            time.sleep(0.1)
+
+    env = {**os.environ, "REDIS_URL": sentinel_setup.url, "PUSHLITE_ADMIN_TOKEN": ADMIN["Authorization"].split()[1],
+           "PUSHLITE_ENCRYPTION_KEY": ENCRYPTION_KEY, "PUSHLITE_APNS_ENDPOINT": apns_mock.url,
+           "PUSHLITE_DRY_RUN": "0", "PYTHONPATH": str(ROOT)}
+    workers = Workers(env, tmp_path)
+    workers.start(1)
+    try:
+        assert publish_and_wait(20)["delivered"] == len(tokens)
+        old = sentinel_setup.current_master()
+        sentinel_setup.sentinel().execute_command("SENTINEL", "FAILOVER", sentinel_setup.service)
+        wait_for_new_master(sentinel_setup, old.port)
+        deadline = time.monotonic() + RESUME_WITHIN
+        while web.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert publish_and_wait(RESUME_WITHIN + 10)["delivered"] == len(tokens)
+    finally:
+        workers.stop()
+    assert all(apns_mock.seen[token] >= 2 for token in tokens)
