@@ -81,7 +81,10 @@ def call_many(client: redis.Redis, instance_id: str, commands: Sequence[Command]
     pending = list(range(len(commands)))
     for _ in range(_ROUNDS):
         calls = [_script_call(instance_id, commands[i], manifests[i]) for i in pending]
-        answers = [run(client, calls[0].name, calls[0].keys, calls[0].args)] if len(calls) == 1 else run_many(client, calls)
+        if len(calls) == 1:  # the usual case: no pipeline to build
+            answers = [run(client, calls[0].name, calls[0].keys, calls[0].args)]
+        else:
+            answers = run_many(client, calls)
         asking = []
         for i, answer in zip(pending, answers):
             if answer[0] == "need":
@@ -280,7 +283,8 @@ def load_many(client: redis.Redis, instance_id: str, device_ids: Sequence[str]) 
 
 def delete_many(client: redis.Redis, instance_id: str, device_ids: Sequence[str]) -> None:
     """Delete devices (e.g. dead tokens) in one round trip; missing ones are skipped."""
-    call_many(client, instance_id, [Command("delete", [device_id, ""], devices=[device_id]) for device_id in device_ids])
+    call_many(client, instance_id,
+              [Command("delete", [device_id, ""], devices=[device_id]) for device_id in device_ids])
 
 
 # --- devices owned by users (Discord-style devices, Matrix pushers) -------------

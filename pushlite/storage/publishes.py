@@ -131,7 +131,8 @@ def get(client: redis.Redis, instance_id: str, publish_id: str) -> dict[str, Any
     record["stalled_since"] = None
     if oldest and record.get("status") != "done":
         since = int(oldest[0][1] // 1000)
-        seconds, _ = client.time()  # Redis' clock, which scored the work (not in the pipeline: a Cluster refuses it there)
+        # Redis' clock, which scored the work (asked apart: a Cluster pipeline refuses TIME).
+        seconds, _ = client.time()
         if seconds - since >= STALLED_AFTER_SECONDS:
             record["stalled_since"] = since
     return record

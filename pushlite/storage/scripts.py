@@ -66,7 +66,8 @@ def code(name: str) -> Code:
     body = _source("records.lua") + _source(name)
     function = f"pushlite_{name.removesuffix('.lua')}_{hashlib.sha1(body.encode()).hexdigest()[:12]}"
     main = f"local main = (function()\n{body}\nend)()\n"
-    return Code(function=function, library=f"#!lua name={function}\n{main}redis.register_function('{function}', main)\n")
+    library = f"#!lua name={function}\n{main}redis.register_function('{function}', main)\n"
+    return Code(function=function, library=library)
 
 
 def run(client: redis.Redis, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
