@@ -104,18 +104,28 @@ def test_a_dead_master_stops_only_its_own_slots(app, cluster):
 def test_a_master_added_later_gets_the_code_when_first_called(app, cluster, redis_client):
     client = app.test_client()
     iid = tenants_on(client, cluster, cluster.masters()[0])[0]
-    assert register(client, iid, 0).status_code == 200
+    device = register(client, iid, 0).get_json()["id"]
+    base = f"/device_api/v1/instances/{iid}/devices/fcm/{device}"
+    # A new token for it: the token index now exists, so every key of the
+    # metadata change below exists (a call whose keys do not all exist on one
+    # side of a moving slot is refused with TRYAGAIN until the move ends).
+    assert client.put(f"{base}/token", json={"token": FCM.format(1)}).status_code == 200
     added = cluster.add_master()
-    cluster.move_slot(cluster.slot_of(keys.instance(iid)), added)
+    slot = cluster.slot_of(keys.instance(iid))
+    source = cluster.begin_migration(slot, added)
+    cluster.migrate_keys(slot, source, added)
+    # Every key is on the new master, which the client has never met and
+    # which has no functions yet; the slot is not handed over: ASK sends the
+    # call there.
+    assert client.put(f"{base}/metadata", json={"sdkVersion": "2"}).status_code == 200
+    cluster.end_migration(slot, added)
     assert cluster.master_of(keys.instance(iid)).port == added.port
-
-    response = register(client, iid, 1)
-    assert response.status_code == 200
     libraries = added.client(decode_responses=True).function_list(library="pushlite_device_*")
     # RESP2: each library is a flat [name, value, name, value, ...] list.
     names = [dict(zip(library[::2], library[1::2]))["library_name"] for library in libraries]
     assert names == [scripts.code("device.lua").function]
-    assert register(client, iid, 0).get_json()["id"] == records.derive_id(iid, "fcm", FCM.format(0))
+    assert client.get(base).get_json()["metadata"] == {"sdkVersion": "2"}
+    assert register(client, iid, 2).status_code == 200
 
 
 # --- a slot moving, one step at a time -----------------------------------------
@@ -145,6 +155,7 @@ def device_operations(rng: random.Random, redis_client, iid: str, ids: list[str]
 
 
 def test_every_device_change_is_whole_or_refused_while_its_slot_moves(app, cluster, redis_client):
+    redis_client.moving_slot_patience = 0  # refused at once, not after a second of trying again
     rng = random.Random(7)
     client = app.test_client()
     source = cluster.masters()[0]
@@ -182,6 +193,27 @@ def test_every_device_change_is_whole_or_refused_while_its_slot_moves(app, clust
     cluster.end_migration(slot, target)
     run_some(10)  # moved
     assert outcomes["refused"] > 0 and outcomes["done"] > 0, outcomes
+
+
+def test_a_change_refused_while_its_slot_moves_is_made_once_the_move_ends(app, cluster, redis_client):
+    client = app.test_client()
+    source, target = cluster.masters()[0], cluster.masters()[1]
+    iid = tenants_on(client, cluster, source)[0]
+    devices.register(redis_client, iid, "fcm", FCM.format(0))
+    slot = cluster.slot_of(keys.instance(iid))
+    cluster.begin_migration(slot, target)
+    cluster.migrate_keys(slot, source, target)
+    # A new device: its bucket and the token index exist on neither side, so
+    # the call is refused (TRYAGAIN) until the slot is handed over, 0.8 s on.
+    finisher = threading.Timer(0.8, cluster.end_migration, args=(slot, target))
+    finisher.start()
+    started = time.monotonic()
+    try:
+        response = register(client, iid, 1)
+    finally:
+        finisher.join()
+    assert response.status_code == 200, response.get_json()
+    assert 0.7 < time.monotonic() - started < 2.0
 
 
 # --- redis-cli --cluster reshard under load ---------------------------------------

@@ -12,13 +12,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.cluster import ClusterPipeline, RedisCluster
+from redis.cluster import PRIMARY, ClusterNode, ClusterPipeline, RedisCluster
 from redis.exceptions import ClusterDownError, ConnectionError, RedisClusterException, SlotNotCoveredError
 
 _FUNCTION_CALLS = ("FCALL", "FCALL_RO")
 
 
 class _RoutesFunctionCalls:
+    def get_node(self, host: str | None = None, port: int | None = None, node_name: str | None = None):
+        node = super().get_node(host, port, node_name)  # type: ignore[misc]
+        if node is None and node_name and ":" in node_name:
+            # An ASK may send a call to a master the client has not met: one
+            # added since, taking a slot (it owns none yet, so no slot map
+            # lists it). redis-py learns such a node on MOVED only, and on ASK
+            # failed with an AttributeError (a 500).
+            host, _, port_ = node_name.rpartition(":")
+            node = self.nodes_manager.nodes_cache.setdefault(  # type: ignore[attr-defined]
+                node_name, ClusterNode(host, int(port_), PRIMARY))
+        return node
+
     def determine_slot(self, *args: Any) -> int | None:
         if args[0] in _FUNCTION_CALLS and len(args) > 3 and int(args[2]) > 0:
             # The first key's slot: all of a call's keys share one hash tag
@@ -35,6 +47,9 @@ class Cluster(_RoutesFunctionCalls, RedisCluster):
     # A timeout is not retried: a node that hangs gives its callers a 503
     # after one socket timeout, not after several.
     ERRORS_ALLOW_RETRY = (ConnectionError, ClusterDownError, SlotNotCoveredError)
+    # How long a function call refused while its slot moves is tried again
+    # after redis-py gave up (scripts.run), in seconds.
+    moving_slot_patience = 1.0
 
     def pipeline(self, transaction: bool | None = None, shard_hint: None = None) -> ClusterPipe:
         if shard_hint:

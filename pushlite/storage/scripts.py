@@ -28,13 +28,14 @@ spells them.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any, Sequence
 
 import redis
-from redis.exceptions import ResponseError
+from redis.exceptions import ClusterError, ResponseError
 
 from .cluster import is_cluster
 
@@ -71,14 +72,35 @@ def code(name: str) -> Code:
 
 
 def run(client: redis.Redis, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-    """Run ``lua/<name>`` once and return its answer."""
+    """Run ``lua/<name>`` once and return its answer.
+
+    On a Cluster, while the call's slot moves, a call whose keys are not all
+    on one side is refused (TRYAGAIN); redis-py tries again for ~0.4 s and
+    gives up ("TTL exhausted"). The call did not run, so it is tried again,
+    for the client's ``moving_slot_patience`` more seconds, before that error
+    goes up (a 503).
+    """
     call = Call(name, keys, args)
+    deadline = None
+    while True:
+        try:
+            return _run_once(client, call)
+        except ClusterError as exc:
+            if type(exc) is not ClusterError:  # ClusterDownError, MasterDownError: not a moving slot
+                raise
+            deadline = deadline or time.monotonic() + client.moving_slot_patience  # type: ignore[union-attr]
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _run_once(client: redis.Redis, call: Call) -> Any:
     try:
         return client.execute_command(*call.command())
     except ResponseError as exc:
         if not _missing(exc):
             raise
-    load(client, name)
+    load(client, call.name)
     return client.execute_command(*call.command())
 
 
