@@ -86,9 +86,10 @@ def run(client: redis.Redis, name: str, keys: Sequence[str], args: Sequence[Any]
         try:
             return _run_once(client, call)
         except ClusterError as exc:
-            if type(exc) is not ClusterError:  # ClusterDownError, MasterDownError: not a moving slot
+            # (ClusterDownError and MasterDownError are ClusterErrors too, but no moving slot.)
+            if type(exc) is not ClusterError or not is_cluster(client):
                 raise
-            deadline = deadline or time.monotonic() + client.moving_slot_patience  # type: ignore[union-attr]
+            deadline = deadline or time.monotonic() + client.moving_slot_patience
             if time.monotonic() >= deadline:
                 raise
             time.sleep(0.05)
