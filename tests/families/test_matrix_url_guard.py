@@ -7,7 +7,6 @@ import socket
 
 import pytest
 
-import config
 from pushlite.app import create_app
 from pushlite.url_guard import UnsafeURL, allowed, check, is_public
 from tests.conftest import ADMIN
