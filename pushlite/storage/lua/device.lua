@@ -17,14 +17,17 @@
 -- "user_cap", "interest_cap" or "need".
 
 -- Set by each call: the token index, the declared keys by name, the
--- command's arguments, and what it needed but was not given.
-local TIDX, DEV, INT, USR, A, NEEDED, NEED
+-- command's arguments, and what it needed but was not given (nil: nothing).
+local TIDX, DEV, INT, USR, A, NEEDED
 
 local function declared(map, kind, name)
   local key = map[name]
-  if not key and not NEED[kind .. name] then
-    NEED[kind .. name] = true
-    NEEDED[#NEEDED + 1] = kind .. name
+  if not key then
+    NEEDED = NEEDED or {}
+    if not NEEDED[kind .. name] then
+      NEEDED[kind .. name] = true
+      NEEDED[#NEEDED + 1] = kind .. name
+    end
   end
   return key
 end
@@ -427,18 +430,19 @@ function commands.set_channels()
 end
 
 return function(KEYS, ARGV)
-  TIDX, DEV, INT, USR, A, NEEDED, NEED = KEYS[2], {}, {}, {}, {}, {}, {}
+  TIDX, DEV, INT, USR, A, NEEDED = KEYS[2], {}, {}, {}, {}, nil
   local n = tonumber(ARGV[2])
-  local maps = { d = DEV, i = INT, u = USR }
   for i = 1, n do
     local entry = ARGV[2 + i]
-    maps[string.sub(entry, 1, 1)][string.sub(entry, 2)] = KEYS[2 + i]
+    local kind = string.byte(entry, 1)
+    local map = kind == 100 and DEV or (kind == 105 and INT or USR)  -- "d", "i", "u"
+    map[string.sub(entry, 2)] = KEYS[2 + i]
   end
   for i = 3 + n, #ARGV do A[#A + 1] = ARGV[i] end
   if redis.call("EXISTS", KEYS[1]) == 0 then return { "no_instance" } end
   begin()
   local reply = commands[ARGV[1]]()
-  if #NEEDED > 0 then
+  if NEEDED then
     local out = { "need" }
     for _, entry in ipairs(NEEDED) do out[#out + 1] = entry end
     return out

@@ -54,10 +54,12 @@ local function srem(key, member) if key then pending(SBUF, key)[member] = false 
 local function commit()
   for key, fields in pairs(HBUF) do
     local set, del = {}, {}
+    local n = 0
     for field, value in pairs(fields) do
-      if value then set[#set + 1] = field; set[#set + 1] = value else del[#del + 1] = field end
+      if value then n = n + 2; set[n - 1] = field; set[n] = value else del[#del + 1] = field end
     end
-    if #set > 0 then redis.call("HSET", key, unpack(set)) end
+    if n == 2 then redis.call("HSET", key, set[1], set[2])
+    elseif n > 0 then redis.call("HSET", key, unpack(set)) end
     if #del > 0 then redis.call("HDEL", key, unpack(del)) end
   end
   for key, members in pairs(SBUF) do
