@@ -307,6 +307,17 @@ class SentinelServers:
 
         wait_until(ready, timeout, "the sentinel setup", interval=0.1)
 
+    def wait_caught_up(self, timeout: float = 10) -> None:
+        """The replica has every write the master has (before a test kills or
+        fails over the master: what is not replicated yet is Redis' to lose)."""
+        master, replica = self.current_master().client(), self.current_replica().client()
+
+        def caught_up() -> bool:
+            offset = master.info("replication")["master_repl_offset"]
+            return replica.info("replication").get("slave_repl_offset", -1) >= offset
+
+        wait_until(caught_up, timeout, "the replica to catch up")
+
     def flush(self) -> None:
         self.current_master().client().flushall()
 

@@ -125,6 +125,7 @@ def test_readyz_is_503_while_no_master_answers_and_writes_resume_by_themselves(s
     client, iid = app_on(sentinel_setup)
     assert client.get("/readyz").status_code == 200
     old = sentinel_setup.current_master()
+    sentinel_setup.wait_caught_up()  # the instance is on the replica too
     killed = time.monotonic()
     old.kill()
     assert client.get("/readyz").status_code == 503
@@ -211,6 +212,7 @@ def test_workers_follow_a_failover_and_deliver_after_it(sentinel_setup, apns_moc
     try:
         assert publish_and_wait(20)["delivered"] == len(tokens)
         old = sentinel_setup.current_master()
+        sentinel_setup.wait_caught_up()
         sentinel_setup.sentinel().execute_command("SENTINEL", "FAILOVER", sentinel_setup.service)
         wait_for_new_master(sentinel_setup, old.port)
         deadline = time.monotonic() + RESUME_WITHIN
