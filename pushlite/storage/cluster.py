@@ -72,3 +72,14 @@ class Cluster(_RoutesFunctionCalls, RedisCluster):
 
 def is_cluster(client: object) -> bool:
     return isinstance(client, RedisCluster)
+
+
+def scan_slot_of(client: Any, key: str, cursor: int, match: str, count: int) -> tuple[int, list[str]]:
+    """One SCAN call for keys sharing ``key``'s hash tag: on a Cluster, on
+    the master that holds its slot only (redis-py's cluster SCAN asks every
+    node and answers a cursor per node)."""
+    if not is_cluster(client):
+        return client.scan(cursor, match=match, count=count)
+    node = client.get_node_from_key(key)
+    cursors, names = client.scan(cursor, match=match, count=count, target_nodes=node)
+    return cursors[node.name], names
