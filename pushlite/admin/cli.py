@@ -12,6 +12,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 from pushlite import delivery, store
+from pushlite.platforms import CREDENTIAL_PROVIDERS
 from pushlite.storage import apps, vapid
 from pushlite.storage import credentials as credential_storage
 from pushlite.storage import instances as storage
@@ -165,7 +166,7 @@ def list_credentials(instance_id: str, app: str) -> None:
 
 @credentials.command("delete")
 @click.argument("instance_id")
-@click.argument("provider", type=click.Choice(["apns", "fcm"]))
+@click.argument("provider", type=click.Choice(CREDENTIAL_PROVIDERS))
 @app_option
 def delete_credential(instance_id: str, provider: str, app: str) -> None:
     """Remove a provider credential: the instance's (its devices are skipped from then on) or an app's."""

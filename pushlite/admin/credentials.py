@@ -13,6 +13,7 @@ from flask_smorest import abort
 from flask_smorest.error_handler import ErrorSchema
 
 from pushlite import delivery, store
+from pushlite.platforms import CREDENTIAL_PROVIDERS
 from pushlite.storage import apps, credentials, instances, outbox
 from pushlite.storage.credentials import INSTANCE
 from workers.senders import CredentialError, sender_class
@@ -21,6 +22,7 @@ from .schemas import ApnsCredentialSchema, CredentialsSummarySchema, FcmCredenti
 from .views import admin_doc, blp
 
 APP = "/instances/<instance_id>/apps/<app_name>"
+PROVIDER = f"<any({', '.join(CREDENTIAL_PROVIDERS)}):provider>"
 
 
 def store_credential(instance_id: str, provider: str, credential: dict[str, Any], app: str = INSTANCE) -> dict:
@@ -88,8 +90,8 @@ class Credentials(MethodView):
         return credentials.summary(store.client(), delivery.fernet(), instance_id, app)
 
 
-@blp.route("/instances/<instance_id>/credentials/<any(apns, fcm):provider>")
-@blp.route(APP + "/credentials/<any(apns, fcm):provider>")
+@blp.route("/instances/<instance_id>/credentials/" + PROVIDER)
+@blp.route(APP + "/credentials/" + PROVIDER)
 class CredentialByProvider(MethodView):
     @admin_doc
     @blp.response(204)

@@ -2,23 +2,20 @@
 token, user id, and the instance's VAPID public key (for the Web SDK)."""
 from __future__ import annotations
 
-import re
-
 from flask import current_app, jsonify, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
-from pushlite import delivery, store, subscriptions
+from pushlite import delivery, platforms, store, subscriptions
 from pushlite.apidoc import document_errors, documented
 from pushlite.auth import AuthError, bearer, same_secret, verify_user_token
 from pushlite.errors import ApiError, first_message
+from pushlite.platforms import Platform
 from pushlite.storage import devices, instances, vapid
 from pushlite.storage.errors import DeviceNotFound
 
 from .blueprint import blp, instance_blp
 from .schemas import (
-    APNS_TOKEN,
-    FCM_TOKEN,
     DeviceSchema,
     EmptySchema,
     METADATA_FIELDS,
@@ -50,14 +47,14 @@ def check_client_token(instance_id: str) -> None:
         raise ApiError(401, "Unauthorized", "Incorrect instance credentials.")
 
 
-def _register(instance_id: str, platform: str, body: dict, pattern: re.Pattern, label: str) -> dict:
+def _register(instance_id: str, platform: Platform, body: dict) -> dict:
     check_client_token(instance_id)
-    if not pattern.fullmatch(body["token"]):
-        raise ApiError(401, "Unauthorized", f"Incorrect {label} token supplied.")
+    if not platform.accepts(body["token"]):
+        raise ApiError(401, "Unauthorized", f"Incorrect {platform.label} token supplied.")
     device_id, interests = devices.register(
         store.client(),
         instance_id,
-        platform,
+        platform.name,
         body["token"],
         bundle_id=body.get("bundleIdentifier", ""),
         metadata=body.get("metadata"),
@@ -98,7 +95,7 @@ class RegisterApns(MethodView):
 
         An optional `Authorization: Bearer <client token>` is checked (401 when wrong).
         """
-        return jsonify(_register(instance_id, "apns", load(REGISTER_APNS, request.get_json()), APNS_TOKEN, "APNs"))
+        return jsonify(_register(instance_id, platforms.APNS, load(REGISTER_APNS, request.get_json())))
 
 
 @blp.route("/fcm")
@@ -110,7 +107,7 @@ class RegisterFcm(MethodView):
 
         An optional `Authorization: Bearer <client token>` is checked (401 when wrong).
         """
-        return jsonify(_register(instance_id, "fcm", load(REGISTER_FCM, request.get_json()), FCM_TOKEN, "FCM"))
+        return jsonify(_register(instance_id, platforms.FCM, load(REGISTER_FCM, request.get_json())))
 
 
 @blp.route("/web")
@@ -130,7 +127,7 @@ class RegisterWeb(MethodView):
         except subscriptions.InvalidSubscription as exc:
             raise ApiError(400, "Invalid web push token", str(exc)) from None
         device_id, interests = devices.register(
-            store.client(), instance_id, "web", body["token"], metadata=body.get("metadata")
+            store.client(), instance_id, platforms.WEB.name, body["token"], metadata=body.get("metadata")
         )
         return jsonify({"id": device_id, "initialInterestSet": interests})
 
@@ -184,9 +181,9 @@ class Token(MethodView):
     @document_errors(401, 404, 503)
     def put(self, body: dict, instance_id: str, device_id: str):
         """Replace an FCM device's token (after FCM refreshed it)."""
-        if not FCM_TOKEN.fullmatch(body["token"]):
+        if not platforms.FCM.accepts(body["token"]):
             raise ApiError(401, "Unauthorized", "Incorrect FCM token supplied.")
-        devices.set_token(store.client(), instance_id, device_id, "fcm", body["token"])
+        devices.set_token(store.client(), instance_id, device_id, platforms.FCM.name, body["token"])
         return {}
 
 

@@ -9,9 +9,9 @@ from flask.views import MethodView
 from pushlite.parsing import Blueprint
 
 from pushlite.apidoc import document_errors
-from pushlite import store
+from pushlite import platforms, store
 from pushlite.auth import AuthError
-from pushlite.beams.schemas import APNS_TOKEN, FCM_TOKEN
+from pushlite.platforms import Platform
 from pushlite.storage import devices
 from pushlite.storage.errors import UserDeviceLimit
 from pushlite.user_auth import authenticate
@@ -34,17 +34,14 @@ blp = Blueprint(
     description="Discord-style push devices (`Authorization: Bearer <user JWT>`).",
 )
 
-# provider -> (platform, APNs environment)
-PLATFORMS: dict[str, tuple[str, str | None]] = {
-    "gcm": ("fcm", None),
-    "apns": ("apns", "production"),
-    "apns_internal": ("apns", "sandbox"),
-    "apns_voip": ("apns_voip", "production"),
-    "apns_internal_voip": ("apns_voip", "sandbox"),
+# Discord's provider names: the platform and APNs environment each stands for.
+PLATFORMS: dict[str, tuple[Platform, str | None]] = {
+    "gcm": (platforms.FCM, None),
+    "apns": (platforms.APNS, "production"),
+    "apns_internal": (platforms.APNS, "sandbox"),
+    "apns_voip": (platforms.APNS_VOIP, "production"),
+    "apns_internal_voip": (platforms.APNS_VOIP, "sandbox"),
 }
-TOKEN_SHAPES = {"fcm": (FCM_TOKEN, "Invalid FCM token."), "apns": (APNS_TOKEN, "Invalid APNs token."),
-                "apns_voip": (APNS_TOKEN, "Invalid APNs VoIP token.")}
-
 
 
 @blp.before_request
@@ -63,10 +60,9 @@ def device(provider: str, token: str, field: str = "") -> tuple[str, str | None,
     if provider not in PLATFORMS:
         raise invalid_form_body(f"{field}provider", f"Unknown push provider {provider!r}.")
     platform, environment = PLATFORMS[provider]
-    pattern, message = TOKEN_SHAPES[platform]
-    if not pattern.fullmatch(token):
-        raise invalid_form_body(f"{field}token", message)
-    return platform, environment, token
+    if not platform.accepts(token):
+        raise invalid_form_body(f"{field}token", f"Invalid {platform.label} token.")
+    return platform.name, environment, token
 
 
 def register(user_id: str, tokens: list[tuple[str, str | None, str]]) -> None:
@@ -118,7 +114,8 @@ class Devices(MethodView):
         if body["provider"] not in PLATFORMS:
             raise invalid_form_body("provider", f"Unknown push provider {body['provider']!r}.")
         platform, _ = PLATFORMS[body["provider"]]
-        devices.unregister_for_user(store.client(), g.caller.instance_id, g.caller.user_id, platform, body["token"])
+        devices.unregister_for_user(store.client(), g.caller.instance_id, g.caller.user_id, platform.name,
+                                    body["token"])
         return no_content()
 
 

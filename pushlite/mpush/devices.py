@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
-from pushlite import store
-from pushlite.beams.schemas import APNS_TOKEN, FCM_TOKEN
+from pushlite import platforms, store
 from pushlite.storage import interests, mpush
 from pushlite.storage.devices import MAX_INTERESTS_PER_DEVICE
 
@@ -15,8 +14,8 @@ from .blueprint import blp, documented, instance_id
 from .errors import MPushError, MPushStatusSchema
 from .schemas import MPushDeviceIdSchema, MPushTokensSchema, MPushTopicsSchema
 
-# MPush platform -> pushlite platform, and the token shape each provider issues.
-PLATFORMS = {"ios": ("apns", APNS_TOKEN, "APNs"), "android": ("fcm", FCM_TOKEN, "FCM")}
+# The platforms MPush registers, by the names it gives them.
+PLATFORMS = {"ios": platforms.APNS, "android": platforms.FCM}
 OK = {"status_code": errors.OK}
 
 
@@ -36,10 +35,10 @@ class Tokens(MethodView):
         """Register a device token, or give a known device_id its new token (it keeps its topics)."""
         if body["platform"] not in PLATFORMS:
             raise MPushError(errors.BAD_PLATFORM, "platform must be ios or android.")
-        platform, pattern, label = PLATFORMS[body["platform"]]
-        if not pattern.fullmatch(body["token"]):
-            raise MPushError(errors.BAD_TOKEN, f"token is not a valid {label} device token.")
-        mpush.set_token(store.client(), instance_id(), body["device_id"], platform, body["token"])
+        platform = PLATFORMS[body["platform"]]
+        if not platform.accepts(body["token"]):
+            raise MPushError(errors.BAD_TOKEN, f"token is not a valid {platform.label} device token.")
+        mpush.set_token(store.client(), instance_id(), body["device_id"], platform.name, body["token"])
         return OK
 
 

@@ -7,7 +7,6 @@ from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
 from pushlite import store
-from pushlite.beams.schemas import APNS_TOKEN, FCM_TOKEN
 from pushlite.storage import twilio
 from pushlite.storage.records import Device
 from pushlite.storage.twilio import Registration
@@ -15,9 +14,6 @@ from pushlite.storage.twilio import Registration
 from . import errors
 from .blueprint import blp, documented, instance_id
 from .schemas import TwilioRegistrationBodySchema, TwilioRegistrationSchema
-
-TOKEN_SHAPES = {"APNS": (APNS_TOKEN, "an APNs device token (64-200 hex digits)"),
-                "FCM": (FCM_TOKEN, "an FCM registration token")}
 
 
 def shown(registration: Registration, device: Device) -> dict:
@@ -46,9 +42,9 @@ class DeviceRegistrations(MethodView):
     @document_errors(400, 401, 409, 413, 415, 422, 503)
     def post(self, body: dict):
         """Register a device token for a user (a new comms_user_ when no userId is given) and an app, with tags."""
-        pattern, label = TOKEN_SHAPES[body["provider"]]
-        if not pattern.fullmatch(body["token"]):
-            raise errors.invalid(f'Invalid parameter "token": not {label}.')
+        platform = twilio.PLATFORMS[body["provider"]]
+        if not platform.accepts(body["token"]):
+            raise errors.invalid(f'Invalid parameter "token": not an {platform.token_name}.')
         registration, device, created = twilio.register(
             store.client(), instance_id(), body["provider"], body["token"], body["appName"], body.get("userId"),
             body.get("tags"),
