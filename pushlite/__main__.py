@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from config import Config
-from pushlite import delivery, logs, store
+from pushlite import encryption, logs, store
 from pushlite.metrics import collectors, web as web_metrics
 from pushlite.app import create_app
 from pushlite.storage import instances, vapid
@@ -25,7 +25,7 @@ def main() -> None:
     if config.EMBEDDED:
         with app.app_context():
             demo = instances.create(store.client(), "demo")
-            vapid.ensure(store.client(), delivery.fernet(), demo.id)
+            vapid.ensure(store.client(), encryption.fernet(), demo.id)
         print(
             "pushlite: no REDIS_URL set; running embedded (in-process fakeredis, dry-run delivery, "
             "data lost on exit).\n"

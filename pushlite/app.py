@@ -6,8 +6,8 @@ from flask import Flask, send_from_directory
 from flask_smorest import Api
 
 from config import Config
-from pushlite import access, admin, apidoc, beams, console, dashboard, delivery, errors, health, mpush, parsing
-from pushlite import store, twilio
+from pushlite import access, admin, apidoc, beams, console, dashboard, encryption, errors, health, mpush, parsing
+from pushlite import publishing, store, twilio
 from pushlite import channels, discord, matrix  # the user-authenticated families
 from pushlite.metrics import web as web_metrics
 
@@ -25,7 +25,8 @@ def create_app(config: object | None = None) -> Flask:
 
     access.init_app(app)
     store.init_app(app)
-    delivery.init_app(app)
+    encryption.init_app(app)
+    publishing.init_app(app)
     web_metrics.init_app(app)
     errors.init_app(app)
     api = Api(app, spec_kwargs={"info": {"description": "pushlite: a self-hosted push notification service."}})

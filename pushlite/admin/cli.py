@@ -11,7 +11,7 @@ from rq import Queue
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from pushlite import delivery, store
+from pushlite import encryption, publishing, store
 from pushlite.platforms import CREDENTIAL_PROVIDERS
 from pushlite.storage import apps, vapid
 from pushlite.storage import credentials as credential_storage
@@ -28,7 +28,7 @@ instances = AppGroup("instances", help="Create, list and delete pushlite instanc
 def create(name: str) -> None:
     """Create an instance and print it with its secret key (shown only now)."""
     instance = storage.create(store.client(), name)
-    vapid.ensure(store.client(), delivery.fernet(), instance.id)
+    vapid.ensure(store.client(), encryption.fernet(), instance.id)
     click.echo(json.dumps(asdict(instance), indent=2))
 
 
@@ -89,7 +89,7 @@ def rotate_vapid(instance_id: str) -> None:
     """Give an instance a new VAPID key pair (Web Push) and print its public key.
     Browsers subscribed with the old one must subscribe again."""
     try:
-        click.echo(vapid.rotate(store.client(), delivery.fernet(), instance_id))
+        click.echo(vapid.rotate(store.client(), encryption.fernet(), instance_id))
     except InstanceNotFound:
         raise click.ClickException(f"no instance {instance_id}") from None
 
@@ -160,7 +160,7 @@ def list_credentials(instance_id: str, app: str) -> None:
         storage.get(store.client(), instance_id)
     except InstanceNotFound:
         raise click.ClickException(f"no instance {instance_id}") from None
-    summary = credential_storage.summary(store.client(), delivery.fernet(), instance_id, _app(app))
+    summary = credential_storage.summary(store.client(), encryption.fernet(), instance_id, _app(app))
     click.echo(json.dumps(summary, indent=2))
 
 
@@ -187,7 +187,7 @@ def requeue(publish_ids: tuple[str, ...], every: bool) -> None:
     Requeue of their failed `undelivered` jobs does (each device once)."""
     if not publish_ids and not every:
         raise click.UsageError("name publish ids, or give --all")
-    queue = Queue(DELIVERY_QUEUE, connection=delivery.queue().connection)
+    queue = Queue(DELIVERY_QUEUE, connection=publishing.fanout_queue().connection)
     registry = FailedJobRegistry(queue=queue)
     wanted = set(publish_ids)
     jobs = [

@@ -12,7 +12,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from flask_smorest.error_handler import ErrorSchema
 
-from pushlite import delivery, store
+from pushlite import encryption, store
 from pushlite.platforms import CREDENTIAL_PROVIDERS
 from pushlite.storage import apps, credentials, instances, outbox
 from pushlite.storage.credentials import INSTANCE
@@ -30,8 +30,8 @@ def store_credential(instance_id: str, provider: str, credential: dict[str, Any]
     an app's), and return the summary of that owner's credentials. Raises
     CredentialError (API and CLI alike)."""
     normalized = sender_class(provider).validate_credential(credential)
-    credentials.put(store.client(), delivery.fernet(), instance_id, provider, normalized, app)
-    return credentials.summary(store.client(), delivery.fernet(), instance_id, app)
+    credentials.put(store.client(), encryption.fernet(), instance_id, provider, normalized, app)
+    return credentials.summary(store.client(), encryption.fernet(), instance_id, app)
 
 
 def owner(app_name: str | None) -> str:
@@ -87,7 +87,7 @@ class Credentials(MethodView):
         """Which providers the instance (or the app) has credentials for, with their key ids (never the keys)."""
         app = owner(app_name)
         instances.get(store.client(), instance_id)
-        return credentials.summary(store.client(), delivery.fernet(), instance_id, app)
+        return credentials.summary(store.client(), encryption.fernet(), instance_id, app)
 
 
 @blp.route("/instances/<instance_id>/credentials/" + PROVIDER)

@@ -10,7 +10,7 @@ from flask_smorest.error_handler import ErrorSchema
 
 from werkzeug.exceptions import NotFound
 
-from pushlite import delivery, store
+from pushlite import encryption, store
 from pushlite.parsing import StrictJsonBlueprint
 from pushlite.errors import handle_http_exception
 from pushlite.auth import AuthError, bearer, same_secret
@@ -62,7 +62,7 @@ class Instances(MethodView):
     def post(self, body: dict):
         """Create an instance (with its VAPID key pair); the response is the only one that shows its secret key."""
         instance = instances.create(store.client(), body["name"])
-        vapid.ensure(store.client(), delivery.fernet(), instance.id)
+        vapid.ensure(store.client(), encryption.fernet(), instance.id)
         return asdict(instance)
 
 
@@ -101,4 +101,4 @@ class VapidKey(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
     def post(self, instance_id: str):
         """Rotate the VAPID key pair (Web Push); browsers subscribed with the old public key must subscribe again."""
-        return {"id": instance_id, "vapid_public_key": vapid.rotate(store.client(), delivery.fernet(), instance_id)}
+        return {"id": instance_id, "vapid_public_key": vapid.rotate(store.client(), encryption.fernet(), instance_id)}

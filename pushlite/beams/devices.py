@@ -6,7 +6,7 @@ from flask import current_app, jsonify, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
-from pushlite import delivery, platforms, store, subscriptions
+from pushlite import encryption, platforms, store, subscriptions
 from pushlite.apidoc import document_errors, documented
 from pushlite.auth import AuthError, bearer, same_secret, verify_user_token
 from pushlite.errors import ApiError, first_message
@@ -138,7 +138,7 @@ class VapidPublicKey(MethodView):
     @document_errors(400, 404, 503)
     def get(self, instance_id: str):
         """The instance's VAPID public key, which browsers subscribe with (the Beams Web SDK asks first)."""
-        return {"vapidPublicKey": vapid.ensure(store.client(), delivery.fernet(), instance_id)}
+        return {"vapidPublicKey": vapid.ensure(store.client(), encryption.fernet(), instance_id)}
 
 
 @blp.route(f"/{PLATFORM}/<device_id>")

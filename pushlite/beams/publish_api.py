@@ -6,7 +6,7 @@ from flask import request
 from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
-from pushlite import delivery, payloads, store
+from pushlite import payloads, publishing, store
 from pushlite.auth import AuthError, bearer, same_secret
 from pushlite.errors import ApiError
 from pushlite.parsing import Blueprint
@@ -66,12 +66,11 @@ for _blueprint in (publish_blp, customer_blp):
 
 def _publish(instance_id: str, kind: str, targets: list[str], body: dict) -> dict:
     try:
-        content = payloads.check(body)
+        return {"publishId": publishing.publish(instance_id, kind, targets, body)}
     except payloads.PayloadTooLarge as exc:
         raise ApiError(400, "Payload too large", str(exc)) from None
     except payloads.PayloadError as exc:
         raise bad_request(str(exc)) from None
-    return {"publishId": delivery.publish(instance_id, kind, targets, content)}
 
 
 

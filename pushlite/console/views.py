@@ -10,7 +10,7 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from redis.exceptions import RedisClusterException
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from pushlite import delivery, payloads, store
+from pushlite import encryption, payloads, publishing, store
 from pushlite.auth import same_secret
 from pushlite.errors import note_unavailable
 from pushlite.storage import census, devices, instances, interests, outbox, publishes, records, stats, vapid
@@ -134,7 +134,7 @@ def create_instance():
         return instances_page(error="A name is 1-200 characters.", status=400)
     client = store.client()
     instance = instances.create(client, name)
-    vapid.ensure(client, delivery.fernet(), instance.id)
+    vapid.ensure(client, encryption.fernet(), instance.id)
     return render_template("console/secret.html", instance=instance, created=True), 201
 
 
@@ -153,7 +153,7 @@ def instance_page(instance_id: str, form: dict[str, str] | None = None, error: s
     minutes = stats.per_minute(client, instance_id)
     return render_template(
         "console/instance.html", instance=instance, census=census.get(client, instance_id),
-        credentials=data.credentials_of(client, delivery.fernet(), instance_id),
+        credentials=data.credentials_of(client, encryption.fernet(), instance_id),
         chart=data.chart(minutes), minutes=minutes,
         publishes=publishes.recent(client, instance_id, 20),
         outbox=outbox.latest(client, instance_id)[:20] if dry_run else None,
@@ -189,15 +189,14 @@ def send_test(instance_id: str):
     _instance(instance_id)
     form = {name: request.form.get(name, "").strip() for name in ("kind", "target", "title", "body")}
     problem = _test_problem(instance_id, form)
-    content: dict[str, Any] = {}
     if problem is None:
         try:
-            content = payloads.check(payloads.from_message(form["title"] or None, form["body"] or None))
+            publish_id = publishing.publish(instance_id, TEST_KINDS[form["kind"]], [form["target"]],
+                                            payloads.from_message(form["title"] or None, form["body"] or None))
         except payloads.PayloadError as exc:
             problem = str(exc)
     if problem is not None:
         return instance_page(instance_id, form, problem, 400)
-    publish_id = delivery.publish(instance_id, TEST_KINDS[form["kind"]], [form["target"]], content)
     return redirect(url_for(".publish_page", instance_id=instance_id, publish_id=publish_id), 303)
 
 
@@ -235,5 +234,5 @@ def publish_page(instance_id: str, publish_id: str):
     record = publishes.get(client, instance_id, publish_id)
     return render_template(
         "console/publish.html", instance=instance, publish_id=publish_id, record=record,
-        jobs=data.jobs(client, delivery.queue().connection, instance_id, publish_id, record),
+        jobs=data.jobs(client, publishing.fanout_queue().connection, instance_id, publish_id, record),
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
-from pushlite import delivery, payloads
+from pushlite import payloads, publishing
 
 from . import errors
 from .blueprint import blp, documented, instance_id
@@ -33,9 +33,8 @@ class Send(MethodView):
         if not (body["title"] or body["body"]):
             raise MPushError(errors.BAD_REQUEST, "title and body cannot both be empty.")
         try:
-            content = payloads.check(payloads.from_message(body["title"], body["body"], body.get("data")))
+            publish_id = publishing.publish(instance_id(), "interests", names,
+                                            payloads.from_message(body["title"], body["body"], body.get("data")))
         except payloads.PayloadError as exc:
             raise MPushError(errors.PAYLOAD_TOO_LARGE, str(exc)) from None
-        iid = instance_id()
-        publish_id = delivery.publish(iid, "interests", names, content)
         return {"status_code": errors.OK, "publish_id": publish_id}

@@ -10,7 +10,7 @@ import redis
 from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
-from pushlite import delivery, payloads, store
+from pushlite import payloads, publishing, store
 from pushlite.storage import apps, publishes
 from pushlite.storage.publishes import PublishNotFound
 
@@ -67,12 +67,13 @@ class PushNotifications(MethodView):
         content = body["content"]
         if not (content.get("title") or content.get("body")):
             raise errors.invalid('Invalid parameter "content": give a title or a body.')
+        iid = instance_id()
+        payload = payloads.from_message(content.get("title"), content.get("body"))
         try:
-            payload = payloads.check(payloads.from_message(content.get("title"), content.get("body")))
+            publish_id = publishing.publish(iid, "users", users, payload,
+                                            app_filter(store.client(), iid, body.get("appName")))
         except payloads.PayloadError as exc:
             raise errors.invalid(f'Invalid parameter "content": {exc}') from None
-        iid, client = instance_id(), store.client()
-        publish_id = delivery.publish(iid, "users", users, payload, app_filter(client, iid, body.get("appName")))
         operation = operation_id(publish_id)
         return {"id": operation, "status": "queued", "uri": f"/PushNotifications/Operations/{operation}"}
 
