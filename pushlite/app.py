@@ -7,7 +7,7 @@ from flask_smorest import Api
 
 from config import Config
 from pushlite import access, admin, apidoc, beams, console, dashboard, encryption, errors, health, mpush, parsing
-from pushlite import publishing, store, twilio
+from pushlite import publishing, redis_clients, twilio
 from pushlite import channels, discord, matrix  # the user-authenticated families
 from pushlite.metrics import web as web_metrics
 
@@ -24,7 +24,7 @@ def create_app(config: object | None = None) -> Flask:
     app.url_map.merge_slashes = False
 
     access.init_app(app)
-    store.init_app(app)
+    redis_clients.init_app(app)
     encryption.init_app(app)
     publishing.init_app(app)
     web_metrics.init_app(app)

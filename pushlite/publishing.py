@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, current_app, request
 from rq import Queue
 
-from pushlite import access, logs, payloads, store
+from pushlite import access, logs, payloads, redis_clients
 from pushlite.metrics import web as web_metrics
 from pushlite.storage import publishes
 from pushlite.storage.connection import connect_queue
@@ -26,7 +26,7 @@ def init_app(app: Flask) -> None:
     the in-process workers decrypt credentials with the app's Fernet)."""
     config = app.config
     if config["EMBEDDED"]:
-        data = store.client_of(app)
+        data = redis_clients.client_of(app)
         runtime = worker_runtime.Runtime(
             data,
             connect_queue(None, data),
@@ -38,7 +38,7 @@ def init_app(app: Flask) -> None:
         worker_runtime.install(runtime)
         queue = runtime.fanout_queue
     else:
-        connection = store.breaker_for(app, config["PUSHLITE_QUEUE_URL"]).guard(connect_queue(
+        connection = redis_clients.breaker_for(app, config["PUSHLITE_QUEUE_URL"]).guard(connect_queue(
             config["PUSHLITE_QUEUE_URL"],
             None,
             socket_timeout=config["REDIS_SOCKET_TIMEOUT"],
@@ -70,7 +70,7 @@ def publish(
     request_id = logs.current().get("request_id")
     if request_id:
         fields["request_id"] = request_id
-    publish_id = publishes.create(store.client(), instance_id, kind, targets, content, fields)
+    publish_id = publishes.create(redis_clients.client(), instance_id, kind, targets, content, fields)
     enqueue_publish(fanout_queue(), instance_id, publish_id)
     web_metrics.current().publishes.labels(access.family_label(current_app, request.path)).inc()
     return publish_id

@@ -6,7 +6,7 @@ from flask import current_app, jsonify, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
-from pushlite import encryption, platforms, store, subscriptions
+from pushlite import encryption, platforms, redis_clients, subscriptions
 from pushlite.apidoc import document_errors, documented
 from pushlite.auth import AuthError, bearer, same_secret, verify_user_token
 from pushlite.errors import ApiError, first_message
@@ -40,7 +40,7 @@ def check_client_token(instance_id: str) -> None:
         return
     try:
         given = bearer(header)
-        expected = instances.get(store.client(), instance_id).client_token
+        expected = instances.get(redis_clients.client(), instance_id).client_token
     except AuthError:
         given, expected = "", "-"
     if not same_secret(given, expected):
@@ -52,7 +52,7 @@ def _register(instance_id: str, platform: Platform, body: dict) -> dict:
     if not platform.accepts(body["token"]):
         raise ApiError(401, "Unauthorized", f"Incorrect {platform.label} token supplied.")
     device_id, interests = devices.register(
-        store.client(),
+        redis_clients.client(),
         instance_id,
         platform.name,
         body["token"],
@@ -127,7 +127,7 @@ class RegisterWeb(MethodView):
         except subscriptions.InvalidSubscription as exc:
             raise ApiError(400, "Invalid web push token", str(exc)) from None
         device_id, interests = devices.register(
-            store.client(), instance_id, platforms.WEB.name, body["token"], metadata=body.get("metadata")
+            redis_clients.client(), instance_id, platforms.WEB.name, body["token"], metadata=body.get("metadata")
         )
         return jsonify({"id": device_id, "initialInterestSet": interests})
 
@@ -138,7 +138,7 @@ class VapidPublicKey(MethodView):
     @document_errors(400, 404, 503)
     def get(self, instance_id: str):
         """The instance's VAPID public key, which browsers subscribe with (the Beams Web SDK asks first)."""
-        return {"vapidPublicKey": vapid.ensure(store.client(), encryption.fernet(), instance_id)}
+        return {"vapidPublicKey": vapid.ensure(redis_clients.client(), encryption.fernet(), instance_id)}
 
 
 @blp.route(f"/{PLATFORM}/<device_id>")
@@ -147,7 +147,7 @@ class Device(MethodView):
     @document_errors(400, 404, 503)
     def get(self, instance_id: str, platform: str, device_id: str):
         """Get a device: its id, user id and metadata."""
-        device = devices.get(store.client(), instance_id, device_id, platform)
+        device = devices.get(redis_clients.client(), instance_id, device_id, platform)
         return {"id": device.id, "userId": device.user_id, "metadata": device.metadata}
 
     @blp.response(200, EmptySchema)
@@ -155,7 +155,7 @@ class Device(MethodView):
     def delete(self, instance_id: str, platform: str, device_id: str):
         """Delete a device with its interests and user; deleting it again is not an error."""
         try:
-            devices.delete(store.client(), instance_id, device_id, platform)
+            devices.delete(redis_clients.client(), instance_id, device_id, platform)
         except DeviceNotFound:
             pass
         return {}
@@ -170,7 +170,7 @@ class Metadata(MethodView):
         """Replace a device's metadata (APNs: sdkVersion, iosVersion, macosVersion; FCM: sdkVersion, androidVersion;
         web: sdkVersion)."""
         body = {k: v for k, v in body.items() if k in METADATA_FIELDS[platform]}
-        devices.set_metadata(store.client(), instance_id, device_id, platform, body)
+        devices.set_metadata(redis_clients.client(), instance_id, device_id, platform, body)
         return {}
 
 
@@ -183,7 +183,7 @@ class Token(MethodView):
         """Replace an FCM device's token (after FCM refreshed it)."""
         if not platforms.FCM.accepts(body["token"]):
             raise ApiError(401, "Unauthorized", "Incorrect FCM token supplied.")
-        devices.set_token(store.client(), instance_id, device_id, platforms.FCM.name, body["token"])
+        devices.set_token(redis_clients.client(), instance_id, device_id, platforms.FCM.name, body["token"])
         return {}
 
 
@@ -195,7 +195,7 @@ class User(MethodView):
     def put(self, instance_id: str, platform: str, device_id: str):
         """Associate the device with the user named by a Beams user JWT (`Authorization: Bearer`)."""
         token = bearer(request.headers.get("Authorization"))
-        client = store.client()
+        client = redis_clients.client()
         secret = instances.secret_key(client, instance_id)
         user_id = verify_user_token(token, instance_id, secret)
         devices.add_user(client, instance_id, device_id, platform, user_id, exclusive=True)

@@ -7,7 +7,7 @@ import binascii
 from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
-from pushlite import store
+from pushlite import redis_clients
 from pushlite.errors import ApiError
 from pushlite.storage import devices, interests
 from pushlite.storage.devices import MAX_INTERESTS_PER_DEVICE
@@ -44,7 +44,7 @@ class Interests(MethodView):
     def get(self, query: dict, instance_id: str, platform: str, device_id: str):
         """List the device's interests, a page at a time (`limit`, `cursor`)."""
         after = decode_cursor(query["cursor"]) if "cursor" in query else None
-        device = devices.get(store.client(), instance_id, device_id, platform)
+        device = devices.get(redis_clients.client(), instance_id, device_id, platform)
         names, last = interests.page(device.interests, query["limit"], after)
         metadata = {"nextCursor": encode_cursor(last)} if last else {}
         return {"interests": names, "responseMetadata": metadata}
@@ -59,7 +59,7 @@ class Interests(MethodView):
             raise invalid_interest_name()
         if len(set(names)) > MAX_INTERESTS_PER_DEVICE:
             raise interest_set_too_large()
-        interests.replace(store.client(), instance_id, device_id, platform, names)
+        interests.replace(redis_clients.client(), instance_id, device_id, platform, names)
         return {}
 
 
@@ -72,7 +72,7 @@ class Interest(MethodView):
         """Subscribe the device to an interest."""
         if not interests.is_interest_name(interest_name):
             raise invalid_interest_name()
-        interests.add(store.client(), instance_id, device_id, platform, [interest_name])
+        interests.add(redis_clients.client(), instance_id, device_id, platform, [interest_name])
         return {}
 
     @blp.response(200, EmptySchema)
@@ -81,5 +81,5 @@ class Interest(MethodView):
         """Unsubscribe the device from an interest."""
         if not interests.is_interest_name(interest_name):
             raise invalid_interest_name()
-        interests.remove(store.client(), instance_id, device_id, platform, [interest_name])
+        interests.remove(redis_clients.client(), instance_id, device_id, platform, [interest_name])
         return {}

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from redis.exceptions import RedisClusterException
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from pushlite import encryption, payloads, publishing, store
+from pushlite import encryption, payloads, publishing, redis_clients
 from pushlite.auth import same_secret
 from pushlite.errors import note_unavailable
 from pushlite.storage import census, devices, instances, interests, outbox, publishes, records, stats, vapid
@@ -123,7 +123,7 @@ def logout():
 
 @blp.get("/")
 def instances_page(error: str | None = None, status: int = 200):
-    return render_template("console/instances.html", instances=data.instance_rows(store.client()),
+    return render_template("console/instances.html", instances=data.instance_rows(redis_clients.client()),
                            error=error), status
 
 
@@ -132,7 +132,7 @@ def create_instance():
     name = request.form.get("name", "").strip()
     if not 1 <= len(name) <= 200:
         return instances_page(error="A name is 1-200 characters.", status=400)
-    client = store.client()
+    client = redis_clients.client()
     instance = instances.create(client, name)
     vapid.ensure(client, encryption.fernet(), instance.id)
     return render_template("console/secret.html", instance=instance, created=True), 201
@@ -141,14 +141,14 @@ def create_instance():
 def _instance(instance_id: str) -> instances.Instance:
     if not instances.is_instance_id(instance_id):
         raise InstanceNotFound(instance_id)
-    return instances.get(store.client(), instance_id)
+    return instances.get(redis_clients.client(), instance_id)
 
 
 @blp.get("/instances/<instance_id>")
 def instance_page(instance_id: str, form: dict[str, str] | None = None, error: str | None = None,
                   status: int = 200):
     instance = _instance(instance_id)
-    client = store.client()
+    client = redis_clients.client()
     dry_run = current_app.config["PUSHLITE_DRY_RUN"]
     minutes = stats.per_minute(client, instance_id)
     return render_template(
@@ -169,7 +169,7 @@ def delete_instance(instance_id: str):
     if request.form.get("name", "") != instance.name:
         return render_template("console/delete.html", instance=instance,
                                error="Type the instance's name exactly to delete it."), 400
-    instances.delete(store.client(), instance_id)
+    instances.delete(redis_clients.client(), instance_id)
     log.warning("console: instance %s deleted", instance_id)
     return redirect(url_for(".instances_page"), 303)
 
@@ -177,7 +177,7 @@ def delete_instance(instance_id: str):
 @blp.post("/instances/<instance_id>/secret_key")
 def rotate_secret(instance_id: str):
     _instance(instance_id)
-    instance = instances.rotate_secret(store.client(), instance_id)
+    instance = instances.rotate_secret(redis_clients.client(), instance_id)
     return render_template("console/secret.html", instance=instance, created=False)
 
 
@@ -202,7 +202,7 @@ def send_test(instance_id: str):
 
 def _test_problem(instance_id: str, form: dict[str, str]) -> str | None:
     """Why the test form cannot be sent, or None."""
-    kind, target, client = form["kind"], form["target"], store.client()
+    kind, target, client = form["kind"], form["target"], redis_clients.client()
     if not (form["title"] or form["body"]):
         return "Give a title or a body."
     if kind == "device":
@@ -230,7 +230,7 @@ def _test_problem(instance_id: str, form: dict[str, str]) -> str | None:
 @blp.get("/instances/<instance_id>/publishes/<publish_id>")
 def publish_page(instance_id: str, publish_id: str):
     instance = _instance(instance_id)
-    client = store.client()
+    client = redis_clients.client()
     record = publishes.get(client, instance_id, publish_id)
     return render_template(
         "console/publish.html", instance=instance, publish_id=publish_id, record=record,

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from pushlite.parsing import Blueprint
 
 from pushlite.apidoc import document_errors
-from pushlite import platforms, store
+from pushlite import platforms, redis_clients
 from pushlite.auth import AuthError
 from pushlite.platforms import Platform
 from pushlite.storage import devices
@@ -47,7 +47,7 @@ PLATFORMS: dict[str, tuple[Platform, str | None]] = {
 @blp.before_request
 def authenticate_caller() -> None:
     try:
-        g.caller = authenticate(store.client(), request.headers.get("Authorization"))
+        g.caller = authenticate(redis_clients.client(), request.headers.get("Authorization"))
     except AuthError as exc:
         raise unauthorized(exc.message) from None
     if request.method in ("POST", "PUT", "DELETE"):
@@ -67,7 +67,7 @@ def device(provider: str, token: str, field: str = "") -> tuple[str, str | None,
 
 def register(user_id: str, tokens: list[tuple[str, str | None, str]]) -> None:
     try:
-        devices.register_for_user(store.client(), g.caller.instance_id, user_id, tokens)
+        devices.register_for_user(redis_clients.client(), g.caller.instance_id, user_id, tokens)
     except UserDeviceLimit:
         raise max_devices() from None
 
@@ -114,7 +114,7 @@ class Devices(MethodView):
         if body["provider"] not in PLATFORMS:
             raise invalid_form_body("provider", f"Unknown push provider {body['provider']!r}.")
         platform, _ = PLATFORMS[body["provider"]]
-        devices.unregister_for_user(store.client(), g.caller.instance_id, g.caller.user_id, platform.name,
+        devices.unregister_for_user(redis_clients.client(), g.caller.instance_id, g.caller.user_id, platform.name,
                                     body["token"])
         return no_content()
 
@@ -146,7 +146,7 @@ class Sync(MethodView):
         caller = g.caller
         token = device(body["provider"], body["token"])
         register(caller.user_id, [token])
-        client = store.client()
+        client = redis_clients.client()
         invalid: list[str] = []
         done = {caller.user_id}
         for sync_token in dict.fromkeys(body["push_sync_tokens"]):

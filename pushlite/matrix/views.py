@@ -9,7 +9,7 @@ from pushlite.parsing import Blueprint
 from marshmallow import ValidationError
 
 from pushlite.apidoc import document_errors
-from pushlite import store, url_guard
+from pushlite import redis_clients, url_guard
 from pushlite.auth import AuthError
 from pushlite.storage import pushers
 from pushlite.storage.errors import UserDeviceLimit
@@ -47,7 +47,7 @@ def authenticate_caller() -> None:
     if not (header and header.lower().startswith("bearer ")) and request.args.get("access_token"):
         header = "Bearer " + request.args["access_token"]
     try:
-        g.caller = authenticate(store.client(), header)
+        g.caller = authenticate(redis_clients.client(), header)
     except AuthError as exc:
         if not header or not header.lower().startswith("bearer "):
             raise errors.error(401, "M_MISSING_TOKEN", "Missing access token.") from None
@@ -113,7 +113,7 @@ class Pushers(MethodView):
     def get(self):
         """Get the caller's pushers, with every field they set."""
         caller = g.caller
-        found = pushers.of_user(store.client(), caller.instance_id, caller.user_id)
+        found = pushers.of_user(redis_clients.client(), caller.instance_id, caller.user_id)
         return {"pushers": [pushers.as_pusher(device) for device in found]}
 
 
@@ -136,7 +136,7 @@ class SetPusher(MethodView):
         except ValidationError as exc:
             raise errors.from_messages(exc.normalized_messages()) from None
         check_identity(body)
-        caller, client = g.caller, store.client()
+        caller, client = g.caller, redis_clients.client()
         if body["kind"] is None:
             pushers.delete_pusher(client, caller.instance_id, caller.user_id, body["app_id"], body["pushkey"])
             return {}

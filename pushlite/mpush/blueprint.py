@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import g, request
 from pushlite.parsing import Blueprint
 
-from pushlite import store
+from pushlite import redis_clients
 from pushlite.storage import instances
 
 from . import errors
@@ -33,7 +33,7 @@ def authenticate() -> None:
     token = request.headers.get("X-MPush-Token", "").strip()
     if not token:
         raise MPushError(errors.BAD_CREDENTIALS, "Missing X-MPush-Token header.")
-    found = instances.find_by_token(store.client(), token)
+    found = instances.find_by_token(redis_clients.client(), token)
     if found is None:
         raise MPushError(errors.BAD_CREDENTIALS, "Invalid X-MPush-Token.")
     instance, kind = found

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
-from pushlite import platforms, store
+from pushlite import platforms, redis_clients
 from pushlite.storage import interests, mpush
 from pushlite.storage.devices import MAX_INTERESTS_PER_DEVICE
 
@@ -38,7 +38,7 @@ class Tokens(MethodView):
         platform = PLATFORMS[body["platform"]]
         if not platform.accepts(body["token"]):
             raise MPushError(errors.BAD_TOKEN, f"token is not a valid {platform.label} device token.")
-        mpush.set_token(store.client(), instance_id(), body["device_id"], platform.name, body["token"])
+        mpush.set_token(redis_clients.client(), instance_id(), body["device_id"], platform.name, body["token"])
         return OK
 
 
@@ -55,7 +55,7 @@ class Register(MethodView):
             raise MPushError(errors.BAD_REQUEST, "topics must name at least one topic.")
         if len(names) > MAX_INTERESTS_PER_DEVICE:
             raise MPushError(errors.TOO_MANY_TOPICS, "A device can be registered to at most 5000 topics.")
-        client = store.client()
+        client = redis_clients.client()
         device = mpush.device_of(client, instance_id(), body["device_id"])
         interests.add(client, instance_id(), device.id, None, names)
         return OK
@@ -70,7 +70,7 @@ class Unregister(MethodView):
     def post(self, body: dict):
         """Unregister a device from topics; topics it is not registered to are ignored."""
         names = [name for name in body["topics"] if interests.is_interest_name(name)]
-        client = store.client()
+        client = redis_clients.client()
         device = mpush.device_of(client, instance_id(), body["device_id"])
         if names:
             interests.remove(client, instance_id(), device.id, None, names)
@@ -85,7 +85,7 @@ class UnregisterAll(MethodView):
     @document_errors(400, 401, 404, 413, 415, 503)
     def post(self, body: dict):
         """Unregister a device from all its topics."""
-        client = store.client()
+        client = redis_clients.client()
         device = mpush.device_of(client, instance_id(), body["device_id"])
         interests.replace(client, instance_id(), device.id, None, [])
         return OK

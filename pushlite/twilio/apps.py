@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from pushlite import store
+from pushlite import redis_clients
 from pushlite.apidoc import document_errors
 from pushlite.storage import apps
 
@@ -20,7 +20,7 @@ class App(MethodView):
     @document_errors(401, 404, 503)
     def get(self, app_name: str):
         """Get an app: whether it is the default (sends naming no app reach it), and its own credentials."""
-        app = apps.get(store.client(), instance_id(), app_name)
+        app = apps.get(redis_clients.client(), instance_id(), app_name)
         if app is None:
             raise errors.not_found()
         return {"id": app.name, "name": app.name, "default": app.default, "credentials": app.credentials,

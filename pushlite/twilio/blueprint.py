@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import g, request
 from pushlite.parsing import Blueprint
 
-from pushlite import store
+from pushlite import redis_clients
 from pushlite.auth import same_secret
 from pushlite.storage import instances
 from pushlite.storage.errors import InstanceNotFound
@@ -31,7 +31,7 @@ def authenticate() -> None:
     if auth is None or auth.type != "basic" or not instances.is_instance_id(auth.username or ""):
         raise errors.authenticate()
     try:
-        secret = instances.secret_key(store.client(), auth.username)
+        secret = instances.secret_key(redis_clients.client(), auth.username)
     except InstanceNotFound:
         raise errors.authenticate() from None
     if not same_secret(auth.password or "", secret):

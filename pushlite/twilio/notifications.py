@@ -10,7 +10,7 @@ import redis
 from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
-from pushlite import payloads, publishing, store
+from pushlite import payloads, publishing, redis_clients
 from pushlite.storage import apps, publishes
 from pushlite.storage.publishes import PublishNotFound
 
@@ -71,7 +71,7 @@ class PushNotifications(MethodView):
         payload = payloads.from_message(content.get("title"), content.get("body"))
         try:
             publish_id = publishing.publish(iid, "users", users, payload,
-                                            app_filter(store.client(), iid, body.get("appName")))
+                                            app_filter(redis_clients.client(), iid, body.get("appName")))
         except payloads.PayloadError as exc:
             raise errors.invalid(f'Invalid parameter "content": {exc}') from None
         operation = operation_id(publish_id)
@@ -89,7 +89,7 @@ class Operation(MethodView):
         try:
             if publish_id is None:
                 raise PublishNotFound(operation)
-            record = publishes.get(store.client(), instance_id(), publish_id)
+            record = publishes.get(redis_clients.client(), instance_id(), publish_id)
         except PublishNotFound:
             raise errors.not_found() from None
         counters = {name: int(record.get(name, 0)) for name in publishes.COUNTERS}

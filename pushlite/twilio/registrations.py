@@ -6,7 +6,7 @@ from urllib.parse import quote
 from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
-from pushlite import store
+from pushlite import redis_clients
 from pushlite.storage import twilio
 from pushlite.storage.records import Device
 from pushlite.storage.twilio import Registration
@@ -46,7 +46,7 @@ class DeviceRegistrations(MethodView):
         if not platform.accepts(body["token"]):
             raise errors.invalid(f'Invalid parameter "token": not an {platform.token_name}.')
         registration, device, created = twilio.register(
-            store.client(), instance_id(), body["provider"], body["token"], body["appName"], body.get("userId"),
+            redis_clients.client(), instance_id(), body["provider"], body["token"], body["appName"], body.get("userId"),
             body.get("tags"),
         )
         return shown(registration, device), 201 if created else 200
@@ -59,13 +59,13 @@ class DeviceRegistration(MethodView):
     @document_errors(401, 404, 503)
     def get(self, registration_id: str):
         """Get a device registration."""
-        return shown(*twilio.get(store.client(), instance_id(), registration_id))
+        return shown(*twilio.get(redis_clients.client(), instance_id(), registration_id))
 
     @documented
     @blp.response(204)
     @document_errors(401, 404, 503)
     def delete(self, registration_id: str):
         """Delete a registration: its user no longer reaches the token (the device goes when nothing else holds it)."""
-        client = store.client()
+        client = redis_clients.client()
         registration, _ = twilio.get(client, instance_id(), registration_id)
         twilio.delete(client, instance_id(), registration)

@@ -8,7 +8,7 @@ import binascii
 from flask import url_for
 from flask.views import MethodView
 
-from pushlite import store
+from pushlite import redis_clients
 from pushlite.apidoc import document_errors
 from pushlite.storage import twilio
 
@@ -19,7 +19,7 @@ from .schemas import TwilioPageQuerySchema, TwilioRegistrationPageSchema, Twilio
 
 
 def registrations_of(user_id: str) -> list:
-    found = twilio.of_user(store.client(), instance_id(), user_id)
+    found = twilio.of_user(redis_clients.client(), instance_id(), user_id)
     if found is None:
         raise errors.not_found()
     return found
@@ -53,7 +53,7 @@ class User(MethodView):
     @document_errors(401, 404, 503)
     def delete(self, user_id: str):
         """Delete a user: detached from every device (a device nothing else holds is deleted), registrations gone."""
-        if not twilio.delete_user(store.client(), instance_id(), user_id):
+        if not twilio.delete_user(redis_clients.client(), instance_id(), user_id):
             raise errors.not_found()
 
 
