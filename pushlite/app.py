@@ -29,10 +29,8 @@ def create_app(config: object | None = None) -> Flask:
     publishing.init_app(app)
     web_metrics.init_app(app)
     errors.init_app(app)
-    api = Api(app, spec_kwargs={"info": {"description": "pushlite: a self-hosted push notification service."}})
-    family_errors = apidoc.FamilyErrorsPlugin(app)
-    family_errors.init_spec(api.spec)
-    api.spec.plugins.append(family_errors)
+    api = Api(app, spec_kwargs={"info": {"description": "pushlite: a self-hosted push notification service."},
+                                "extra_plugins": [apidoc.ViewDocsPlugin(app)]})
     api.spec.components.security_scheme("AdminToken", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("BeamsUserJWT", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     api.spec.components.security_scheme("SecretKey", {"type": "http", "scheme": "bearer"})

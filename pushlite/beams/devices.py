@@ -7,14 +7,14 @@ from flask.views import MethodView
 from marshmallow import ValidationError
 
 from pushlite import encryption, platforms, redis_clients, subscriptions
-from pushlite.apidoc import document_errors, documented
+from pushlite.apidoc import document_errors, document_response
 from pushlite.auth import AuthError, bearer, same_secret, verify_user_token
 from pushlite.errors import ApiError, first_message
 from pushlite.platforms import Platform
 from pushlite.storage import devices, instances, vapid
 from pushlite.storage.errors import DeviceNotFound
 
-from .blueprint import blp, instance_blp
+from .blueprint import blp, instance_blp, json_body, malformed_device_id
 from .schemas import (
     DeviceSchema,
     EmptySchema,
@@ -66,7 +66,7 @@ def _register(instance_id: str, platform: Platform, body: dict) -> dict:
 # the schema directly rather than through webargs' layers (plain ones without
 # marshmallow at all, see ``plain_registration``), and its answer is made
 # directly rather than through flask-smorest's response wrapper; both are
-# documented the same (``documented``).
+# documented the same (``document_response``).
 REGISTER_APNS = RegisterApnsSchema()
 REGISTER_FCM = RegisterFcmSchema()
 REGISTER_WEB = RegisterWebSchema()
@@ -88,7 +88,8 @@ def validated(schema: RegisterApnsSchema | RegisterFcmSchema | RegisterWebSchema
 
 @blp.route("/apns")
 class RegisterApns(MethodView):
-    @documented(200, RegisteredDeviceSchema, body=RegisterApnsSchema)
+    @json_body
+    @document_response(200, RegisteredDeviceSchema, body=RegisterApnsSchema)
     @document_errors(400, 401, 404, 413, 503)
     def post(self, instance_id: str):
         """Register an APNs device (the same token again returns the same device).
@@ -100,7 +101,8 @@ class RegisterApns(MethodView):
 
 @blp.route("/fcm")
 class RegisterFcm(MethodView):
-    @documented(200, RegisteredDeviceSchema, body=RegisterFcmSchema)
+    @json_body
+    @document_response(200, RegisteredDeviceSchema, body=RegisterFcmSchema)
     @document_errors(400, 401, 404, 413, 503)
     def post(self, instance_id: str):
         """Register an FCM device (the same token again returns the same device).
@@ -112,7 +114,8 @@ class RegisterFcm(MethodView):
 
 @blp.route("/web")
 class RegisterWeb(MethodView):
-    @documented(200, RegisteredDeviceSchema, body=RegisterWebSchema)
+    @json_body
+    @document_response(200, RegisteredDeviceSchema, body=RegisterWebSchema)
     @document_errors(400, 401, 404, 413, 503)
     def post(self, instance_id: str):
         """Register a browser's push subscription (the same token again returns the same device).
@@ -163,6 +166,7 @@ class Device(MethodView):
 
 @blp.route(f"/{PLATFORM}/<device_id>/metadata")
 class Metadata(MethodView):
+    @json_body
     @blp.arguments(MetadataSchema(), error_status_code=400)
     @blp.response(200, EmptySchema)
     @document_errors(404, 503)
@@ -176,6 +180,7 @@ class Metadata(MethodView):
 
 @blp.route("/fcm/<device_id>/token")
 class Token(MethodView):
+    @json_body
     @blp.arguments(TokenSchema(), error_status_code=400)
     @blp.response(200, EmptySchema)
     @document_errors(401, 404, 503)
@@ -189,6 +194,7 @@ class Token(MethodView):
 
 @blp.route(f"/{PLATFORM}/<device_id>/user")
 class User(MethodView):
+    @malformed_device_id(400, "Bad Request", "Invalid device id.")
     @blp.doc(security=[{"BeamsUserJWT": []}])
     @blp.response(200, EmptySchema)
     @document_errors(400, 401, 403, 404, 422, 503)

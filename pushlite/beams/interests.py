@@ -12,7 +12,7 @@ from pushlite.errors import ApiError
 from pushlite.storage import devices, interests
 from pushlite.storage.devices import MAX_INTERESTS_PER_DEVICE
 
-from .blueprint import blp
+from .blueprint import blp, json_body, malformed_device_id
 from .devices import PLATFORM
 from .errors import interest_set_too_large
 from .schemas import EmptySchema, InterestsPageSchema, InterestsQuerySchema, InterestsSchema
@@ -49,6 +49,7 @@ class Interests(MethodView):
         metadata = {"nextCursor": encode_cursor(last)} if last else {}
         return {"interests": names, "responseMetadata": metadata}
 
+    @json_body
     @blp.arguments(InterestsSchema(), error_status_code=400)
     @blp.response(200, EmptySchema)
     @document_errors(404, 503)
@@ -66,6 +67,7 @@ class Interests(MethodView):
 # A path converter, so that an encoded slash reaches the name check.
 @blp.route(f"/{PLATFORM}/<device_id>/interests/<path:interest_name>")
 class Interest(MethodView):
+    @malformed_device_id(400, "Bad Request", "device-id given is not valid.")
     @blp.response(200, EmptySchema)
     @document_errors(400, 404, 503)
     def post(self, instance_id: str, platform: str, device_id: str, interest_name: str):
@@ -75,6 +77,7 @@ class Interest(MethodView):
         interests.add(redis_clients.client(), instance_id, device_id, platform, [interest_name])
         return {}
 
+    @malformed_device_id(400, "Incomplete Request", "device-id given is not valid.")
     @blp.response(200, EmptySchema)
     @document_errors(400, 404, 503)
     def delete(self, instance_id: str, platform: str, device_id: str, interest_name: str):

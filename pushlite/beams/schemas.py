@@ -67,9 +67,9 @@ class MetadataSchema(ApnsMetadataSchema, FcmMetadataSchema, WebMetadataSchema):
 
 
 METADATA_FIELDS = {
-    "apns": set(ApnsMetadataSchema._declared_fields),
-    "fcm": set(FcmMetadataSchema._declared_fields),
-    "web": set(WebMetadataSchema._declared_fields),
+    "apns": set(ApnsMetadataSchema().fields),
+    "fcm": set(FcmMetadataSchema().fields),
+    "web": set(WebMetadataSchema().fields),
 }
 
 

@@ -11,8 +11,8 @@ from pushlite.storage import twilio
 from pushlite.storage.records import Device
 from pushlite.storage.twilio import Registration
 
-from . import errors
-from .blueprint import blp, documented, instance_id
+from .errors import invalid
+from .blueprint import blp, document_basic_auth, instance_id
 from .schemas import TwilioRegistrationBodySchema, TwilioRegistrationSchema
 
 
@@ -34,7 +34,7 @@ def shown(registration: Registration, device: Device) -> dict:
 
 @blp.route("/PushNotifications/DeviceRegistrations")
 class DeviceRegistrations(MethodView):
-    @documented
+    @document_basic_auth
     @blp.arguments(TwilioRegistrationBodySchema, error_status_code=400)
     @blp.response(201, TwilioRegistrationSchema, description="Registered")
     @blp.alt_response(200, schema=TwilioRegistrationSchema, description="The token was already registered so: "
@@ -44,7 +44,7 @@ class DeviceRegistrations(MethodView):
         """Register a device token for a user (a new comms_user_ when no userId is given) and an app, with tags."""
         platform = twilio.PLATFORMS[body["provider"]]
         if not platform.accepts(body["token"]):
-            raise errors.invalid(f'Invalid parameter "token": not an {platform.token_name}.')
+            raise invalid(f'Invalid parameter "token": not an {platform.token_name}.')
         registration, device, created = twilio.register(
             redis_clients.client(), instance_id(), body["provider"], body["token"], body["appName"], body.get("userId"),
             body.get("tags"),
@@ -54,14 +54,14 @@ class DeviceRegistrations(MethodView):
 
 @blp.route("/PushNotifications/DeviceRegistrations/<registration_id>")
 class DeviceRegistration(MethodView):
-    @documented
+    @document_basic_auth
     @blp.response(200, TwilioRegistrationSchema)
     @document_errors(401, 404, 503)
     def get(self, registration_id: str):
         """Get a device registration."""
         return shown(*twilio.get(redis_clients.client(), instance_id(), registration_id))
 
-    @documented
+    @document_basic_auth
     @blp.response(204)
     @document_errors(401, 404, 503)
     def delete(self, registration_id: str):
