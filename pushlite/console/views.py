@@ -17,13 +17,14 @@ from pushlite.storage import census, devices, instances, interests, outbox, publ
 from pushlite.storage.errors import DeviceNotFound, InstanceNotFound, is_unavailable
 from pushlite.storage.publishes import PublishNotFound
 
-from . import data, session
+from .data import chart, credentials_of, instance_rows, jobs, targets, title_and_body, when
+from .session import PREFIX, check_csrf, csrf_token, log_in, log_out, logged_in
 
 log = logging.getLogger(__name__)
 
-public = Blueprint("console_public", __name__, url_prefix=session.PREFIX, template_folder="templates",
+public = Blueprint("console_public", __name__, url_prefix=PREFIX, template_folder="templates",
                    static_folder="static")
-blp = Blueprint("console", __name__, url_prefix=session.PREFIX)
+blp = Blueprint("console", __name__, url_prefix=PREFIX)
 
 # The test form's target kinds, and the publish kind each makes.
 TEST_KINDS = {"device": "devices", "user": "users", "interest": "interests"}
@@ -67,7 +68,7 @@ def _not_found(message: str):
 
 
 for _blueprint in (public, blp):
-    _blueprint.before_request(session.check_csrf)
+    _blueprint.before_request(check_csrf)
     _blueprint.after_request(_headers)
     _blueprint.register_error_handler(HTTPException, _http_error)
     _blueprint.register_error_handler(redis.RedisError, _redis_error)
@@ -77,13 +78,13 @@ for _blueprint in (public, blp):
         InstanceNotFound, lambda _: _not_found("There is no such instance (it may have been deleted)."))
     _blueprint.register_error_handler(
         PublishNotFound, lambda _: _not_found("There is no such publish (they are kept for 7 days)."))
-    _blueprint.context_processor(lambda: {"csrf_token": session.csrf_token, "when": data.when,
-                                          "targets": data.targets, "title_and_body": data.title_and_body})
+    _blueprint.context_processor(lambda: {"csrf_token": csrf_token, "when": when,
+                                          "targets": targets, "title_and_body": title_and_body})
 
 
 @blp.before_request
 def require_login():
-    if session.logged_in():
+    if logged_in():
         return None
     if request.method == "GET":
         return redirect(url_for("console_public.login", next=request.full_path.rstrip("?")))
@@ -95,7 +96,7 @@ def require_login():
 
 def _next_page(value: str) -> str:
     """Where to go after login: a console page, never another site."""
-    if value.startswith(session.PREFIX + "/") and not value.startswith("//") and "\\" not in value:
+    if value.startswith(PREFIX + "/") and not value.startswith("//") and "\\" not in value:
         return value
     return url_for("console.instances_page")
 
@@ -104,7 +105,7 @@ def _next_page(value: str) -> str:
 def login():
     if request.method == "POST":
         if same_secret(request.form.get("token", ""), current_app.config["PUSHLITE_ADMIN_TOKEN"]):
-            session.log_in()
+            log_in()
             return redirect(_next_page(request.form.get("next", "")), 303)
         log.warning("console: login refused (not the admin token)")
         return render_template("console/login.html", error="That is not the admin token.",
@@ -114,7 +115,7 @@ def login():
 
 @public.post("/logout")
 def logout():
-    session.log_out()
+    log_out()
     return redirect(url_for("console_public.login"), 303)
 
 
@@ -123,7 +124,7 @@ def logout():
 
 @blp.get("/")
 def instances_page(error: str | None = None, status: int = 200):
-    return render_template("console/instances.html", instances=data.instance_rows(redis_clients.client()),
+    return render_template("console/instances.html", instances=instance_rows(redis_clients.client()),
                            error=error), status
 
 
@@ -153,8 +154,8 @@ def instance_page(instance_id: str, form: dict[str, str] | None = None, error: s
     minutes = stats.per_minute(client, instance_id)
     return render_template(
         "console/instance.html", instance=instance, census=census.get(client, instance_id),
-        credentials=data.credentials_of(client, encryption.fernet(), instance_id),
-        chart=data.chart(minutes), minutes=minutes,
+        credentials=credentials_of(client, encryption.fernet(), instance_id),
+        chart=chart(minutes), minutes=minutes,
         publishes=publishes.recent(client, instance_id, 20),
         outbox=outbox.latest(client, instance_id)[:20] if dry_run else None,
         form=form or {"kind": "device"}, error=error, outcomes=stats.OUTCOMES,
@@ -234,5 +235,5 @@ def publish_page(instance_id: str, publish_id: str):
     record = publishes.get(client, instance_id, publish_id)
     return render_template(
         "console/publish.html", instance=instance, publish_id=publish_id, record=record,
-        jobs=data.jobs(client, publishing.fanout_queue().connection, instance_id, publish_id, record),
+        jobs=jobs(client, publishing.fanout_queue().connection, instance_id, publish_id, record),
     )

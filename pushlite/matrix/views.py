@@ -16,8 +16,7 @@ from pushlite.storage.errors import UserDeviceLimit
 from pushlite.user_auth import authenticate
 from workers.senders import matrix_encryption
 
-from . import errors
-from .errors import invalid, missing
+from .errors import error, from_messages, invalid, missing
 from .schemas import MatrixEmptySchema, PushersSchema, SetPusherSchema
 
 blp = Blueprint(
@@ -50,16 +49,16 @@ def authenticate_caller() -> None:
         g.caller = authenticate(redis_clients.client(), header)
     except AuthError as exc:
         if not header or not header.lower().startswith("bearer "):
-            raise errors.error(401, "M_MISSING_TOKEN", "Missing access token.") from None
-        raise errors.error(401, "M_UNKNOWN_TOKEN", f"Unrecognised access token: {exc.message}") from None
+            raise error(401, "M_MISSING_TOKEN", "Missing access token.") from None
+        raise error(401, "M_UNKNOWN_TOKEN", f"Unrecognised access token: {exc.message}") from None
 
 
 def json_object() -> dict:
     body = request.get_json(force=True, silent=True)
     if body is None:
-        raise errors.error(400, "M_NOT_JSON", "Content not JSON.")
+        raise error(400, "M_NOT_JSON", "Content not JSON.")
     if not isinstance(body, dict):
-        raise errors.error(400, "M_BAD_JSON", "Content must be a JSON object.")
+        raise error(400, "M_BAD_JSON", "Content must be a JSON object.")
     return body
 
 
@@ -134,7 +133,7 @@ class SetPusher(MethodView):
         try:
             body = SetPusherSchema().load(json_object())
         except ValidationError as exc:
-            raise errors.from_messages(exc.normalized_messages()) from None
+            raise from_messages(exc.normalized_messages()) from None
         check_identity(body)
         caller, client = g.caller, redis_clients.client()
         if body["kind"] is None:
@@ -145,6 +144,6 @@ class SetPusher(MethodView):
             pushers.set_pusher(client, caller.instance_id, caller.user_id, body["app_id"], body["pushkey"], body,
                                append=body["append"])
         except UserDeviceLimit:
-            raise errors.error(400, "M_LIMIT_EXCEEDED", "The user already has the maximum of 100 devices "
+            raise error(400, "M_LIMIT_EXCEEDED", "The user already has the maximum of 100 devices "
                                                         "and pushers.") from None
         return {}
