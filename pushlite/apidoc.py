@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 
 from apispec import APISpec, BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -21,8 +21,7 @@ from marshmallow import Schema
 from werkzeug.routing import Rule
 
 from pushlite.errors import family_of
-
-View = TypeVar("View", bound=Callable[..., Any])
+from pushlite.view_rules import View
 
 # The attributes the decorators below set on a view function (functools.wraps,
 # which flask-smorest's decorators use, carries them to the wrappers).

@@ -4,9 +4,12 @@ the view itself by a decorator (``beams.blueprint.json_body``,
 rules, and a reader finds them where the view is."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from flask import Flask, Request
+
+View = TypeVar("View", bound=Callable[..., Any])
+"""A view function, as the rule decorators take and return it."""
 
 
 def current_view(app: Flask, request: Request) -> Any:

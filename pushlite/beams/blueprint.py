@@ -5,7 +5,7 @@ through: instance id and device id checks, content type, JSON body.
 path of the Device API outside ``devices/``, the Web SDK's VAPID public key."""
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from typing import Callable
 
 from flask import current_app, request
 
@@ -13,11 +13,9 @@ from pushlite.errors import ApiError
 from pushlite.parsing import Blueprint
 from pushlite.storage import records
 from pushlite.storage.instances import is_instance_id
-from pushlite.view_rules import current_view
+from pushlite.view_rules import View, current_view
 
 from .errors import device_not_found, install_handlers
-
-View = TypeVar("View", bound=Callable[..., Any])
 
 blp = Blueprint(
     "beams_devices",

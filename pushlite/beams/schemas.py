@@ -12,10 +12,6 @@ from pushlite.parsing import FullMatch, whole_value_pattern
 from pushlite.platforms import APNS_TOKEN, FCM_TOKEN
 from pushlite.storage.interests import INTEREST_NAME
 
-# A token of a shape its provider does not issue is refused by the views
-# with the seed's 401 ("Incorrect ... token supplied."), not by these schemas;
-# they state the shapes as patterns in the OpenAPI document.
-
 
 class _Body(Schema):
     class Meta:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import redis
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for

@@ -16,7 +16,7 @@ from pushlite.storage import devices
 from pushlite.storage.errors import UserDeviceLimit
 from pushlite.user_auth import authenticate
 
-from .sync_tokens import issue, verify
+from .sync_tokens import issue as issue_sync_token, verify as verify_sync_token
 from .errors import INVALID_JSON, error, invalid_form_body, max_devices, unauthorized
 from .schemas import (
     VOIP_PROVIDERS,
@@ -127,7 +127,7 @@ class SyncToken(MethodView):
     def get(self):
         """Get a sync token for the caller (valid 30 days; signed, not stored)."""
         caller = g.caller
-        return {"token": issue(caller.instance_id, caller.secret_key, caller.user_id)}
+        return {"token": issue_sync_token(caller.instance_id, caller.secret_key, caller.user_id)}
 
 
 @blp.route("/sync")
@@ -150,7 +150,7 @@ class Sync(MethodView):
         invalid: list[str] = []
         done = {caller.user_id}
         for sync_token in dict.fromkeys(body["push_sync_tokens"]):
-            user_id = verify(sync_token, caller.instance_id, caller.secret_key)
+            user_id = verify_sync_token(sync_token, caller.instance_id, caller.secret_key)
             if user_id in done:
                 continue
             try:

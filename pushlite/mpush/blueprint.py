@@ -3,14 +3,14 @@
 ``X-MPush-Version: 2`` and a JSON object body."""
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from typing import Callable
 
 from flask import current_app, g, request
 
 from pushlite import redis_clients
 from pushlite.parsing import Blueprint
 from pushlite.storage import instances
-from pushlite.view_rules import current_view
+from pushlite.view_rules import View, current_view
 
 from .errors import (
     BAD_CREDENTIALS, BAD_REQUEST, BAD_VERSION, CODES_DOC, SECRET_KEY_REQUIRED, MPushError, install_handlers,
@@ -30,8 +30,6 @@ install_handlers(blp)
 VERSION = "2"
 # Set on views that need the secret key; the others also accept the client token.
 SECRET_ONLY = "mpush_secret_only"
-
-View = TypeVar("View", bound=Callable[..., Any])
 
 
 def requires_token(*, secret: bool = False) -> Callable[[View], View]:

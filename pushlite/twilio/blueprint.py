@@ -3,8 +3,6 @@ through: HTTP Basic ``<instance id>:<secret key>`` and, for a POST, a JSON
 object body."""
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
-
 from flask import g, request
 
 from pushlite import redis_clients
@@ -12,6 +10,7 @@ from pushlite.auth import same_secret
 from pushlite.parsing import Blueprint
 from pushlite.storage import instances
 from pushlite.storage.errors import InstanceNotFound
+from pushlite.view_rules import View
 
 from .errors import CODES_DOC, TwilioError, authenticate, install_handlers, invalid
 
@@ -24,8 +23,6 @@ blp = Blueprint(
 )
 
 install_handlers(blp)
-
-View = TypeVar("View", bound=Callable[..., Any])
 
 
 @blp.before_request
