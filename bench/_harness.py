@@ -43,11 +43,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pushlite.storage import devices as storage_devices  # noqa: E402
+from pushlite.storage.connection import connect  # noqa: E402
 from pushlite.storage import interests as storage_interests  # noqa: E402
-from pushlite.storage import keys, records  # noqa: E402
-from pushlite.storage.devices import MAX_INTERESTS_PER_DEVICE  # noqa: E402
-from pushlite.storage.scripts import run as run_script  # noqa: E402
 from workers.runtime import DELIVERY_QUEUE, FANOUT_QUEUE  # noqa: E402
+from tests.redis_servers import RedisClusterServers  # noqa: E402
 from register_throughput import PAD, TOKEN_LENGTH, cpu_seconds, free_port, stop, wait_until  # noqa: E402
 
 ADMIN_TOKEN = "bench-admin-token"
@@ -184,11 +183,14 @@ class Stack:
     """redis-server, the mock, gunicorn and `workers` processes; use as a context manager."""
 
     def __init__(self, workers: int = 2, web_workers: int = 4, seq: bool = False, code: Path = ROOT,
-                 aof: bool = False) -> None:
+                 aof: bool = False, cluster: bool = False) -> None:
         """`code`: the checkout gunicorn and the workers run from (another one to
-        compare a change, e.g. a `git worktree`); the bench's own storage calls use this one."""
+        compare a change, e.g. a `git worktree`); the bench's own storage calls use this one.
+        `cluster`: the data on a Redis Cluster (three masters, a replica each),
+        the RQ queues on the redis-server."""
         self.n_workers, self.n_web, self.seq, self.code = workers, web_workers, seq, Path(code)
         self.aof = aof  # redis-server with appendonly yes / appendfsync everysec (restart_redis keeps the data)
+        self.cluster: RedisClusterServers | None = RedisClusterServers() if cluster else None
         self.procs: list[subprocess.Popen] = []
         self.worker_procs: list[subprocess.Popen] = []
         self.mock: Mock | None = None
@@ -221,13 +223,19 @@ class Stack:
                            "--appendonly", "yes" if self.aof else "no", "--appendfsync", "everysec", "--dir", str(self.tmp)]
         self.redis_proc = self._spawn(self.redis_args, "redis.log")
         self.redis_url = f"redis://127.0.0.1:{redis_port}/0"
-        self.redis = redis.Redis(port=redis_port, decode_responses=True)
+        self.queue = self.redis = redis.Redis(port=redis_port, decode_responses=True)
         wait_until(self.redis.ping, "redis-server", self.redis_proc)
+        data_url = self.redis_url
+        if self.cluster is not None:
+            self.cluster.start()
+            data_url = self.cluster.url
+            self.redis = connect(data_url, socket_timeout=None)
         self.certificate = certificate(self.tmp)
         self.mock = Mock(self.tmp, seq=self.seq, tls=self.certificate)
         self.env = {
             **os.environ,
-            "REDIS_URL": self.redis_url,
+            "REDIS_URL": data_url,
+            "PUSHLITE_QUEUE_URL": self.redis_url,
             "PUSHLITE_ADMIN_TOKEN": ADMIN_TOKEN,
             "PUSHLITE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "PUSHLITE_APNS_ENDPOINT": self.mock.url,
@@ -248,7 +256,7 @@ class Stack:
             self.worker_procs.append(self._spawn([sys.executable, "-m", "workers"], f"worker{i}.log", env=self.env))
         wait_until(lambda: self.request("GET", "/healthz")[0] == 200, "gunicorn", self.web_proc)
         for proc in self.worker_procs:
-            wait_until(lambda: self.redis.scard("rq:workers") >= self.n_workers, "workers", proc)
+            wait_until(lambda: self.queue.scard("rq:workers") >= self.n_workers, "workers", proc)
 
     def restart_redis(self, down_seconds: float = 1.0) -> None:
         """SIGKILL redis-server and start it again on the same port and directory (its AOF, if any)."""
@@ -333,7 +341,13 @@ class Stack:
         parts.update(gunicorn=self.web_proc.pid, redis=self.redis_proc.pid)
         if self.mock is not None:
             parts["mock"] = self.mock.proc.pid
-        return {name: cpu_seconds(pid) for name, pid in parts.items()}
+        spent = {name: cpu_seconds(pid) for name, pid in parts.items()}
+        if self.cluster is not None:  # "redis" holds the queues; the data is on the cluster's nodes
+            live = [node for node in self.cluster.nodes if node.process]
+            masters = {node.port for node in self.cluster.masters()}
+            spent["cluster masters"] = sum(cpu_seconds(n.process.pid) for n in live if n.port in masters)
+            spent["cluster replicas"] = sum(cpu_seconds(n.process.pid) for n in live if n.port not in masters)
+        return spent
 
     def log_tail(self, name: str, lines: int = 20) -> str:
         path = self.tmp / name
@@ -353,6 +367,8 @@ class Stack:
             self.mock = None
         if self.procs:
             stop(self.redis_proc)
+        if self.cluster is not None:
+            self.cluster.stop()
         self.procs = []
         self._tmp.cleanup()
 
@@ -400,35 +416,24 @@ def add_devices(
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Register devices and subscribe them to `interest`, `batch` devices per
-    pipeline; returns how many.
+    round trip; returns how many.
 
-    These are the `device.lua` commands `devices.register` and `interests.add`
-    send, with the same arguments; those two cannot take a pipeline (they read
-    the script's answer at once), so the arguments are spelled out here and
-    `_check_same_as_storage` compares the result with theirs first. Every
-    answer is checked; a fresh token's device id is its derived id.
+    These are the commands `devices.register` and `interests.add` run
+    (`register_command`, `add_command`), sent through `devices.call_many`,
+    which pipelines them. Every answer is checked; a fresh token's device id
+    is its derived id.
     """
-    prefixes = keys.script_prefixes(instance_id)
-    instance_key = keys.instance(instance_id)
     total = 0
     pending: list[tuple[str, str]] = []
 
     def flush() -> None:
         nonlocal total
-        with client.pipeline(transaction=False) as pipe:
-            derived_ids = []
-            for platform, token in pending:
-                derived = records.derive_id(instance_id, platform, token)
-                derived_ids.append(derived)
-                script_keys = [instance_key, keys.device_bucket(instance_id, derived)]
-                run_script(pipe, "device.lua", script_keys, [
-                    "register", *prefixes, derived, records.PLATFORM_CODES[platform],
-                    records.ENVIRONMENT_CODES[None], token, "", records.pack_metadata(None), records.random_id(), "",
-                ])
-                run_script(pipe, "device.lua", script_keys, [
-                    "add_interests", *prefixes, derived, "", MAX_INTERESTS_PER_DEVICE, interest,
-                ])
-            answers = pipe.execute()
+        commands, derived_ids = [], []
+        for platform, token in pending:
+            register = storage_devices.register_command(instance_id, platform, token)
+            derived_ids.append(register.devices[0])
+            commands += [register, storage_interests.add_command(register.devices[0], None, [interest])]
+        answers = storage_devices.call_many(client, instance_id, commands)
         for derived, registered, added in zip(derived_ids, answers[::2], answers[1::2]):
             if registered[:2] != ["ok", derived] or added != ["ok"]:
                 raise SystemExit(f"storing device {derived} failed: {registered} / {added}")
@@ -437,39 +442,13 @@ def add_devices(
         if progress:
             progress(total)
 
-    def add(batch_of: Iterable[tuple[str, str]]) -> None:
-        for device in batch_of:
-            pending.append(device)
-            if len(pending) >= batch:
-                flush()
-        if pending:
+    for device in devices_:
+        pending.append(device)
+        if len(pending) >= batch:
             flush()
-
-    _check_same_as_storage(client, instance_id, interest, add)
-    total = 0
-    add(devices_)
+    if pending:
+        flush()
     return total
-
-
-def _check_same_as_storage(
-    client: redis.Redis, instance_id: str, interest: str, add: Callable[[list[tuple[str, str]]], None]
-) -> None:
-    """Store one device through `devices.register` + `interests.add` and one
-    through `add`; their records must differ only in the token. Both are deleted again."""
-    stored = {}
-    for via, token in (("storage", "layout-check-1"), ("pipeline", "layout-check-2")):
-        if via == "storage":
-            device_id, _ = storage_devices.register(client, instance_id, "fcm", token)
-            storage_interests.add(client, instance_id, device_id, None, [interest])
-        else:
-            device_id = records.derive_id(instance_id, "fcm", token)
-            add([("fcm", token)])
-        raw = client.hget(keys.device_bucket(instance_id, device_id), device_id)
-        stored[via] = (raw or "").replace(token, "<token>")
-        storage_devices.delete(client, instance_id, device_id)
-    if stored["storage"] != stored["pipeline"]:
-        raise SystemExit(f"bench/_harness.add_devices no longer matches devices.register + interests.add: "
-                         f"{stored['pipeline']!r} != {stored['storage']!r}; update its script arguments")
 
 
 class RssSampler:

@@ -16,10 +16,14 @@ and the OBJECT ENCODING of each kind.
     python3 bench/memory_per_device.py                 # 100,000 devices, FCM then APNs
     python3 bench/memory_per_device.py --devices 20000 --kinds apns
     python3 bench/memory_per_device.py --kinds fcm --config-set hash-max-listpack-value=256
+    python3 bench/memory_per_device.py --cluster       # a one-node Redis Cluster (all 16384 slots)
 
 The storage functions run one script call each (they read the script's reply,
 so they cannot be queued on a pipeline); --threads calls them from a few
-threads to overlap round trips. Exit status 2 when a kind misses the target.
+threads to overlap round trips. With --cluster the server runs in cluster mode
+(one node holding every slot) and pushlite talks to it as to a Cluster, which
+shows what cluster mode itself costs per device. Exit status 2 when a kind
+misses the target.
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pushlite.storage import devices, instances, interests, keys  # noqa: E402
+from pushlite.storage.connection import connect  # noqa: E402
 from pushlite.storage.errors import InstanceNotFound  # noqa: E402
 
 TARGET_BYTES = 400
@@ -67,24 +72,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_redis(tmp: str) -> tuple[subprocess.Popen, redis.Redis]:
+def start_redis(tmp: str, cluster: bool) -> tuple[subprocess.Popen, redis.Redis, redis.Redis]:
+    """The server, a client of it, and the client pushlite's storage uses (a
+    Cluster client when ``cluster``: the node then holds every slot)."""
     port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", tmp],
-        stdout=subprocess.DEVNULL,
-    )
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", tmp]
+    if cluster:
+        args += ["--cluster-enabled", "yes", "--cluster-port", str(free_port()),
+                 "--cluster-config-file", str(Path(tmp) / "nodes.conf")]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
     client = redis.Redis(port=port, decode_responses=True)
     deadline = time.monotonic() + 10
     while True:
         try:
             client.ping()
-            return proc, client
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise SystemExit("redis-server did not start")
-            time.sleep(0.05)
+            if not cluster:
+                return proc, client, client
+            if "cluster_state:ok" in client.execute_command("CLUSTER", "INFO"):
+                return proc, client, connect(f"redis+cluster://127.0.0.1:{port}", socket_timeout=None)
+            if not client.execute_command("CLUSTER", "SLOTS"):
+                client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        except redis.RedisError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise SystemExit("redis-server did not start")
+        time.sleep(0.05)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -122,34 +136,36 @@ def kind_of(key: str, iid: str) -> str:
     return "other"
 
 
-def measure(kind: str, count: int, threads: int, config_set: list[str]) -> float:
+def measure(kind: str, count: int, threads: int, config_set: list[str], cluster: bool) -> float:
     platform, make_token = TOKENS[kind]
     with tempfile.TemporaryDirectory(prefix="pushlite-bench-") as tmp:
-        proc, client = start_redis(tmp)
+        proc, client, storage = start_redis(tmp, cluster)
         try:
             version = client.info("server")["redis_version"]
             for item in config_set:
                 name, value = item.split("=", 1)
                 client.config_set(name, value)
-            iid = instances.create(client, "bench-memory").id
+            iid = instances.create(storage, "bench-memory").id
             # Load device.lua into the script cache before "before": a call on an
             # instance that does not exist runs the script and stores nothing.
             try:
-                devices.register(client, "00000000-0000-4000-8000-000000000000", platform, make_token(0))
+                devices.register(storage, "00000000-0000-4000-8000-000000000000", platform, make_token(0))
             except InstanceNotFound:
                 pass
             # Open the threads' connections first: each client costs Redis memory too.
-            pool = client.connection_pool
-            for conn in [pool.get_connection() for _ in range(threads)]:
-                pool.release(conn)
+            clients = [storage if cluster else redis.Redis(connection_pool=client.connection_pool)
+                       for _ in range(threads)]
+            if not cluster:
+                pool = client.connection_pool
+                for conn in [pool.get_connection() for _ in range(threads)]:
+                    pool.release(conn)
             before = used_memory(client)
             started = time.monotonic()
             step = -(-count // threads)
             workers = [
                 threading.Thread(
                     target=populate,
-                    args=(redis.Redis(connection_pool=client.connection_pool), iid, platform, make_token,
-                          i * step, min(count, (i + 1) * step)),
+                    args=(clients[i], iid, platform, make_token, i * step, min(count, (i + 1) * step)),
                 )
                 for i in range(threads)
             ]
@@ -173,13 +189,14 @@ def measure(kind: str, count: int, threads: int, config_set: list[str]) -> float
             token_entries = client.hlen(keys.token_index(iid))
             config = client.config_get("hash-max-listpack-*")
             config.update(client.config_get("set-max-intset-entries"))
-            sample_id, _ = devices.register(client, iid, platform, make_token(1))
+            sample_id, _ = devices.register(storage, iid, platform, make_token(1))
             record_len = client.hstrlen(keys.device_bucket(iid, sample_id), sample_id)
         finally:
             stop(proc)
 
     per_device = (after - before) / count
-    print(f"== {kind.upper()} (token {len(make_token(1))} chars): redis {version}, {count:,} devices "
+    print(f"== {kind.upper()} (token {len(make_token(1))} chars): redis {version}"
+          f"{' in cluster mode' if cluster else ''}, {count:,} devices "
           f"in {elapsed:.0f} s ({count * 3 / elapsed:,.0f} storage calls/s, {threads} threads)")
     print(f"stored: {stored:,} devices, {members:,} in interest 'news', {users:,} users, "
           f"{token_entries:,} token index entries; packed device record {record_len} bytes")
@@ -208,10 +225,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4, help="client threads (4)")
     parser.add_argument("--config-set", action="append", default=[], metavar="NAME=VALUE",
                         help="CONFIG SET on the fresh server first, e.g. hash-max-listpack-value=256 (default: none)")
+    parser.add_argument("--cluster", action="store_true", help="the server in cluster mode (one node, every slot)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    results = {kind: measure(kind, args.devices, args.threads, args.config_set) for kind in args.kinds}
+    results = {kind: measure(kind, args.devices, args.threads, args.config_set, args.cluster) for kind in args.kinds}
     print()
     for kind, per_device in results.items():
         print(f"{kind}: {per_device:.1f} bytes/device (target <= {TARGET_BYTES})")

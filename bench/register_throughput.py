@@ -43,9 +43,9 @@ TOKEN_LENGTH = 163
 
 # wrk script. Each wrk thread has its own Lua state: `tid` (set by setup) keeps
 # the threads' tokens apart, `statuses` is read back by done() through
-# thread:get, so both are globals.
+# thread:get, so both are globals. Thread n posts to path n (of `paths`, in turn).
 WRK_SCRIPT = r"""
-local path, run, pad = "%(path)s", "%(run)s", "%(pad)s"
+local paths, run, pad = {%(paths)s}, "%(run)s", "%(pad)s"
 local threads = {}
 local counter = 0
 tid = 0
@@ -62,7 +62,7 @@ function request()
   counter = counter + 1
   -- 12 + 7 + 144 = 163 chars, FCM-shaped: <prefix>:APA91b<payload>
   local token = string.format("%%s%%d%%09d", run, tid, counter) .. ":APA91b" .. pad
-  return wrk.format("POST", path, headers, '{"token":"' .. token .. '"}')
+  return wrk.format("POST", paths[(tid - 1) %% #paths + 1], headers, '{"token":"' .. token .. '"}')
 end
 
 function response(status, hdrs, body)
@@ -142,7 +142,7 @@ def run_wrk(
     server_pid, redis_pid = pids
     server_cpu, redis_cpu = cpu_seconds(server_pid), cpu_seconds(redis_pid)
     script = tmp / f"{run}.lua"
-    script.write_text(WRK_SCRIPT % {"path": path, "run": run, "pad": PAD})
+    script.write_text(WRK_SCRIPT % {"paths": f'"{path}"', "run": run, "pad": PAD})
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration:g}s", "-s", str(script), url]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     if out.returncode != 0:

@@ -11,6 +11,8 @@ import secrets
 
 from cryptography.fernet import Fernet
 
+from pushlite.storage import urls
+from pushlite.storage.connection import QUEUE_NOT_ON_CLUSTER
 from pushlite.subscriptions import DEFAULT_ENDPOINT_ALLOWLIST
 
 
@@ -42,6 +44,8 @@ class Config:
     # After a Redis error meaning "unavailable", a web process answers 503 at
     # once, and PINGs Redis in the background this often until it answers.
     REDIS_BREAKER_RETRY_SECONDS = 0.5
+    # With PUSHLITE_REDIS_MIN_REPLICAS, how long a write waits for its replicas.
+    REDIS_WAIT_TIMEOUT_MS = 500
 
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
@@ -71,15 +75,30 @@ class Config:
         # "[host:]port" of a listener serving /metrics without the admin token
         # (gunicorn's master or `python -m pushlite` opens it); unset: none.
         self.PUSHLITE_METRICS_PORT = env.get("PUSHLITE_METRICS_PORT") or None
+        replicas = (env.get("PUSHLITE_REDIS_MIN_REPLICAS") or "0").strip()
+        if not replicas.isdigit():
+            raise RuntimeError("PUSHLITE_REDIS_MIN_REPLICAS must be a whole number of replicas (0: do not wait)")
+        self.PUSHLITE_REDIS_MIN_REPLICAS = int(replicas)
         if self.EMBEDDED:
             # Embedded mode is for trying pushlite out: make what is missing.
             self.PUSHLITE_ADMIN_TOKEN = self.PUSHLITE_ADMIN_TOKEN or secrets.token_urlsafe(24)
             self.PUSHLITE_ENCRYPTION_KEY = self.PUSHLITE_ENCRYPTION_KEY or Fernet.generate_key().decode()
 
     def validate(self) -> None:
-        """Refuse to start a shared deployment without its required secrets."""
+        """Refuse to start a shared deployment without its required secrets,
+        or with Redis URLs it cannot use."""
         if self.EMBEDDED:
             return
+        for name in ("REDIS_URL", "PUSHLITE_QUEUE_URL"):
+            try:
+                target = urls.parse(getattr(self, name))
+            except ValueError as exc:
+                raise RuntimeError(f"{name}: {exc}") from None
+            if name == "PUSHLITE_QUEUE_URL" and target.kind == urls.CLUSTER:
+                raise RuntimeError(f"{name}: {QUEUE_NOT_ON_CLUSTER}")
+        if self.PUSHLITE_REDIS_MIN_REPLICAS and urls.parse(self.REDIS_URL).kind == urls.CLUSTER:
+            raise RuntimeError("PUSHLITE_REDIS_MIN_REPLICAS works with redis:// and redis+sentinel://, "
+                               "not with a Redis Cluster")
         for name in ("PUSHLITE_ADMIN_TOKEN", "PUSHLITE_ENCRYPTION_KEY"):
             if not getattr(self, name):
                 raise RuntimeError(f"{name} must be set when REDIS_URL is set")

@@ -13,9 +13,10 @@ from typing import Any, Callable
 
 import redis
 from flask import Flask, current_app, jsonify, request
+from redis.exceptions import RedisClusterException
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from pushlite.storage.breaker import UNAVAILABLE
+from pushlite.storage.errors import is_unavailable
 
 Renderer = Callable[[HTTPException], tuple[int, dict]]
 
@@ -101,14 +102,16 @@ def handle_http_exception(exc: HTTPException):
     return response
 
 
-def note_unavailable(exc: redis.RedisError) -> None:
+def note_unavailable(exc: Exception) -> None:
     """Log and count a request that met an unavailable Redis (answered 503)."""
     current_app.logger.warning("redis unavailable: %s", type(exc).__name__)
     current_app.extensions["pushlite.metrics"].redis_errors.labels(type(exc).__name__).inc()
 
 
-def handle_redis_error(exc: redis.RedisError):
-    if not isinstance(exc, UNAVAILABLE):
+def handle_redis_error(exc: Exception):
+    """A Redis (or Redis Cluster client) error: a 503 when it means "try again"
+    (``storage.errors.is_unavailable``); any other is a bug, answered as one."""
+    if not is_unavailable(exc):
         return handle_unexpected(exc)
     note_unavailable(exc)
     return handle_http_exception(
@@ -127,4 +130,5 @@ def init_app(app: Flask) -> None:
     app.extensions.setdefault("pushlite.families", [])
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(redis.RedisError, handle_redis_error)
+    app.register_error_handler(RedisClusterException, handle_redis_error)
     app.register_error_handler(Exception, handle_unexpected)

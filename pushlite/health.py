@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import redis
 from flask import Blueprint, jsonify
+from redis.exceptions import RedisClusterException
 
 from pushlite import store
-from pushlite.storage import keys
 
 blp = Blueprint("health", __name__)
 
@@ -18,11 +18,11 @@ def healthz():
 
 @blp.get("/readyz")
 def readyz():
-    """Ready only when Redis takes writes (a replica after a failover answers
-    reads, and PING, but refuses them)."""
+    """Ready only while Redis takes writes (a replica, such as an old master
+    after a failover, answers reads and PING but refuses them)."""
     try:
-        store.client().set(keys.READY_PROBE, "1", px=10_000)
-    except redis.RedisError:
+        store.check_writable()
+    except (redis.RedisError, RedisClusterException):
         response = jsonify({"status": "unavailable", "message": "Redis does not answer or refuses writes."})
         response.status_code = 503
         return response

@@ -1,13 +1,13 @@
-"""Fixtures: every API test runs twice, against an in-process fakeredis and
-against a throwaway real `redis-server` on a free port (skipped, with the
-reason shown, where redis-server is not installed)."""
+"""Fixtures: every API test runs against an in-process fakeredis, a throwaway
+real `redis-server` on a free port, and a real Redis Cluster (three masters
+with a replica each); the modules that set ``BACKENDS`` choose their own set,
+e.g. the storage model and delivery tests add a Sentinel setup (a master, a
+replica and a sentinel). The real ones are started once per session and
+skipped, with the reason shown, where redis-server (7+) or redis-cli is
+missing."""
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
+from dataclasses import dataclass
 
 import pytest
 import redis
@@ -15,6 +15,14 @@ import redis
 from config import TestingConfig
 from pushlite import store
 from pushlite.app import create_app
+from tests.redis_servers import (  # noqa: F401  (RedisServer and free_port: imported from here by tests)
+    RedisClusterServers,
+    RedisServer,
+    SentinelServers,
+    cluster_unsupported_reason,
+    free_port,
+    unsupported_reason,
+)
 
 # The provider mocks' fixtures (keys, APNs/FCM mocks, credentials), for every test package.
 pytest_plugins = ("tests.mocks.providers",)
@@ -42,68 +50,110 @@ FAMILY_ERROR_FIELDS = {
     "/v1/channels": {"code", "message"},
 }
 
+# The backends a test module's API tests (``deployment``) and delivery tests
+# (``delivery_deployment``: real Redis only, for the RQ workers) run on,
+# unless the module sets ``BACKENDS`` / ``DELIVERY_BACKENDS`` itself.
+BACKENDS = ("fakeredis", "redis-server", "cluster")
+DELIVERY_BACKENDS = ("redis-server", "cluster", "sentinel")
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
+@dataclass(frozen=True)
+class Deployment:
+    """Where a test's data lives: ``url`` is its REDIS_URL (None: embedded
+    fakeredis) and ``queue_url`` its PUSHLITE_QUEUE_URL (RQ cannot queue on a
+    Cluster, so cluster tests queue on the session's redis-server)."""
 
-class RedisServer:
-    """A real redis-server process the tests can stop and start again."""
+    name: str
+    url: str | None
+    queue_url: str | None = None
 
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="pushlite-redis-")
-        self.process: subprocess.Popen | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port)
-        for _ in range(200):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.terminate()
-            self.process.wait(5)
-            self.process = None
+    def config(self, **overrides: object) -> TestingConfig:
+        if self.queue_url:
+            overrides.setdefault("PUSHLITE_QUEUE_URL", self.queue_url)
+        return TestingConfig(self.url, **overrides)
 
 
 @pytest.fixture(scope="session")
 def redis_server():
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    reason = unsupported_reason()
+    if reason:
+        pytest.skip(reason)
     server = RedisServer()
     server.start()
     yield server
     server.stop()
 
 
-@pytest.fixture(params=["fakeredis", "redis-server"])
-def backend(request) -> str | None:
-    """The Redis URL of this test run: None for fakeredis."""
-    if request.param == "fakeredis":
-        return None
-    server = request.getfixturevalue("redis_server")
-    redis.Redis.from_url(server.url).flushall()
-    return server.url
+@pytest.fixture(scope="session")
+def redis_cluster():
+    reason = cluster_unsupported_reason()
+    if reason:
+        pytest.skip(reason)
+    cluster = RedisClusterServers()
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel():
+    reason = unsupported_reason()
+    if reason:
+        pytest.skip(reason)
+    setup = SentinelServers()
+    setup.start()
+    yield setup
+    setup.stop()
+
+
+def pytest_generate_tests(metafunc) -> None:
+    for fixture, setting, default in (("deployment", "BACKENDS", BACKENDS),
+                                      ("delivery_deployment", "DELIVERY_BACKENDS", DELIVERY_BACKENDS)):
+        if fixture in metafunc.fixturenames:
+            metafunc.parametrize(fixture, getattr(metafunc.module, setting, default), indirect=True)
 
 
 @pytest.fixture
-def app(backend):
-    return create_app(TestingConfig(backend))
+def deployment(request) -> Deployment:
+    """This test's deployment, emptied first (data and queues)."""
+    return _deployment(request, request.param)
+
+
+@pytest.fixture
+def delivery_deployment(request) -> Deployment:
+    """A delivery test's real deployment, emptied first (data and queues)."""
+    return _deployment(request, request.param)
+
+
+def _deployment(request, name: str) -> Deployment:
+    if name == "fakeredis":
+        return Deployment(name, None)
+    if name == "redis-server":
+        server = request.getfixturevalue("redis_server")
+        redis.Redis.from_url(server.url).flushall()
+        return Deployment(name, server.url)
+    if name == "cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        queue = request.getfixturevalue("redis_server")
+        cluster.flush()
+        redis.Redis.from_url(queue.url).flushall()
+        return Deployment(name, cluster.url, queue.url)
+    if name == "sentinel":
+        setup = request.getfixturevalue("redis_sentinel")
+        setup.flush()
+        return Deployment(name, setup.url)
+    raise ValueError(f"unknown backend {name}")
+
+
+@pytest.fixture
+def backend(deployment) -> str | None:
+    """The Redis URL of this test run: None for fakeredis."""
+    return deployment.url
+
+
+@pytest.fixture
+def app(deployment):
+    return create_app(deployment.config())
 
 
 @pytest.fixture

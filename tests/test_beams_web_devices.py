@@ -11,7 +11,6 @@ import pytest
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.asymmetric import ec
 
-import config
 from pushlite.app import create_app
 from pushlite.storage import keys, records
 from tests.conftest import ADMIN
@@ -197,8 +196,8 @@ def test_a_missing_token_and_other_bad_bodies(client, instance):
     assert_error(register(client, instance["id"], browser().token, metadata="2.1.0"), 400, "Bad request")
 
 
-def test_the_endpoint_must_reach_public_addresses_under_a_wildcard_allowlist(backend):
-    app = create_app(config.TestingConfig(backend, PUSHLITE_WEBPUSH_ENDPOINT_ALLOWLIST="https://*"))
+def test_the_endpoint_must_reach_public_addresses_under_a_wildcard_allowlist(deployment):
+    app = create_app(deployment.config(PUSHLITE_WEBPUSH_ENDPOINT_ALLOWLIST="https://*"))
     client = app.test_client()
     instance = client.post("/admin/v1/instances", json={"name": "open"}, headers=ADMIN).get_json()
     for endpoint in ("https://10.0.0.1/push/", "https://169.254.169.254/latest/", "https://[::1]/push/"):

@@ -73,9 +73,9 @@ def test_an_unknown_format_or_level_is_refused():
 
 
 @pytest.fixture
-def logged(backend):
+def logged(deployment):
     """A client of an app that logs access lines (PUSHLITE_ACCESS_LOG=1)."""
-    return create_app(config.TestingConfig(backend, PUSHLITE_ACCESS_LOG=True)).test_client()
+    return create_app(deployment.config(PUSHLITE_ACCESS_LOG=True)).test_client()
 
 
 def test_each_request_logs_one_access_line_with_its_id_and_duration(logged, json_lines):

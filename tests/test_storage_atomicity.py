@@ -278,7 +278,8 @@ def test_delete_removes_the_device_from_every_index(redis_client, iid):
     devices.delete(redis_client, iid, device_id, "apns")
     s = check_invariants(redis_client, iid)
     assert s.devices == {} and s.interest_sets == {} and s.users == {} and s.tokens == {}
-    assert sorted(redis_client.scan_iter(match=keys.tag(iid) + "*")) == [keys.instance(iid)]
+    left = sorted(redis_client.scan_iter(match=keys.tag(iid) + "*"))
+    assert left == sorted([keys.instance(iid), keys.auth_digests(iid)])
 
 
 # --- refused changes leave nothing behind --------------------------------------------

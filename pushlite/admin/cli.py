@@ -64,6 +64,13 @@ def default_app(instance_id: str, app_name: str | None) -> None:
         raise click.ClickException(f"no instance {instance_id}") from None
 
 
+@instances.command("reindex")
+def reindex() -> None:
+    """Rebuild the instance list and the MPush token lookup from the instances
+    (once after upgrading from a version with pushlite:instances)."""
+    click.echo(f"indexed {storage.reindex(store.client())} instance(s)")
+
+
 @instances.command("rotate-secret")
 @click.argument("instance_id")
 def rotate_secret(instance_id: str) -> None:

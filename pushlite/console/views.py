@@ -7,14 +7,14 @@ from typing import Any
 
 import redis
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from redis.exceptions import RedisClusterException
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from pushlite import delivery, payloads, store
 from pushlite.auth import same_secret
 from pushlite.errors import note_unavailable
 from pushlite.storage import census, devices, instances, interests, outbox, publishes, records, stats, vapid
-from pushlite.storage.breaker import UNAVAILABLE
-from pushlite.storage.errors import DeviceNotFound, InstanceNotFound
+from pushlite.storage.errors import DeviceNotFound, InstanceNotFound, is_unavailable
 from pushlite.storage.publishes import PublishNotFound
 
 from . import data, session
@@ -49,8 +49,8 @@ def _http_error(exc: HTTPException):
                            message=exc.description), exc.code or 500
 
 
-def _redis_error(exc: redis.RedisError):
-    if not isinstance(exc, UNAVAILABLE):
+def _redis_error(exc: Exception):
+    if not is_unavailable(exc):
         return _unexpected(exc)
     note_unavailable(exc)
     return render_template("console/error.html", code=503, title="Redis unavailable",
@@ -71,6 +71,7 @@ for _blueprint in (public, blp):
     _blueprint.after_request(_headers)
     _blueprint.register_error_handler(HTTPException, _http_error)
     _blueprint.register_error_handler(redis.RedisError, _redis_error)
+    _blueprint.register_error_handler(RedisClusterException, _redis_error)
     _blueprint.register_error_handler(Exception, _unexpected)
     _blueprint.register_error_handler(
         InstanceNotFound, lambda _: _not_found("There is no such instance (it may have been deleted)."))

@@ -28,17 +28,11 @@ from typing import Any, Callable, TypeVar
 
 import redis
 
+from .errors import is_unavailable
+
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
-
-# Redis errors that mean "not reachable right now" (down, hung, loading, a
-# replica during failover); any other Redis error is a bug, answered as one.
-UNAVAILABLE: tuple[type[Exception], ...] = (
-    redis.ConnectionError, redis.TimeoutError, redis.exceptions.ReadOnlyError,
-    redis.exceptions.MasterDownError, redis.exceptions.TryAgainError, redis.exceptions.BusyLoadingError,
-)
-
 
 class CircuitOpen(redis.ConnectionError):
     """Redis failed moments ago; not tried again before the breaker's probe answers."""
@@ -61,8 +55,9 @@ class Breaker:
             raise CircuitOpen("Redis did not answer moments ago; not trying again yet")
         try:
             return function(*args, **kwargs)
-        except UNAVAILABLE:
-            self._trip()
+        except Exception as exc:
+            if is_unavailable(exc):
+                self._trip()
             raise
 
     def _trip(self) -> None:

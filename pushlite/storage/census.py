@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 import redis
 
 from . import keys, records
+from .cluster import scan_slot_of
 
 CACHE_SECONDS = 60
 PLATFORM_SAMPLE = 20_000
@@ -100,7 +101,7 @@ def _interests(client: redis.Redis, instance_id: str, calls: int) -> tuple[int, 
     pattern = keys.interest(instance_id, "*")
     found, cursor = 0, 0
     for _ in range(calls):
-        cursor, names = client.scan(cursor, match=pattern, count=SCAN_COUNT)
+        cursor, names = scan_slot_of(client, keys.instance(instance_id), cursor, pattern, SCAN_COUNT)
         found += len(names)
         if cursor == 0:
             return found, True

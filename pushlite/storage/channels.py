@@ -44,7 +44,8 @@ def set_channels(
         args += [records.PLATFORM_CODES[device.platform], device.id]
     for name, enabled in channels.items():
         args += [name, "1" if enabled else "0"]
-    devices.call(client, instance_id, "set_channels", found[0].id, args)
+    devices.call(client, instance_id, "set_channels", args, devices=[device.id for device in found],
+                 interests=list(channels))
 
 
 def statuses(found: Iterable[Device]) -> list[dict[str, str]]:

@@ -1,19 +1,31 @@
-"""Redis clients for the app and the workers.
+"""Redis clients for the app and the workers, for each deployment a URL
+names (``urls.py``): one Redis, a Redis Cluster, or a master Sentinel manages.
 
 With no URL, pushlite runs embedded: an in-process fakeredis server, so the
 service starts on a machine without Redis. Each ``connect(None)`` makes a new,
 empty server, which is also what gives every test its own store.
 
-RQ pickles its jobs, so queue clients do not decode responses; data clients do.
+RQ pickles its jobs, so queue clients do not decode responses; data clients
+do. RQ does not support Redis Cluster: its queues need one Redis or a
+Sentinel-managed one.
 """
 from __future__ import annotations
 
 import os
 import threading
+from typing import Any, Union
 
 import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.cluster import ClusterNode
+from redis.exceptions import RedisClusterException
+from redis.retry import Retry
 
+from . import sentinel, urls
 from .breaker import Breaker
+from .cluster import Cluster
+
+DataClient = Union[redis.Redis, Cluster]
 
 
 def connect(
@@ -21,30 +33,61 @@ def connect(
     *,
     socket_timeout: float | None = 1.0,
     connect_timeout: float = 1.0,
-) -> redis.Redis:
+) -> DataClient:
     """A data client (responses decoded to str)."""
     if url is None:
         import fakeredis
 
         return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
-    return redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=connect_timeout,
-        health_check_interval=30,
-    )
+    return _client(urls.parse(url), _settings(socket_timeout, connect_timeout, decode_responses=True))
+
+
+def _settings(socket_timeout: float | None, connect_timeout: float, **extra: Any) -> dict[str, Any]:
+    return {"socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout, **extra}
+
+
+def _client(target: urls.RedisTarget, settings: dict[str, Any]) -> DataClient:
+    if target.kind == urls.CLUSTER:
+        return _cluster(target, settings)
+    if target.kind == urls.SENTINEL:
+        return redis.Redis(connection_pool=sentinel.master_pool(target, health_check_interval=30, **settings))
+    return redis.Redis.from_url(target.url, health_check_interval=30, **settings)
+
+
+def _cluster(target: urls.RedisTarget, settings: dict[str, Any]) -> Cluster:
+    """A cluster client; raises ConnectionError when no node answers."""
+    try:
+        return Cluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in target.hosts],
+            require_full_coverage=False,
+            # A retry follows a failover or a node that went away: a new slot
+            # map, then the command again, twice at most.
+            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.25), retries=2),
+            **{**target.options, **settings},
+        )
+    except RedisClusterException as exc:
+        raise redis.ConnectionError(f"no node of the Redis Cluster answers: {exc}") from None
 
 
 class ThreadClients:
-    """Data clients for a process serving requests: one per thread, each
-    holding one connection of a shared pool for as long as its thread lives.
+    """Data clients for a process serving requests.
 
-    A pooled client takes a connection from its pool and gives it back on every
-    command (a lock, a readiness poll of the socket, metrics hooks): 18 us of
-    the 331 us a registration cost a gunicorn worker on a 2-core machine
+    One Redis (or one Sentinel-managed master): a client per thread, each
+    holding one connection of a shared pool for as long as its thread lives.
+    A pooled client takes a connection from its pool and gives it back on
+    every command (a lock, a readiness poll of the socket, metrics hooks): 18
+    us of the 331 us a registration cost a gunicorn worker on a 2-core machine
     (``bench/register_throughput.py``). A sync gunicorn worker has one thread,
     so one connection; a forked child makes its own.
+
+    A Redis Cluster: one cluster client per process (it keeps a pool per
+    node and is safe to share between threads), made on first use, and made
+    again on a later call while no node answered.
+
+    ``breaker`` guards the clients of one Redis or of a Sentinel-managed
+    master. A Cluster's client is not guarded: one breaker for every node
+    would turn one dead master into a 503 for every tenant, not just for its
+    own slots.
     """
 
     def __init__(
@@ -56,18 +99,22 @@ class ThreadClients:
         breaker: Breaker | None = None,
     ) -> None:
         self.breaker = breaker
-        self.pool = redis.ConnectionPool.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=connect_timeout,
-            health_check_interval=30,
-        )
+        self.target = urls.parse(url)
+        self.settings = _settings(socket_timeout, connect_timeout, decode_responses=True)
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._cluster: tuple[int, Cluster] | None = None
+        self.pool: redis.ConnectionPool | None = None
+        if self.target.kind == urls.SENTINEL:
+            self.pool = sentinel.master_pool(self.target, health_check_interval=30, **self.settings)
+        elif self.target.kind == urls.SINGLE:
+            self.pool = redis.ConnectionPool.from_url(url, health_check_interval=30, **self.settings)
 
-    def get(self) -> redis.Redis:
+    def get(self) -> DataClient:
         """This thread's client (connecting it first: raises ConnectionError
         while Redis is unreachable, and tries again on the next call)."""
+        if self.pool is None:
+            return self._shared_cluster()
         local = self._local
         client = getattr(local, "client", None)
         if client is None or local.pid != os.getpid():
@@ -76,6 +123,15 @@ class ThreadClients:
                 self.breaker.guard(client)
             local.client, local.pid = client, os.getpid()
         return client
+
+    def _shared_cluster(self) -> Cluster:
+        made = self._cluster
+        if made is not None and made[0] == os.getpid():
+            return made[1]
+        with self._lock:
+            if self._cluster is None or self._cluster[0] != os.getpid():
+                self._cluster = (os.getpid(), _cluster(self.target, self.settings))
+            return self._cluster[1]
 
 
 def connect_queue(
@@ -90,9 +146,13 @@ def connect_queue(
         import fakeredis
 
         return fakeredis.FakeRedis(server=data.connection_pool.connection_kwargs["server"])
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=connect_timeout,
-        health_check_interval=30,
-    )
+    target = urls.parse(url)
+    if target.kind == urls.CLUSTER:
+        raise ValueError(QUEUE_NOT_ON_CLUSTER)
+    return _client(target, _settings(socket_timeout, connect_timeout))
+
+
+QUEUE_NOT_ON_CLUSTER = (
+    "RQ cannot keep its queues on a Redis Cluster: set PUSHLITE_QUEUE_URL to one Redis "
+    "(redis://) or a Sentinel-managed one (redis+sentinel://)"
+)

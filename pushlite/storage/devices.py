@@ -5,14 +5,16 @@ sets, its users and the token index always change together.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import redis
+from redis.exceptions import TryAgainError
 
 from . import keys, records
 from .errors import DeviceNotFound, InstanceNotFound, InterestLimit, UserAlreadySet, UserDeviceLimit
 from .records import Device
-from .scripts import run
+from .scripts import Call, run, run_many
 
 MAX_DEVICES_PER_USER = 100
 MAX_INTERESTS_PER_DEVICE = 5000
@@ -34,20 +36,82 @@ def call(
     client: redis.Redis,
     instance_id: str,
     command: str,
-    device_id: str,
     args: Sequence[Any],
+    *,
+    devices: Sequence[str] = (),
+    interests: Sequence[str] = (),
+    users: Sequence[str] = (),
 ) -> list[Any]:
-    """Run one device.lua command; raise the domain exception for a failure."""
-    result = run(
-        client,
-        "device.lua",
-        keys=[keys.instance(instance_id), keys.device_bucket(instance_id, device_id)],
-        args=[command, *keys.script_prefixes(instance_id), *args],
-    )
-    status = result[0]
-    if status != "ok":
-        raise _FAILURES[status](device_id)
+    """Run one device.lua command with the keys of these devices, interests
+    and users (and any other it turns out to need); raise the domain exception
+    for a failure."""
+    return checked(call_many(client, instance_id, [Command(command, args, devices, interests, users)])[0],
+                   devices, users)
+
+
+def checked(result: list[Any], devices: Sequence[str] = (), users: Sequence[str] = ()) -> list[Any]:
+    """A command's answer, or its failure raised as the domain exception."""
+    if result[0] != "ok":
+        raise _FAILURES[result[0]](next(iter([*devices, *users]), ""))
     return result
+
+
+@dataclass(frozen=True)
+class Command:
+    """One device.lua command and the devices, interests and users whose keys
+    it is known to touch (the script asks for any others)."""
+
+    name: str
+    args: Sequence[Any]
+    devices: Sequence[str] = ()
+    interests: Sequence[str] = ()
+    users: Sequence[str] = ()
+
+
+def call_many(client: redis.Redis, instance_id: str, commands: Sequence[Command]) -> list[list[Any]]:
+    """Run device.lua commands in one round trip (two or three when a command
+    turns out to touch keys nobody could name beforehand, such as the
+    interest sets of a device being deleted), and return their answers."""
+    manifests = [
+        list(dict.fromkeys([*("d" + d for d in c.devices), *("i" + i for i in c.interests),
+                            *("u" + u for u in c.users)]))
+        for c in commands
+    ]
+    results: list[Any] = [None] * len(commands)
+    pending = list(range(len(commands)))
+    for _ in range(_ROUNDS):
+        calls = [_script_call(instance_id, commands[i], manifests[i]) for i in pending]
+        if len(calls) == 1:  # the usual case: no pipeline to build
+            answers = [run(client, calls[0].name, calls[0].keys, calls[0].args)]
+        else:
+            answers = run_many(client, calls)
+        asking = []
+        for i, answer in zip(pending, answers):
+            if answer[0] == "need":
+                manifests[i] += [entry for entry in answer[1:] if entry not in manifests[i]]
+                asking.append(i)
+            else:
+                results[i] = answer
+        pending = asking
+        if not pending:
+            break
+    else:
+        raise TryAgainError(f"devices of {instance_id} kept changing while a change was made; try again")
+    return results
+
+
+# device.lua is asked again at most this many times for keys it needed.
+_ROUNDS = 5
+_KEY_OF = {"d": keys.device_bucket, "i": keys.interest, "u": keys.user_bucket}
+
+
+def _script_call(instance_id: str, command: Command, manifest: list[str]) -> Call:
+    return Call(
+        "device.lua",
+        [keys.instance(instance_id), keys.token_index(instance_id),
+         *[_KEY_OF[entry[0]](instance_id, entry[1:]) for entry in manifest]],
+        [command.name, len(manifest), *manifest, *command.args],
+    )
 
 
 def register(
@@ -65,13 +129,27 @@ def register(
 
     Returns the device id and its current interests. One round trip.
     """
+    command = register_command(instance_id, platform, token, environment=environment, bundle_id=bundle_id,
+                               metadata=metadata, app=app)
+    result = call(client, instance_id, command.name, command.args, devices=command.devices)
+    return registered(result)
+
+
+def register_command(
+    instance_id: str,
+    platform: str,
+    token: str,
+    *,
+    environment: str | None = None,
+    bundle_id: str = "",
+    metadata: dict[str, Any] | None = None,
+    app: str = "",
+) -> Command:
+    """What ``register`` runs, for ``call_many`` (``registered`` reads its answer)."""
     records.check_fields(token, bundle_id, app)
     derived = records.derive_id(instance_id, platform, token)
-    _, device_id, interests = call(
-        client,
-        instance_id,
+    return Command(
         "register",
-        derived,
         [
             derived,
             records.PLATFORM_CODES[platform],
@@ -82,7 +160,13 @@ def register(
             records.random_id(),
             app,
         ],
+        devices=[derived],
     )
+
+
+def registered(result: list[Any]) -> tuple[str, list[str]]:
+    """The device id and interests a register command answered."""
+    _, device_id, interests = result
     return device_id, interests.split(records.LIST_SEP) if interests else []
 
 
@@ -103,7 +187,7 @@ def get(client: redis.Redis, instance_id: str, device_id: str, platform: str | N
 
 
 def delete(client: redis.Redis, instance_id: str, device_id: str, platform: str | None = None) -> None:
-    call(client, instance_id, "delete", device_id, [device_id, platform_code(platform)])
+    call(client, instance_id, "delete", [device_id, platform_code(platform)], devices=[device_id])
 
 
 def set_metadata(
@@ -113,8 +197,8 @@ def set_metadata(
         client,
         instance_id,
         "metadata",
-        device_id,
         [device_id, platform_code(platform), records.pack_metadata(metadata)],
+        devices=[device_id],
     )
 
 
@@ -132,8 +216,9 @@ def set_token(
     records.check_fields(token)
     derived = records.derive_id(instance_id, new_platform or platform, token)
     call(
-        client, instance_id, "token", device_id,
+        client, instance_id, "token",
         [device_id, platform_code(platform), derived, token, platform_code(new_platform)],
+        devices=[device_id, derived],
     )
 
 
@@ -155,22 +240,15 @@ def add_user(
         client,
         instance_id,
         "user",
-        device_id,
         [device_id, platform_code(platform), user_id, "1" if exclusive else "0", MAX_DEVICES_PER_USER],
+        devices=[device_id],
+        users=[user_id],
     )
 
 
 def delete_user(client: redis.Redis, instance_id: str, user_id: str) -> int:
     """Delete the user and every device of theirs; returns how many devices."""
-    result = run(
-        client,
-        "device.lua",
-        keys=[keys.instance(instance_id), keys.user_bucket(instance_id, user_id)],
-        args=["delete_user", *keys.script_prefixes(instance_id), user_id],
-    )
-    if result[0] != "ok":
-        raise _FAILURES[result[0]](instance_id)
-    return int(result[1])
+    return int(call(client, instance_id, "delete_user", [user_id], users=[user_id])[1])
 
 
 def user_device_ids(client: redis.Redis, instance_id: str, user_id: str) -> list[str]:
@@ -205,15 +283,8 @@ def load_many(client: redis.Redis, instance_id: str, device_ids: Sequence[str]) 
 
 def delete_many(client: redis.Redis, instance_id: str, device_ids: Sequence[str]) -> None:
     """Delete devices (e.g. dead tokens) in one round trip; missing ones are skipped."""
-    with client.pipeline(transaction=False) as pipe:
-        for device_id in device_ids:
-            run(
-                pipe,
-                "device.lua",
-                keys=[keys.instance(instance_id), keys.device_bucket(instance_id, device_id)],
-                args=["delete", *keys.script_prefixes(instance_id), device_id, ""],
-            )
-        pipe.execute()
+    call_many(client, instance_id,
+              [Command("delete", [device_id, ""], devices=[device_id]) for device_id in device_ids])
 
 
 # --- devices owned by users (Discord-style devices, Matrix pushers) -------------
@@ -234,15 +305,17 @@ def register_for_user(
     Returns the device ids, in order.
     """
     args: list[Any] = [user_id, MAX_DEVICES_PER_USER]
+    derived = []
     for platform, environment, token in tokens:
+        derived.append(records.derive_id(instance_id, platform, token))
         args += [
-            records.derive_id(instance_id, platform, token),
+            derived[-1],
             records.PLATFORM_CODES[platform],
             records.ENVIRONMENT_CODES[environment],
             token,
             records.random_id(),
         ]
-    result = call(client, instance_id, "register_for_user", args[2], args)
+    result = call(client, instance_id, "register_for_user", args, devices=derived, users=[user_id])
     return list(result[1:])
 
 
@@ -254,8 +327,9 @@ def unregister_for_user(client: redis.Redis, instance_id: str, user_id: str, pla
     """
     derived = records.derive_id(instance_id, platform, token)
     result = call(
-        client, instance_id, "unregister_for_user", derived,
+        client, instance_id, "unregister_for_user",
         [derived, records.PLATFORM_CODES[platform], token, user_id],
+        devices=[derived], users=[user_id],
     )
     return result[1]
 
@@ -264,12 +338,5 @@ def detach_user(client: redis.Redis, instance_id: str, user_id: str) -> int:
     """Detach the user from every device of theirs and forget the user, in one
     script call: a device nothing else holds (no other user, no interest) is
     deleted, and so is the user's Matrix pusher. Returns how many devices went."""
-    result = run(
-        client,
-        "device.lua",
-        keys=[keys.instance(instance_id), keys.user_bucket(instance_id, user_id)],
-        args=["detach_user", *keys.script_prefixes(instance_id), user_id, records.PLATFORM_CODES["matrix"]],
-    )
-    if result[0] != "ok":
-        raise _FAILURES[result[0]](instance_id)
+    result = call(client, instance_id, "detach_user", [user_id, records.PLATFORM_CODES["matrix"]], users=[user_id])
     return int(result[1])

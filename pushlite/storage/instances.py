@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 import redis
 
 from . import keys
+from .cluster import is_cluster
 from .errors import InstanceNotFound
+
+# How long an index entry may wait for its instance hash before a listing
+# takes it for the leftover of a create that crashed, and removes it.
+UNFINISHED_GRACE = 60.0
+DELETING = "deleting"
 
 
 @dataclass
@@ -36,7 +42,7 @@ def _new_secret() -> str:
 
 
 def token_digest(token: str) -> str:
-    """What the global token index stores of a secret key or client token."""
+    """What the token index stores of a secret key or client token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -46,7 +52,7 @@ def find_by_token(client: redis.Redis, token: str) -> tuple[Instance, str] | Non
     The index only finds the candidate; the instance hash decides, so a stale
     index entry (a rotated secret) never authenticates.
     """
-    instance_id = client.hget(keys.TOKENS, token_digest(token))
+    instance_id = client.get(keys.instance_token(token_digest(token)))
     data = client.hgetall(keys.instance(instance_id)) if instance_id else None
     if not data:
         return None
@@ -58,6 +64,11 @@ def find_by_token(client: redis.Redis, token: str) -> tuple[Instance, str] | Non
 
 
 def create(client: redis.Redis, name: str) -> Instance:
+    """Make a new instance. Each step writes one key (on a Cluster they live
+    on different nodes), in an order that a crash at any point leaves
+    something ``list_all`` or a retried ``delete`` finishes: the index entry
+    first, then the digests of its credentials and their index keys, and the
+    instance hash last; the instance exists from then on."""
     instance = Instance(
         id=str(uuid.uuid4()),
         name=name,
@@ -65,21 +76,25 @@ def create(client: redis.Redis, name: str) -> Instance:
         client_token=secrets.token_urlsafe(24),
         created_at=int(time.time()),
     )
-    with client.pipeline(transaction=False) as pipe:
-        pipe.hset(
-            keys.instance(instance.id),
-            mapping={
-                "name": instance.name,
-                "secret_key": instance.secret_key,
-                "client_token": instance.client_token,
-                "created_at": instance.created_at,
-            },
-        )
-        pipe.sadd(keys.INSTANCES, instance.id)
-        pipe.hset(keys.TOKENS, mapping={token_digest(instance.secret_key): instance.id,
-                                        token_digest(instance.client_token): instance.id})
-        pipe.execute()
+    client.hset(keys.INSTANCE_INDEX, instance.id, instance.created_at)
+    _index_tokens(client, instance.id, [instance.secret_key, instance.client_token])
+    client.hset(
+        keys.instance(instance.id),
+        mapping={
+            "name": instance.name,
+            "secret_key": instance.secret_key,
+            "client_token": instance.client_token,
+            "created_at": instance.created_at,
+        },
+    )
     return instance
+
+
+def _index_tokens(client: redis.Redis, instance_id: str, tokens: list[str]) -> None:
+    digests = [token_digest(t) for t in tokens]
+    client.sadd(keys.auth_digests(instance_id), *digests)
+    for digest in digests:
+        client.set(keys.instance_token(digest), instance_id)
 
 
 def _from_hash(instance_id: str, data: dict[str, str]) -> Instance:
@@ -99,13 +114,26 @@ def get(client: redis.Redis, instance_id: str) -> Instance:
     return _from_hash(instance_id, data)
 
 
-def list_all(client: redis.Redis) -> list[Instance]:
-    ids = sorted(client.smembers(keys.INSTANCES))
+def list_all(client: redis.Redis, *, now: float | None = None) -> list[Instance]:
+    """Every instance, by id. This also finishes what a crash cut short: a
+    deletion (its entry says "deleting"), and a create whose entry has waited
+    ``UNFINISHED_GRACE`` seconds for its instance hash; so nothing either of
+    them wrote stays behind."""
+    entries = client.hgetall(keys.INSTANCE_INDEX)
+    ids = sorted(entries)
     with client.pipeline(transaction=False) as pipe:
         for instance_id in ids:
             pipe.hgetall(keys.instance(instance_id))
         found = pipe.execute()
-    return [_from_hash(i, data) for i, data in zip(ids, found) if data]
+    now = time.time() if now is None else now
+    listed = []
+    for instance_id, data in zip(ids, found):
+        entry = entries[instance_id]
+        if entry == DELETING or (not data and now - float(entry) > UNFINISHED_GRACE):
+            _remove(client, instance_id)
+        elif data:
+            listed.append(_from_hash(instance_id, data))
+    return listed
 
 
 def secret_key(client: redis.Redis, instance_id: str) -> str:
@@ -119,7 +147,7 @@ def rotate_secret(client: redis.Redis, instance_id: str) -> Instance:
     """Give the instance a new secret key; the old one stops working at once."""
     new = _new_secret()
     # Indexed first: until the HSET below, the instance hash refuses it anyway.
-    client.hset(keys.TOKENS, token_digest(new), instance_id)
+    _index_tokens(client, instance_id, [new])
     # HSET only if the instance still exists, in one step; returns the old secret.
     old = client.eval(
         "local old = redis.call('HGET', KEYS[1], 'secret_key') "
@@ -129,27 +157,70 @@ def rotate_secret(client: redis.Redis, instance_id: str) -> Instance:
         new,
     )
     if not old:
-        client.hdel(keys.TOKENS, token_digest(new))
+        _unindex_tokens(client, instance_id, [token_digest(new)])
         raise InstanceNotFound(instance_id)
-    client.hdel(keys.TOKENS, token_digest(old))
+    _unindex_tokens(client, instance_id, [token_digest(old)])
     return get(client, instance_id)
 
 
+def _unindex_tokens(client: redis.Redis, instance_id: str, digests: list[str]) -> None:
+    for digest in digests:
+        client.delete(keys.instance_token(digest))
+    if digests:
+        client.srem(keys.auth_digests(instance_id), *digests)
+
+
 def delete(client: redis.Redis, instance_id: str) -> None:
-    """Remove the instance and every key under its hash tag."""
-    tokens = [t for t in client.hmget(keys.instance(instance_id), "secret_key", "client_token") if t]
-    if not client.srem(keys.INSTANCES, instance_id) and not client.exists(keys.instance(instance_id)):
+    """Remove the instance and every key under its hash tag. Raises
+    InstanceNotFound when there is nothing to remove; run again after a
+    failure, it finishes what the failed run left."""
+    if client.hget(keys.INSTANCE_INDEX, instance_id) is None and not client.exists(keys.instance(instance_id)):
         raise InstanceNotFound(instance_id)
-    if tokens:
-        client.hdel(keys.TOKENS, *[token_digest(t) for t in tokens])
+    _remove(client, instance_id)
+
+
+def _remove(client: redis.Redis, instance_id: str) -> None:
+    client.hset(keys.INSTANCE_INDEX, instance_id, DELETING)
     # The instance hash goes first, so every device script sees "no_instance"
     # from here on and nothing new is written while the rest is removed.
     client.unlink(keys.instance(instance_id))
+    _unindex_tokens(client, instance_id, list(client.smembers(keys.auth_digests(instance_id))))
     batch: list[str] = []
-    for key in client.scan_iter(match=keys.instance_pattern(instance_id), count=1000):
+    for key in _instance_keys(client, instance_id):
         batch.append(key)
         if len(batch) >= 1000:
             client.unlink(*batch)
             batch.clear()
     if batch:
         client.unlink(*batch)
+    client.hdel(keys.INSTANCE_INDEX, instance_id)
+
+
+def reindex(client: redis.Redis) -> int:
+    """Rebuild the index entry and token keys of every instance from the
+    instances themselves (every master is scanned), and drop the indexes of
+    versions before them. Run once after such an upgrade, or to repair a
+    restored backup; running it again changes nothing. Returns how many
+    instances it found."""
+    found = 0
+    for key in client.scan_iter(match=keys.ANY_INSTANCE, count=1000):
+        data = client.hgetall(key)
+        if not data:
+            continue
+        instance_id = keys.instance_id_of(key)
+        client.hsetnx(keys.INSTANCE_INDEX, instance_id, data["created_at"])
+        _index_tokens(client, instance_id, [data["secret_key"], data["client_token"]])
+        found += 1
+    for legacy in keys.LEGACY_INDEXES:
+        client.delete(legacy)
+    return found
+
+
+def _instance_keys(client: redis.Redis, instance_id: str):
+    """Every key of the instance: on a Cluster, only the master that holds
+    its slot is scanned."""
+    match = keys.instance_pattern(instance_id)
+    if is_cluster(client):
+        node = client.get_node_from_key(keys.instance(instance_id))
+        return client.scan_iter(match=match, count=1000, target_nodes=node)
+    return client.scan_iter(match=match, count=1000)

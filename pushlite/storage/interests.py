@@ -19,27 +19,39 @@ def is_interest_name(name: object) -> bool:
 
 
 def add(client: redis.Redis, instance_id: str, device_id: str, platform: str | None, names: Iterable[str]) -> None:
-    devices.call(
-        client, instance_id, "add_interests", device_id,
-        [device_id, devices.platform_code(platform), MAX_INTERESTS_PER_DEVICE, *names],
+    command = add_command(device_id, platform, names)
+    devices.call(client, instance_id, command.name, command.args, devices=command.devices,
+                 interests=command.interests)
+
+
+def add_command(device_id: str, platform: str | None, names: Iterable[str]) -> devices.Command:
+    """What ``add`` runs, for ``devices.call_many``."""
+    names = list(names)
+    return devices.Command(
+        "add_interests", [device_id, devices.platform_code(platform), MAX_INTERESTS_PER_DEVICE, *names],
+        devices=[device_id], interests=names,
     )
 
 
 def replace(
     client: redis.Redis, instance_id: str, device_id: str, platform: str | None, names: Iterable[str]
 ) -> None:
+    names = list(names)
     devices.call(
-        client, instance_id, "set_interests", device_id,
+        client, instance_id, "set_interests",
         [device_id, devices.platform_code(platform), MAX_INTERESTS_PER_DEVICE, *names],
+        devices=[device_id], interests=names,
     )
 
 
 def remove(
     client: redis.Redis, instance_id: str, device_id: str, platform: str | None, names: Iterable[str]
 ) -> None:
+    names = list(names)
     devices.call(
-        client, instance_id, "remove_interests", device_id,
+        client, instance_id, "remove_interests",
         [device_id, devices.platform_code(platform), *names],
+        devices=[device_id], interests=names,
     )
 
 

@@ -1,7 +1,9 @@
 """The Redis key schema: the only module that spells a key.
 
 Every key of an instance starts with the hash tag ``{<instance_id>}`` so that a
-multi-key change is one atomic script on a single Redis Cluster shard.
+multi-key change is one atomic script on a single Redis Cluster shard. The Lua
+code never builds a key: every key it touches is computed here and passed in
+KEYS (``device.lua`` says how it asks for the ones it finds it needs).
 
 Per instance:
 
@@ -42,6 +44,9 @@ Per instance:
                             starting at that unix time (expires, ``stats.py``)
 ``{iid}:census``            hash: the console's device, user and interest
                             counts, computed on demand (expires, ``census.py``)
+``{iid}:auth-digests``      set: sha256 hex of every secret key and client token
+                            the instance was given that may still be indexed
+                            under ``pushlite:token:<digest>``
 
 Device ids are derived from (instance, platform, token), so for almost every
 device the id itself is the token index: registering a token again finds its
@@ -49,16 +54,28 @@ device without any index entry. Devices and users are kept in bucket hashes
 rather than a key each, which saves the ~100 bytes of per-key overhead Redis
 pays for every top-level key.
 
-Global: ``pushlite:instances`` (set of instance ids),
-``pushlite:publishes:active`` (sorted set of "<iid> <publish id>" not yet
-done, which the workers' sweep looks after; never written in the same atomic
-step as an instance's keys) and ``pushlite:sweep`` (the sweep's short lock), ``pushlite:ready`` (written by
-``/readyz`` to check that Redis takes writes), ``pushlite:stats`` (hash: the
-delivery counters ``/metrics`` exposes, see ``stats.py``).
+Global keys (each its own slot on a Cluster; nothing writes one in the same
+atomic step as any other key):
+
+``pushlite:instance-index`` hash: instance id -> when it was created, or
+                            "deleting" while a deletion is under way
+``pushlite:token:<digest>`` string: the instance whose secret key or client
+                            token has this sha256 hex digest (MPush calls carry
+                            no instance id; raw secrets are never stored)
+``pushlite:publishes:active`` sorted set of "<iid> <publish id>" not yet done,
+                            which the workers' sweep looks after
+``pushlite:sweep``          the sweep's short lock
+``pushlite:ready``          written by ``/readyz`` to check that Redis takes
+                            writes
+``pushlite:stats``          hash: the delivery counters ``/metrics`` exposes
+                            (see ``stats.py``)
 """
 from __future__ import annotations
 
-INSTANCES = "pushlite:instances"
+INSTANCE_INDEX = "pushlite:instance-index"
+# What versions before the Cluster-ready index used instead of the index and
+# the token keys; ``instances.reindex`` replaces them.
+LEGACY_INDEXES = ("pushlite:instances", "pushlite:tokens")
 ACTIVE_PUBLISHES = "pushlite:publishes:active"
 SWEEP_LOCK = "pushlite:sweep"
 READY_PROBE = "pushlite:ready"
@@ -74,6 +91,13 @@ def tag(instance_id: str) -> str:
 
 def instance(instance_id: str) -> str:
     return tag(instance_id) + ":instance"
+
+
+ANY_INSTANCE = "{*}:instance"  # a SCAN pattern matching every instance hash
+
+
+def instance_id_of(instance_key: str) -> str:
+    return instance_key[1:instance_key.index("}")]
 
 
 def instance_pattern(instance_id: str) -> str:
@@ -106,7 +130,7 @@ def user_prefix(instance_id: str) -> str:
 
 
 def user_bucket_suffix(user_id: str) -> str:
-    """The bucket of a user id; ``device.lua`` computes the same function."""
+    """The bucket of a user id: a hash of it, stable across processes."""
     h = 0
     for byte in user_id.encode("utf-8"):
         h = (h * 31 + byte) % 1000000007
@@ -117,15 +141,12 @@ def user_bucket(instance_id: str, user_id: str) -> str:
     return user_prefix(instance_id) + user_bucket_suffix(user_id)
 
 
-def script_prefixes(instance_id: str) -> list[str]:
-    """The key prefixes every device script receives as its first ARGV entries,
-    in the order ``device.lua`` reads them."""
-    return [
-        device_prefix(instance_id),
-        interest_prefix(instance_id),
-        user_prefix(instance_id),
-        token_index(instance_id),
-    ]
+def auth_digests(instance_id: str) -> str:
+    return tag(instance_id) + ":auth-digests"
+
+
+def instance_token(digest: str) -> str:
+    return "pushlite:token:" + digest
 
 
 def credentials(instance_id: str) -> str:
@@ -180,16 +201,11 @@ def census(instance_id: str) -> str:
 
 # --- MPush and Twilio-style families ------------------------------------------
 #
-# ``pushlite:tokens``               global hash: sha256 hex of an instance's secret
-#                                   key or client token -> instance id (MPush calls
-#                                   carry no instance id; raw secrets are never stored)
 # ``{iid}:mpush:devices``           hash: the app's device_id -> pushlite device id
 # ``{iid}:twilio:regs``             hash: registration id -> JSON (device, user, app,
 #                                   provider, token, created_at, tags)
 # ``{iid}:twilio:tokens``           hash: sha256 hex of "<provider>\n<token>" ->
 #                                   registration id
-
-TOKENS = "pushlite:tokens"
 
 
 def mpush_devices(instance_id: str) -> str:

@@ -123,8 +123,7 @@ def get(client: redis.Redis, instance_id: str, publish_id: str) -> dict[str, Any
         pipe.hgetall(keys.publish(instance_id, publish_id))
         pipe.lrange(keys.publish_failures(instance_id, publish_id), 0, -1)
         pipe.zrange(keys.publish_work(instance_id, publish_id), 0, 0, withscores=True)
-        pipe.time()
-        record, failures, oldest, (seconds, _) = pipe.execute()
+        record, failures, oldest = pipe.execute()
     if not record:
         raise PublishNotFound(publish_id)
     record = _shown(record)
@@ -132,6 +131,8 @@ def get(client: redis.Redis, instance_id: str, publish_id: str) -> dict[str, Any
     record["stalled_since"] = None
     if oldest and record.get("status") != "done":
         since = int(oldest[0][1] // 1000)
+        # Redis' clock, which scored the work (asked apart: a Cluster pipeline refuses TIME).
+        seconds, _ = client.time()
         if seconds - since >= STALLED_AFTER_SECONDS:
             record["stalled_since"] = since
     return record

@@ -60,10 +60,11 @@ def set_pusher(
     metadata["pushkey_ts"] = int(time.time() if now is None else now)
     own = own_id(instance_id, user_id, app_id, pushkey)
     result = devices.call(
-        client, instance_id, "set_pusher", own,
+        client, instance_id, "set_pusher",
         [own, shared_id(instance_id, app_id, pushkey), records.PLATFORM_CODES[PLATFORM], pushkey, app_id,
          records.pack_metadata(metadata), records.random_id(), user_id, "1" if append else "0",
          MAX_DEVICES_PER_USER],
+        devices=[own, shared_id(instance_id, app_id, pushkey)], users=[user_id],
     )
     return result[1]
 
@@ -71,9 +72,11 @@ def set_pusher(
 def delete_pusher(client: redis.Redis, instance_id: str, user_id: str, app_id: str, pushkey: str) -> bool:
     """Delete the user's pusher (other users' are left alone); False when the
     user had none."""
+    shared = shared_id(instance_id, app_id, pushkey)
     result = devices.call(
-        client, instance_id, "delete_pusher", own_id(instance_id, user_id, app_id, pushkey),
-        [shared_id(instance_id, app_id, pushkey), records.PLATFORM_CODES[PLATFORM], pushkey, app_id, user_id],
+        client, instance_id, "delete_pusher",
+        [shared, records.PLATFORM_CODES[PLATFORM], pushkey, app_id, user_id],
+        devices=[shared], users=[user_id],
     )
     return int(result[1]) > 0
 

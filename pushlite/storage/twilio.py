@@ -21,7 +21,7 @@ import redis
 from . import devices, keys
 from .errors import DeviceNotFound, InstanceNotFound, StorageError, UserDeviceLimit
 from .records import Device
-from .scripts import run
+from .scripts import Call, run, run_many
 
 # Twilio provider name -> pushlite platform.
 PROVIDERS = {"FCM": "fcm", "APNS": "apns"}
@@ -247,10 +247,10 @@ def delete_user(client: redis.Redis, instance_id: str, user_id: str) -> bool:
     if found is None:
         return False
     devices.detach_user(client, instance_id, user_id)
-    with client.pipeline(transaction=False) as pipe:
-        for registration, _ in found:
-            run(pipe, "twilio.lua",
-                [keys.instance(instance_id), keys.twilio_registrations(instance_id), keys.twilio_tokens(instance_id)],
-                ["forget", registration.id, token_digest(registration.provider, registration.token)])
-        pipe.execute()
+    run_many(client, [
+        Call("twilio.lua",
+             [keys.instance(instance_id), keys.twilio_registrations(instance_id), keys.twilio_tokens(instance_id)],
+             ["forget", registration.id, token_digest(registration.provider, registration.token)])
+        for registration, _ in found
+    ])
     return True

@@ -82,12 +82,12 @@ def test_the_apis_get_no_session_cookie(client, instance):
     assert answer.status_code == 200 and "Set-Cookie" not in answer.headers
 
 
-def test_changing_the_admin_token_ends_every_session(backend):
-    first = create_app(config.TestingConfig(backend))
+def test_changing_the_admin_token_ends_every_session(deployment):
+    first = create_app(deployment.config())
     client = first.test_client()
     log_in(client)
     assert client.get("/console/").status_code == 200
-    second = create_app(config.TestingConfig(backend, PUSHLITE_ADMIN_TOKEN="another-admin-token"))
+    second = create_app(deployment.config(PUSHLITE_ADMIN_TOKEN="another-admin-token"))
     other = second.test_client()
     other.set_cookie("pushlite_console", client.get_cookie("pushlite_console", path="/console").value,
                      path="/console")

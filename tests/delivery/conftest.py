@@ -22,7 +22,7 @@ from config import TestingConfig
 from pushlite import store
 from pushlite.app import create_app
 from pushlite.storage import devices, interests
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, Deployment
 from tests.mocks.apns_mock import APNsMock
 from tests.mocks.fcm_mock import FCMMock
 from tests.mocks.providers import VAPID_SUBJECT
@@ -39,15 +39,9 @@ FCM = {"notification": {"title": "Hello", "body": "World"}}
 
 
 @pytest.fixture
-def redis_url(redis_server) -> str:
-    redis.Redis.from_url(redis_server.url).flushall()
-    return redis_server.url
-
-
-@pytest.fixture
-def delivery_config(redis_url: str, apns_mock: APNsMock, fcm_mock: FCMMock, webpush_mock: PushService) -> TestingConfig:
-    return TestingConfig(
-        redis_url,
+def delivery_config(delivery_deployment: Deployment, apns_mock: APNsMock, fcm_mock: FCMMock,
+                    webpush_mock: PushService) -> TestingConfig:
+    return delivery_deployment.config(
         PUSHLITE_DRY_RUN=False,
         PUSHLITE_APNS_ENDPOINT=apns_mock.url,
         PUSHLITE_FCM_ENDPOINT=fcm_mock.url,

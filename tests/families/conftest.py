@@ -12,7 +12,6 @@ import config
 from tests.delivery.conftest import (  # noqa: F401  (fixtures)
     data,
     delivery_app,
-    redis_url,
     runtime,
     settings,
     tenant,
@@ -25,9 +24,8 @@ LOCAL_GATEWAYS = "http://127.0.0.1:*/*, http://localhost:*/*"
 
 
 @pytest.fixture
-def delivery_config(redis_url: str, apns_mock, fcm_mock) -> config.TestingConfig:
-    return config.TestingConfig(
-        redis_url,
+def delivery_config(delivery_deployment, apns_mock, fcm_mock) -> config.TestingConfig:
+    return delivery_deployment.config(
         PUSHLITE_DRY_RUN=False,
         PUSHLITE_APNS_ENDPOINT=apns_mock.url,
         PUSHLITE_FCM_ENDPOINT=fcm_mock.url,

@@ -7,7 +7,6 @@ import socket
 
 import pytest
 
-import config
 from pushlite.app import create_app
 from pushlite.url_guard import UnsafeURL, allowed, check, is_public
 from tests.conftest import ADMIN
@@ -197,8 +196,8 @@ def test_registration_refuses_unsafe_gateway_urls(client, instance, url):
     assert response.get_json()["error"].startswith("data.url")
 
 
-def test_the_allowlist_comes_from_config(backend):
-    app = create_app(config.TestingConfig(backend, PUSHLITE_MATRIX_GATEWAY_ALLOWLIST="http://127.0.0.1:*/*"))
+def test_the_allowlist_comes_from_config(deployment):
+    app = create_app(deployment.config(PUSHLITE_MATRIX_GATEWAY_ALLOWLIST="http://127.0.0.1:*/*"))
     client = app.test_client()
     instance = client.post("/admin/v1/instances", json={"name": "t"}, headers=ADMIN).get_json()
     assert register(client, instance, "http://127.0.0.1:8008" + NOTIFY).status_code == 200

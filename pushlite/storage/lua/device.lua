@@ -1,35 +1,52 @@
 -- Every change to a device, atomically: the record in its bucket, the interest
 -- sets, the user buckets and the token index move together or not at all.
 --
+-- Every key comes from Python (keys.py) in KEYS, never built here:
 -- KEYS[1]  the instance hash (the instance must exist)
--- KEYS[2]  the bucket of the device (or user) the command names (declared for
---          Cluster; every key shares the {instance} hash tag)
--- ARGV[1]  command; ARGV[2..5] key prefixes from keys.script_prefixes();
--- ARGV[6..] the command's arguments.
+-- KEYS[2]  the token index ({instance}:tokens)
+-- KEYS[3..2+n]  the keys ARGV[3..2+n] name: "d<device id>" its bucket,
+--          "i<interest>" its set, "u<user id>" the user's bucket
+-- ARGV[1]  command; ARGV[2] n; ARGV[3+n..] the command's arguments.
+--
+-- Some keys are known only once a record is read (its interests, its users,
+-- the devices the token index names). A call that meets one it was not given
+-- writes nothing and answers {"need", entries...}; the caller calls again
+-- with them (devices.py). Writes are buffered (records.lua), so nothing is
+-- written before it is known that every key is at hand.
 -- Returns {status, ...}; status "ok", "no_instance", "not_found", "already",
--- "user_cap" or "interest_cap". The record layout and list helpers are
--- records.lua's.
+-- "user_cap", "interest_cap" or "need".
 
--- Set by each call: the key prefixes and the command's arguments.
-local DPFX, IPFX, UPFX, TIDX, A
+-- Set by each call: the token index, the declared keys by name, the
+-- command's arguments, and what it needed but was not given (nil: nothing).
+local TIDX, DEV, INT, USR, A, NEEDED
 
-local function dkey(id) return DPFX .. string.sub(id, 1, 3) end
-
-local function ubucket(u)
-  local h = 0
-  for i = 1, #u do h = (h * 31 + string.byte(u, i)) % 1000000007 end
-  return UPFX .. string.format("%03x", h % 4096)
+local function declared(map, kind, name)
+  local key = map[name]
+  if not key then
+    NEEDED = NEEDED or {}
+    if not NEEDED[kind .. name] then
+      NEEDED[kind .. name] = true
+      NEEDED[#NEEDED + 1] = kind .. name
+    end
+  end
+  return key
 end
+
+local function dkey(id) return declared(DEV, "d", id) end
+local function ikey(name) return declared(INT, "i", name) end
+local function ukey(user) return declared(USR, "u", user) end
 
 local function load(id) return read_record(dkey(id), id) end
 
 local function save(id, rec) write_record(dkey(id), id, rec) end
 
+-- The device with this platform and token (and bundle, when given: a Matrix
+-- pusher is identified by app_id + pushkey, and its bundle is the app_id).
 -- The device of (platform, token): under its derived id, or under an id the
 -- token index lists for it. Also says whether the derived id is taken.
 local function find(derived, platform, token)
   local candidates = { derived }
-  for _, v in ipairs(split(redis.call("HGET", TIDX, derived) or "", ",")) do
+  for _, v in ipairs(split(hget(TIDX, derived) or "", ",")) do
     candidates[#candidates + 1] = v
   end
   local derived_taken = false
@@ -42,10 +59,10 @@ local function find(derived, platform, token)
 end
 
 local function drop(id, rec)
-  for _, name in ipairs(split(rec[INTERESTS], LS)) do redis.call("SREM", IPFX .. name, id) end
-  for _, u in ipairs(split(rec[USERS], LS)) do list_remove(ubucket(u), u, id) end
+  for _, name in ipairs(split(rec[INTERESTS], LS)) do srem(ikey(name), id) end
+  for _, u in ipairs(split(rec[USERS], LS)) do list_remove(ukey(u), u, id) end
   if rec[ALIAS] ~= "" then list_remove(TIDX, rec[ALIAS], id) end
-  redis.call("HDEL", dkey(id), id)
+  hdel(dkey(id), id)
 end
 
 -- The device named by A[1] on platform A[2] ("" = any platform).
@@ -140,8 +157,8 @@ function commands.user()
   local users = split(rec[USERS], LS)
   for _, u in ipairs(users) do if u == user then return { "ok" } end end
   if exclusive and #users > 0 then return { "already" } end
-  local key = ubucket(user)
-  if #split(redis.call("HGET", key, user) or "", ",") >= cap then return { "user_cap" } end
+  local key = ukey(user)
+  if #split(hget(key, user) or "", ",") >= cap then return { "user_cap" } end
   list_add(key, user, id)
   users[#users + 1] = user
   rec[USERS] = table.concat(users, LS)
@@ -163,10 +180,10 @@ local function write_interests(replace)
   for _, n in ipairs(wanted) do keep[n] = true end
   for _, n in ipairs(current) do
     had[n] = true
-    if not keep[n] then redis.call("SREM", IPFX .. n, id) end
+    if not keep[n] then srem(ikey(n), id) end
   end
   for _, n in ipairs(wanted) do
-    if not had[n] then redis.call("SADD", IPFX .. n, id) end
+    if not had[n] then sadd(ikey(n), id) end
   end
   rec[INTERESTS] = table.concat(wanted, LS)
   save(id, rec)
@@ -182,7 +199,7 @@ function commands.remove_interests()
   local rec = target()
   if not rec then return { "not_found" } end
   local gone = {}
-  for i = 3, #A do gone[A[i]] = true; redis.call("SREM", IPFX .. A[i], id) end
+  for i = 3, #A do gone[A[i]] = true; srem(ikey(A[i]), id) end
   local kept = {}
   for _, n in ipairs(split(rec[INTERESTS], LS)) do if not gone[n] then kept[#kept + 1] = n end end
   rec[INTERESTS] = table.concat(kept, LS)
@@ -193,12 +210,12 @@ end
 -- delete_user: user id. Deletes every device of the user (Beams customer API).
 function commands.delete_user()
   local user = A[1]
-  local ids = split(redis.call("HGET", ubucket(user), user) or "", ",")
+  local ids = split(hget(ukey(user), user) or "", ",")
   for _, id in ipairs(ids) do
     local rec = load(id)
     if rec then drop(id, rec) end
   end
-  redis.call("HDEL", ubucket(user), user)
+  hdel(ukey(user), user)
   return { "ok", #ids }
 end
 
@@ -212,12 +229,12 @@ local function has_user(rec, user)
 end
 
 local function user_count(user)
-  return #split(redis.call("HGET", ubucket(user), user) or "", ",")
+  return #split(hget(ukey(user), user) or "", ",")
 end
 
 -- Adds the user to the record (the caller saves it).
 local function attach(id, rec, user)
-  list_add(ubucket(user), user, id)
+  list_add(ukey(user), user, id)
   local users = split(rec[USERS], LS)
   users[#users + 1] = user
   rec[USERS] = table.concat(users, LS)
@@ -257,7 +274,7 @@ function commands.unregister_for_user()
   if not id or not has_user(rec, user) then return { "ok", "none" } end
   local kept = {}
   for _, u in ipairs(split(rec[USERS], LS)) do if u ~= user then kept[#kept + 1] = u end end
-  list_remove(ubucket(user), user, id)
+  list_remove(ukey(user), user, id)
   if #kept == 0 then drop(id, rec); return { "ok", "deleted" } end
   rec[USERS] = table.concat(kept, LS)
   save(id, rec)
@@ -276,7 +293,7 @@ end
 local function pushers_of(shared, platform, pushkey, app_id)
   local out = {}
   local candidates = { shared }
-  for _, v in ipairs(split(redis.call("HGET", TIDX, shared) or "", ",")) do candidates[#candidates + 1] = v end
+  for _, v in ipairs(split(hget(TIDX, shared) or "", ",")) do candidates[#candidates + 1] = v end
   for _, id in ipairs(candidates) do
     local rec = load(id)
     if rec and rec[PLATFORM] == platform and rec[TOKEN] == pushkey and rec[BUNDLE] == app_id then
@@ -290,7 +307,7 @@ end
 local function detach(id, rec, user)
   local kept = {}
   for _, u in ipairs(split(rec[USERS], LS)) do if u ~= user then kept[#kept + 1] = u end end
-  list_remove(ubucket(user), user, id)
+  list_remove(ukey(user), user, id)
   rec[USERS] = table.concat(kept, LS)
   save(id, rec)
 end
@@ -321,12 +338,12 @@ function commands.set_pusher()
     return { "ok", mine[1] }
   end
   local id = own
-  if redis.call("HEXISTS", dkey(own), own) == 1 then id = fresh end
+  if load(own) then id = fresh end
   list_add(TIDX, shared, id)
   local rec = { platform, "", pushkey, "", "", app_id, meta, shared, "", "" }
   if inherited then
     rec[INTERESTS], rec[DISABLED] = inherited[1], inherited[2]
-    for _, name in ipairs(split(rec[INTERESTS], LS)) do redis.call("SADD", IPFX .. name, id) end
+    for _, name in ipairs(split(rec[INTERESTS], LS)) do sadd(ikey(name), id) end
   end
   attach(id, rec, user)
   save(id, rec)
@@ -353,7 +370,7 @@ end
 function commands.detach_user()
   local user, pusher = A[1], A[2]
   local deleted = 0
-  for _, id in ipairs(split(redis.call("HGET", ubucket(user), user) or "", ",")) do
+  for _, id in ipairs(split(hget(ukey(user), user) or "", ",")) do
     local rec = load(id)
     if rec then
       local kept = {}
@@ -367,7 +384,7 @@ function commands.detach_user()
       end
     end
   end
-  redis.call("HDEL", ubucket(user), user)
+  hdel(ukey(user), user)
   return { "ok", deleted }
 end
 
@@ -403,8 +420,8 @@ function commands.set_channels()
     local id, rec = p[1], p[2]
     local had = {}
     for _, name in ipairs(split(rec[INTERESTS], LS)) do had[name] = true end
-    for name in pairs(off) do if had[name] then redis.call("SREM", IPFX .. name, id) end end
-    for name in pairs(on) do if not had[name] then redis.call("SADD", IPFX .. name, id) end end
+    for name in pairs(off) do if had[name] then srem(ikey(name), id) end end
+    for name in pairs(on) do if not had[name] then sadd(ikey(name), id) end end
     rec[INTERESTS] = table.concat(p[3], LS)
     rec[DISABLED] = table.concat(p[4], LS)
     save(id, rec)
@@ -413,9 +430,23 @@ function commands.set_channels()
 end
 
 return function(KEYS, ARGV)
-  DPFX, IPFX, UPFX, TIDX = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-  A = {}
-  for i = 6, #ARGV do A[#A + 1] = ARGV[i] end
+  TIDX, DEV, INT, USR, A, NEEDED = KEYS[2], {}, {}, {}, {}, nil
+  local n = tonumber(ARGV[2])
+  for i = 1, n do
+    local entry = ARGV[2 + i]
+    local kind = string.byte(entry, 1)
+    local map = kind == 100 and DEV or (kind == 105 and INT or USR)  -- "d", "i", "u"
+    map[string.sub(entry, 2)] = KEYS[2 + i]
+  end
+  for i = 3 + n, #ARGV do A[#A + 1] = ARGV[i] end
   if redis.call("EXISTS", KEYS[1]) == 0 then return { "no_instance" } end
-  return commands[ARGV[1]]()
+  begin()
+  local reply = commands[ARGV[1]]()
+  if NEEDED then
+    local out = { "need" }
+    for _, entry in ipairs(NEEDED) do out[#out + 1] = entry end
+    return out
+  end
+  commit()
+  return reply
 end

@@ -62,8 +62,11 @@ local function held(item, st, owner, now)
     tonumber(redis.call("ZSCORE", W, item) or "0") > now
 end
 
-local function check_done()
-  if redis.call("HGET", P, "fanout_done") == "1" and redis.call("ZCARD", W) == 0
+-- `left`: the work items left, counted before this call removed any. A key
+-- a call may have deleted is never touched again in that call: on a Cluster,
+-- that fails while the key's slot is moving, with the call half applied.
+local function check_done(left)
+  if left == 0 and redis.call("HGET", P, "fanout_done") == "1"
       and redis.call("HGET", P, "status") ~= "done" then
     redis.call("HSET", P, "status", "done", "finished_at", redis.call("TIME")[1])
   end
@@ -119,9 +122,12 @@ local function push_failures(entries)
   expire_all()
 end
 
+-- Returns the work items left after it.
 local function remove_item(item)
+  local left = redis.call("ZCARD", W) - (redis.call("ZSCORE", W, item) and 1 or 0)
   redis.call("HDEL", B, item, item .. ":r", item .. ":st")
   redis.call("ZREM", W, item)
+  return left
 end
 
 local commands = {}
@@ -170,11 +176,11 @@ end
 
 -- The fan-out is over: every batch is made.
 local function end_fanout()
-  remove_item("fanout")
+  local left = remove_item("fanout")
   redis.call("UNLINK", S)  -- a big set is freed in the background, not while every client waits
   redis.call("HSET", P, "fanout_done", "1")
   if redis.call("HGET", P, "status") ~= "done" then redis.call("HSET", P, "status", "delivering") end
-  check_done()
+  check_done(left)
 end
 
 -- The reply of a fan-out step that made batch `made` (nil: none). When the
@@ -326,9 +332,9 @@ function commands.finish(a)
     redis.call("HINCRBY", P, "failed", #retry)
     push_failures(failures)
   end
-  remove_item(item)
+  local left = remove_item(item)
   redis.call("HINCRBY", P, "batches_done", 1)
-  check_done()
+  check_done(left)
   return {"done", redis.call("HGET", P, "status") == "done" and 1 or 0}
 end
 
@@ -353,16 +359,18 @@ function commands.due(a)
   local now = now_ms()
   local status = redis.call("HGET", P, "status")
   if not status then return {"gone"} end
-  local out = {status}
+  local out, stale = {status}, {}
+  local left = redis.call("ZCARD", W)
   for _, item in ipairs(redis.call("ZRANGEBYSCORE", W, "-inf", now, "LIMIT", 0, 1000)) do
     local st = state(item)
     if st then
       for _, v in ipairs({item, st.owner, tostring(st.not_before), st.gen, st.takeovers}) do out[#out + 1] = v end
     else
-      redis.call("ZREM", W, item)
+      stale[#stale + 1] = item
     end
   end
-  check_done()
+  if #stale > 0 then redis.call("ZREM", W, unpack(stale)) end
+  check_done(left - #stale)
   return out
 end
 
@@ -386,18 +394,21 @@ function commands.reopen(a)
   for i = 4, #a do ids[#ids + 1] = a[i]; reopened[a[i]] = true end
   redis.call("HINCRBY", P, "failed", -#ids)
   redis.call("HINCRBY", P, "targeted", -#ids)
-  local kept = {}
-  for _, entry in ipairs(redis.call("LRANGE", F, 0, -1)) do
+  local kept, entries = {}, redis.call("LRANGE", F, 0, -1)
+  for _, entry in ipairs(entries) do
     if not reopened[split(entry, "\t")[1]] then kept[#kept + 1] = entry end
   end
-  redis.call("DEL", F)
-  if #kept > 0 then redis.call("RPUSH", F, unpack(kept)) end
+  if #kept > 0 and #kept < #entries then  -- rewritten in place, never deleted and made again
+    redis.call("RPUSH", F, unpack(kept))
+    redis.call("LTRIM", F, -#kept, -1)
+  end
   if redis.call("HGET", P, "status") == "done" then
     redis.call("HSET", P, "status", "delivering")
     redis.call("HDEL", P, "finished_at")
   end
   local n = new_batch(ids, grace, now)
   expire_all()
+  if #kept == 0 and #entries > 0 then redis.call("DEL", F) end  -- last: nothing touches F after it
   return {n, 0}
 end
 

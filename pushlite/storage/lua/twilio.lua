@@ -19,14 +19,14 @@ local INSTANCE, REGS, TOKENS  -- set by each call
 -- instance's default, unless registrations made before pushlite kept apps are
 -- still to be indexed (apps.py does that, picking the oldest one's app).
 local function create(id, digest, json, app, apps)
-  local other = redis.call("HGET", TOKENS, digest)
-  if other and redis.call("HEXISTS", REGS, other) == 1 then return { "exists", other } end
-  if redis.call("HLEN", REGS) == 0 then redis.call("HSET", INSTANCE, "apps_indexed", "1") end
-  redis.call("HSET", REGS, id, json)
-  redis.call("HSET", TOKENS, digest, id)
-  redis.call("SADD", apps, app)
-  if redis.call("HEXISTS", INSTANCE, "apps_indexed") == 1 then
-    redis.call("HSETNX", INSTANCE, "default_app", app)
+  local other = hget(TOKENS, digest)
+  if other and hget(REGS, other) then return { "exists", other } end
+  if redis.call("HLEN", REGS) == 0 then hset(INSTANCE, "apps_indexed", "1") end
+  hset(REGS, id, json)
+  hset(TOKENS, digest, id)
+  sadd(apps, app)
+  if hget(INSTANCE, "apps_indexed") and not hget(INSTANCE, "default_app") then
+    hset(INSTANCE, "default_app", app)
   end
   return { "ok", id }
 end
@@ -34,25 +34,25 @@ end
 -- replace: registration id, the JSON it had when read, the new JSON. Writes
 -- the new one only if the record is still the one read.
 local function replace(id, old, new)
-  local current = redis.call("HGET", REGS, id)
+  local current = hget(REGS, id)
   if not current then return { "not_found" } end
   if current ~= old then return { "changed" } end
-  redis.call("HSET", REGS, id, new)
+  hset(REGS, id, new)
   return { "ok" }
 end
 
 -- forget: registration id, token digest. Drops the record and its token entry
 -- (only if the entry still names it).
 local function forget(id, digest)
-  redis.call("HDEL", REGS, id)
-  if redis.call("HGET", TOKENS, digest) == id then redis.call("HDEL", TOKENS, digest) end
+  hdel(REGS, id)
+  if hget(TOKENS, digest) == id then hdel(TOKENS, digest) end
 end
 
 -- delete: registration id, token digest, device id, user id. Detaches the user
 -- from the device; deletes the device when nothing holds it any more (no user,
 -- no interest), since nothing could reach it. The record is records.lua's.
 local function delete(id, digest, device, user, bucket, ubucket, tidx)
-  if redis.call("HEXISTS", REGS, id) == 0 then return { "not_found" } end
+  if not hget(REGS, id) then return { "not_found" } end
   forget(id, digest)
   local rec = read_record(bucket, device)
   if not rec then return { "ok", 0 } end
@@ -61,7 +61,7 @@ local function delete(id, digest, device, user, bucket, ubucket, tidx)
   list_remove(ubucket, user, device)
   if #users == 0 and rec[INTERESTS] == "" then
     if rec[ALIAS] ~= "" then list_remove(tidx, rec[ALIAS], device) end
-    redis.call("HDEL", bucket, device)
+    hdel(bucket, device)
     return { "ok", 1 }
   end
   rec[USERS] = table.concat(users, LS)
@@ -69,13 +69,20 @@ local function delete(id, digest, device, user, bucket, ubucket, tidx)
   return { "ok", 0 }
 end
 
-return function(KEYS, ARGV)
-  INSTANCE, REGS, TOKENS = KEYS[1], KEYS[2], KEYS[3]
-  if redis.call("EXISTS", INSTANCE) == 0 then return { "no_instance" } end
+local function dispatch(KEYS, ARGV)
   local command = ARGV[1]
   if command == "create" then return create(ARGV[2], ARGV[3], ARGV[4], ARGV[5], KEYS[4]) end
   if command == "replace" then return replace(ARGV[2], ARGV[3], ARGV[4]) end
   if command == "forget" then forget(ARGV[2], ARGV[3]); return { "ok" } end
   if command == "delete" then return delete(ARGV[2], ARGV[3], ARGV[4], ARGV[5], KEYS[4], KEYS[5], KEYS[6]) end
   return { "unknown_command" }
+end
+
+return function(KEYS, ARGV)
+  INSTANCE, REGS, TOKENS = KEYS[1], KEYS[2], KEYS[3]
+  if redis.call("EXISTS", INSTANCE) == 0 then return { "no_instance" } end
+  begin()
+  local reply = dispatch(KEYS, ARGV)
+  commit()
+  return reply
 end
