@@ -1,10 +1,10 @@
-"""A minimal HTTP/2 client for the senders' hot path: many small POSTs to one origin.
+"""The senders' HTTP/2 client: many small POSTs to one origin.
 
-Why not httpx here: measured with `bench/sender_throughput.py`, an APNs push
-through httpx over h2 costs about 600 us of CPU (calling httpcore directly
-saves about a third), spent in per-request models, pool bookkeeping and anyio
-layers; driving the same `h2` state machine from one asyncio protocol
-(`h2protocol`) costs about 175 us. This
+Why not httpx: measured with `bench/sender_throughput.py` (when it could still
+select httpx), an APNs push through httpx over h2 cost about 600 us of CPU
+(calling httpcore directly saves about a third), spent in per-request models,
+pool bookkeeping and anyio layers; driving the same `h2` state machine from
+one asyncio protocol (`h2protocol`) costs about 175 us. This
 client does only what the senders need: POST a small body, read the whole
 answer, reconnect after GOAWAY, a lost connection or a long idle time. Any
 transport failure raises `TransportError` (the caller retries later).
