@@ -5,7 +5,6 @@ sender against it with a key made on the spot, and sends N batches of M targets
 through that same sender (connections and tokens reused, as in a worker):
 
     python bench/sender_throughput.py                      # APNs, 20 batches of 1,000
-    python bench/sender_throughput.py --http-client httpx  # the same through httpx
     python bench/sender_throughput.py --provider fcm
 
 Prints delivered/s (wall clock) and the sender's CPU time per notification,
@@ -59,8 +58,8 @@ def credential(provider: str, url: str) -> dict[str, str]:
     }
 
 
-async def measure(provider: str, url: str, batches: int, size: int, concurrency: int, http_client: str) -> float:
-    settings = SenderSettings(apns_endpoint=url, fcm_endpoint=url, max_concurrency=concurrency, http_client=http_client)
+async def measure(provider: str, url: str, batches: int, size: int, concurrency: int) -> float:
+    settings = SenderSettings(apns_endpoint=url, fcm_endpoint=url, max_concurrency=concurrency)
     payload = (
         {"aps": {"alert": {"title": "Hello", "body": "Hello, world!"}}, "data": {"id": 42}}
         if provider == "apns"
@@ -83,7 +82,7 @@ async def measure(provider: str, url: str, batches: int, size: int, concurrency:
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
     rate = delivered / elapsed
-    print(f"{provider} via {http_client}: {delivered} delivered in {elapsed:.2f}s = {rate:,.0f}/s "
+    print(f"{provider}: {delivered} delivered in {elapsed:.2f}s = {rate:,.0f}/s "
           f"({batches} batches x {size}, max_concurrency {concurrency}); "
           f"CPU {cpu / delivered * 1e6:.0f} us each = {delivered / cpu:,.0f}/s per busy core")
     return rate
@@ -95,7 +94,6 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=500)
-    parser.add_argument("--http-client", choices=("h2", "httpx"), default="h2")
     parser.add_argument("--url", help="use an already running mock instead of starting one")
     args = parser.parse_args()
     proc = None
@@ -103,7 +101,7 @@ def main() -> None:
     if url is None:
         proc, url = start_mock()
     try:
-        asyncio.run(measure(args.provider, url, args.batches, args.batch_size, args.concurrency, args.http_client))
+        asyncio.run(measure(args.provider, url, args.batches, args.batch_size, args.concurrency))
     finally:
         if proc is not None:
             proc.terminate()

@@ -14,14 +14,11 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import redis
 
 from pushlite.storage import work
-
-if TYPE_CHECKING:
-    from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +27,29 @@ log = logging.getLogger(__name__)
 IDLE_SECONDS = 30.0
 
 
+class _LeaseLength(Protocol):
+    lease_seconds: float
+
+
+class Holder(Protocol):
+    """What leases read of the worker process that holds them (a
+    `workers.runtime.Runtime`), read again at each use: tests change
+    ``delivery`` after the runtime is built."""
+
+    @property
+    def redis(self) -> redis.Redis: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def delivery(self) -> _LeaseLength: ...
+    @property
+    def leases(self) -> Leases: ...
+
+
 class Lease:
     """One item held by this process while its ``with`` block runs."""
 
-    def __init__(self, rt: Runtime, instance_id: str, publish_id: str, item: str) -> None:
+    def __init__(self, rt: Holder, instance_id: str, publish_id: str, item: str) -> None:
         self.rt, self.instance_id, self.publish_id, self.item = rt, instance_id, publish_id, item
         self.lost = False
 
@@ -48,7 +64,7 @@ class Lease:
 class Leases:
     """The leases one process holds, and the thread that renews them."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Holder) -> None:
         self.rt = rt
         self._held: set[Lease] = set()
         self._lock = threading.Lock()

@@ -16,6 +16,7 @@ from typing import Any
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
@@ -37,7 +38,10 @@ class Response:
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
-    then: str | None = None  # "goaway": answer, then GOAWAY naming this stream last; "drop": cut the TCP connection instead
+    # "goaway": answer, then GOAWAY naming this stream last; instead of answering,
+    # "drop" cuts the TCP connection, "reset" sends RST_STREAM and "garbage"
+    # sends a frame no HTTP/2 peer accepts (a connection-level protocol error).
+    then: str | None = None
 
     @classmethod
     def json(cls, status: int, value: Any, headers: list[tuple[str, str]] | None = None,
@@ -56,16 +60,21 @@ class _Connection(asyncio.Protocol):
         )
         self.transport: asyncio.Transport | None = None
         self.partial: dict[int, Request] = {}
+        self.silent = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.server.connections += 1
+        self.silent = self.server.silent_connections > 0
+        if self.silent:  # a hung server: the connection is accepted, nothing is ever read or sent
+            self.server.silent_connections -= 1
+            return
         self.conn.local_settings = h2.settings.Settings(
             client=False,
             initial_values={
                 h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.server.max_concurrent_streams,
-                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 20,
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: self.server.initial_window_size,
             },
         )
         self.conn.initiate_connection()
@@ -78,6 +87,8 @@ class _Connection(asyncio.Protocol):
             self.transport.write(data)
 
     def data_received(self, data: bytes) -> None:
+        if self.silent:
+            return
         try:
             events = self.conn.receive_data(data)
         except h2.exceptions.ProtocolError:
@@ -100,6 +111,7 @@ class _Connection(asyncio.Protocol):
                 if request is not None:
                     asyncio.get_running_loop().create_task(self.respond(event.stream_id, request))
             elif isinstance(event, h2.events.StreamReset):
+                self.server.resets += 1
                 if self.partial.pop(event.stream_id, None) is not None:
                     self.server.stream_closed()
             elif isinstance(event, h2.events.ConnectionTerminated) and self.transport is not None:
@@ -115,6 +127,14 @@ class _Connection(asyncio.Protocol):
         if response.then == "drop":
             if self.transport is not None:
                 self.transport.abort()
+            return
+        if response.then == "reset":
+            self.conn.reset_stream(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+            self.flush()
+            return
+        if response.then == "garbage":
+            if self.transport is not None:  # WINDOW_UPDATE of 0 on the connection
+                self.transport.write(b"\x00\x00\x04\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00")
             return
         headers = [(":status", str(response.status)), *response.headers]
         try:
@@ -133,10 +153,18 @@ class _Connection(asyncio.Protocol):
         self.partial.clear()
 
 
+async def _cancel_pending() -> None:
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class H2Server:
     """Base of the provider mocks: `handler` answers, `url` is where to point a sender."""
 
     max_concurrent_streams = 1000
+    initial_window_size = 1 << 20  # each stream's flow-control window for what clients send
 
     def __init__(self) -> None:
         self.host = "127.0.0.1"
@@ -149,6 +177,8 @@ class H2Server:
         self.open_streams = 0
         self.max_open_streams = 0
         self.connections = 0  # connections accepted so far
+        self.resets = 0  # streams the client reset (RST_STREAM)
+        self.silent_connections = 0  # how many of the next connections get no answer at all
 
     async def handler(self, request: Request) -> Response:
         raise NotImplementedError
@@ -177,6 +207,7 @@ class H2Server:
             self.port = self._server.sockets[0].getsockname()[1]
             ready.set()
             self._loop.run_forever()
+            self._loop.run_until_complete(_cancel_pending())  # handlers that never answer
             self._server.close()
             self._loop.run_until_complete(self._server.wait_closed())
             self._loop.close()

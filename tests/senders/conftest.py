@@ -38,22 +38,18 @@ def run() -> Iterator[Callable[[Coroutine[Any, Any, T]], T]]:
         yield runner.run
 
 
-@pytest.fixture(params=["h2", "httpx"])
+@pytest.fixture
 def make_sender(
-    request: pytest.FixtureRequest, run: Callable[[Coroutine[Any, Any, Any]], Any], apns_mock: APNsMock,
+    run: Callable[[Coroutine[Any, Any, Any]], Any], apns_mock: APNsMock,
     fcm_mock: FCMMock, apns_credential: dict[str, Any], fcm_credential: dict[str, Any],
 ) -> Iterator[Callable[..., Sender]]:
-    """`make_sender("apns" | "fcm", settings={...}, **credential_overrides)` against the mocks.
-
-    Every test using it runs once per HTTP client (`SenderSettings.http_client`).
-    """
+    """`make_sender("apns" | "fcm", settings={...}, **credential_overrides)` against the mocks."""
     made: list[Sender] = []
 
     def make(provider: str, settings: dict[str, Any] | None = None, **overrides: Any) -> Sender:
         base = apns_credential if provider == "apns" else fcm_credential
         options = {
-            "apns_endpoint": apns_mock.url, "fcm_endpoint": fcm_mock.url, "timeout": 5.0,
-            "http_client": request.param, **(settings or {}),
+            "apns_endpoint": apns_mock.url, "fcm_endpoint": fcm_mock.url, "timeout": 5.0, **(settings or {}),
         }
         sender = build_sender(provider, {**base, **overrides}, SenderSettings(**options))
         made.append(sender)

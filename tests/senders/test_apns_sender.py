@@ -289,9 +289,8 @@ def test_goaway_and_cut_in_a_busy_batch_lose_nothing(make_sender: MakeSender, ru
     assert not again.retry and not again.failed
 
 
-@pytest.mark.parametrize("http_client", ["h2", "httpx"])
 def test_https_endpoint_is_verified_tls(
-    http_client: str, tls_files: tuple[str, str], apns_key: Any, apns_credential: dict[str, Any],
+    tls_files: tuple[str, str], apns_key: Any, apns_credential: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch, run: Run,
 ) -> None:
     import ssl
@@ -305,7 +304,7 @@ def test_https_endpoint_is_verified_tls(
     mock = APNsMock(apns_key.public_key(), APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC)
     mock.ssl_context = server_context
     with mock:
-        settings = SenderSettings(apns_endpoint=mock.url, http_client=http_client, timeout=3)
+        settings = SenderSettings(apns_endpoint=mock.url, timeout=3)
         assert settings.apns_endpoint and settings.apns_endpoint.startswith("https://")
         untrusting = build_sender("apns", apns_credential, settings)
         refused = run(untrusting.send(targets("tls0"), ALERT))

@@ -17,7 +17,7 @@ from workers.senders import (
 )
 from workers.senders.apns import APNsSender
 from workers.senders.fcm import FCMSender
-from workers.senders.transport import retry_after
+from workers.senders.wire import retry_after
 
 
 def test_sender_class_by_provider_name() -> None:

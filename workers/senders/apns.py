@@ -10,7 +10,6 @@ top-level `headers` dict (`apns-priority`, `apns-expiration`,
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,12 +18,10 @@ from urllib.parse import quote
 from cryptography.hazmat.primitives import serialization
 
 from workers.senders.apns_auth import ProviderToken, validate_apns_credential
-from workers.senders.base import Outcome, Sender, SenderSettings, Target, retry_reason
-from workers.senders.transport import (
-    TRANSPORT_ERRORS, Answer, ClientPool, bounded_gather, dumps, json_object, retry_after,
-)
-
-log = logging.getLogger(__name__)
+from workers.senders.base import HTTPSender, Outcome, SenderSettings, Target
+from workers.senders.clients import ClientPool
+from workers.senders.h2client import H2Client, Reply
+from workers.senders.wire import dumps, json_object
 
 PRODUCTION_ORIGIN = "https://api.push.apple.com"
 SANDBOX_ORIGIN = "https://api.sandbox.push.apple.com"
@@ -105,14 +102,14 @@ def classify(status: int, reason: str) -> str:
     return "failed"
 
 
-def error_reason(response: Answer) -> str:
+def error_reason(response: Reply) -> str:
     """APNs' `reason` string from an error body, or "unreadable"."""
     body = json_object(response.content)
     reason = body.get("reason") if body else None
     return reason if isinstance(reason, str) and reason else "unreadable"
 
 
-class APNsSender(Sender):
+class APNsSender(HTTPSender[tuple[Target, PreparedRequest]]):
     """Sends one payload to many APNs devices concurrently, reusing connections and the provider token."""
 
     provider = "apns"
@@ -123,7 +120,7 @@ class APNsSender(Sender):
         self.environment: str = credential["environment"]  # "production" | "development"
         key = serialization.load_pem_private_key(credential["private_key"].encode(), password=None)
         self.provider_token = ProviderToken(credential["key_id"], credential["team_id"], key)  # type: ignore[arg-type]
-        self._clients = ClientPool(settings.timeout, settings.http_client)
+        self._clients: ClientPool[str, H2Client] = ClientPool(lambda origin: H2Client(origin, settings.timeout))
 
     @classmethod
     def validate_credential(cls, credential: dict[str, Any]) -> dict[str, Any]:
@@ -136,46 +133,36 @@ class APNsSender(Sender):
         environment = target.environment or self.environment
         return PRODUCTION_ORIGIN if environment == "production" else SANDBOX_ORIGIN
 
-    async def send(self, targets: Sequence[Target], payload: dict[str, Any]) -> Outcome:
-        outcome = Outcome()
+    async def requests(
+        self, targets: Sequence[Target], payload: dict[str, Any], outcome: Outcome
+    ) -> list[tuple[Target, PreparedRequest]]:
         try:
             request = prepare(payload, self.topic)
         except PayloadError as exc:
             outcome.failed.extend((t.device_id, exc.reason) for t in targets)
-            return outcome
+            return []
+        return [(target, request) for target in targets]
 
-        async def deliver(target: Target) -> None:
-            try:
-                await self._deliver(target, request, outcome)
-            except Exception:  # a bug must not lose the rest of the batch
-                log.exception("apns: unexpected error sending to device %s", target.device_id)
-                outcome.retry_later([target.device_id], None, "unexpected")
+    @staticmethod
+    def device_ids(request: tuple[Target, PreparedRequest]) -> list[str]:
+        return [request[0].device_id]
 
-        await bounded_gather(self.settings.max_concurrency, targets, deliver)
-        if outcome.failed:
-            log.warning("apns: %d of %d failed, first: %s", len(outcome.failed), len(targets), outcome.failed[0])
-        return outcome
-
-    async def _deliver(self, target: Target, request: PreparedRequest, outcome: Outcome) -> None:
-        headers = request.headers.get(target.platform)
+    async def post(self, request: tuple[Target, PreparedRequest], outcome: Outcome) -> None:
+        target, prepared = request
+        headers = prepared.headers.get(target.platform)
         if headers is None:
             outcome.failed.append((target.device_id, f"apns:unsupported-platform:{target.platform}"))
             return
-        if len(request.body) > MAX_BODY[target.platform]:
+        if len(prepared.body) > MAX_BODY[target.platform]:
             outcome.failed.append((target.device_id, "apns:413:PayloadTooLarge"))
             return
         client = self._clients.get(self.origin(target))
         path = "/3/device/" + quote(target.token, safe="")
         for attempt in (1, 2):
             token = self.provider_token.value
-            try:
-                response = await outcome.timed(client.post(
-                    path, content=request.body, headers={**headers, "authorization": "bearer " + token}
-                ))
-            except TRANSPORT_ERRORS as exc:
-                log.info("apns: %s sending to device %s; will retry", type(exc).__name__, target.device_id)
-                outcome.retry_later([target.device_id], None, "network")
-                return
+            response = await outcome.timed(client.post(
+                path, content=prepared.body, headers={**headers, "authorization": "bearer " + token}
+            ))
             if response.status_code == 200:
                 outcome.delivered.append(target.device_id)
                 return
@@ -185,13 +172,7 @@ class APNsSender(Sender):
                 continue
             break
         kind = classify(response.status_code, reason)
-        if kind == "dead":
-            outcome.dead.append(target.device_id)
-        elif kind == "retry":
-            after = retry_after(response.headers.get("retry-after"))
-            outcome.retry_later([target.device_id], after, retry_reason(response.status_code))
-        else:
-            outcome.failed.append((target.device_id, f"apns:{response.status_code}:{reason}"))
+        outcome.record(target.device_id, kind, response, f"apns:{response.status_code}:{reason}")
 
     async def aclose(self) -> None:
         await self._clients.aclose()

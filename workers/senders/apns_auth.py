@@ -15,8 +15,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from workers.senders.base import CredentialError
-from workers.senders.keys import load_private_key
+from workers.senders.errors import CredentialError
+from workers.senders.private_keys import load_private_key
 
 TOKEN_LIFETIME = 40 * 60  # seconds
 ENVIRONMENTS = {"production": "production", "development": "development", "sandbox": "development"}

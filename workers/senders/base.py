@@ -1,4 +1,5 @@
-"""The one interface every provider sender implements.
+"""The one interface every provider sender implements, and the send template
+the HTTP providers fill in.
 
 A delivery job hands a sender a batch of `Target`s and one provider payload and
 gets back an `Outcome` that sorts every device id into exactly one of four
@@ -15,43 +16,20 @@ from a new loop still works, but opens new connections.
 from __future__ import annotations
 
 import abc
+import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from pushlite.subscriptions import DEFAULT_ENDPOINT_ALLOWLIST
+from workers.senders.h2client import Reply, TransportError
+from workers.senders.wire import retry_after
 
 T = TypeVar("T")
-
-__all__ = [
-    "CREDENTIAL_FREE_PROVIDERS",
-    "CredentialError",
-    "Outcome",
-    "Sender",
-    "SenderError",
-    "SenderSettings",
-    "Target",
-    "UnknownProviderError",
-    "build_sender",
-    "sender_class",
-]
-
-class SenderError(Exception):
-    """Base class of the configuration errors raised by this package."""
-
-
-class CredentialError(SenderError, ValueError):
-    """A provider credential that cannot work.
-
-    The message is meant for the operator (the admin API answers 400 with it)
-    and never contains key material.
-    """
-
-
-class UnknownProviderError(SenderError, ValueError):
-    """No sender exists for that provider name."""
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +76,20 @@ class Outcome:
         self.retry.extend((device_id, after) for device_id in device_ids)
         self.retry_reasons[reason] += len(self.retry) - before
 
+    def record(self, device_id: str, kind: str, reply: Reply, reason: str) -> None:
+        """File one device by its answer's kind ("delivered" | "dead" | "retry" |
+        "failed"); a retry waits for the answer's Retry-After, a failure keeps
+        ``reason``."""
+        if kind == "delivered":
+            self.delivered.append(device_id)
+        elif kind == "dead":
+            self.dead.append(device_id)
+        elif kind == "retry":
+            after = retry_after(reply.headers.get("retry-after"))
+            self.retry_later([device_id], after, retry_reason(reply.status_code))
+        else:
+            self.failed.append((device_id, reason))
+
     async def timed(self, request: Awaitable[T]) -> T:
         """Await a provider request, adding how long it took (answered or not) to ``latencies``."""
         started = time.perf_counter()
@@ -126,15 +118,13 @@ class SenderSettings:
 
     An `http://` endpoint is spoken as HTTP/2 with prior knowledge (h2c); an
     `https://` one negotiates HTTP/2 over verified TLS (system CAs plus
-    `SSL_CERT_FILE`). `http_client` picks the hot-path HTTP/2 client: "h2"
-    (`h2client`, about 3x less CPU per push) or "httpx".
+    `SSL_CERT_FILE`).
     """
 
     fcm_endpoint: str = "https://fcm.googleapis.com"
     apns_endpoint: str | None = None  # overrides both APNs hosts
     timeout: float = 10.0
     max_concurrency: int = 500  # streams in flight per batch
-    http_client: str = "h2"  # "h2" | "httpx"; compare with bench/sender_throughput.py
     # URL globs a Matrix gateway URL may match (`PUSHLITE_MATRIX_GATEWAY_ALLOWLIST`, see pushlite.url_guard).
     matrix_gateway_allowlist: str = "https://*"
     # URL globs a browser's push endpoint may match (`PUSHLITE_WEBPUSH_ENDPOINT_ALLOWLIST`).
@@ -176,33 +166,57 @@ class Sender(abc.ABC):
         return f"<{type(self).__name__} provider={self.provider!r}>"
 
 
-# Providers whose sender needs no credential: built once per worker process
-# and shared by every instance (Matrix gateways are named by each pusher).
-CREDENTIAL_FREE_PROVIDERS = ("matrix",)
+class HTTPSender(Sender, Generic[R]):
+    """The send template the provider senders fill in.
 
-
-def sender_class(provider: str) -> type[Sender]:
-    """The sender class for a provider name ("apns", "fcm", "matrix", "web").
-
-    The admin API calls `sender_class(name).validate_credential(...)` to check a
-    credential before storing it.
+    ``requests`` turns a batch into provider requests (of one target, or of
+    many for a Matrix gateway) and files at once the targets no request can
+    carry; ``post`` makes one request and files its targets by the answer.
+    This class runs the requests, at most ``max_concurrency`` at a time; a
+    request that got no answer (`TransportError`) is retried later, and a bug
+    in one request retries its devices without losing the rest of the batch.
     """
-    # Imported here so that importing the interface pulls in no provider module.
-    from workers.senders.apns import APNsSender
-    from workers.senders.fcm import FCMSender
-    from workers.senders.matrix import MatrixSender
-    from workers.senders.webpush import WebPushSender
 
-    classes: dict[str, type[Sender]] = {
-        "apns": APNsSender, "fcm": FCMSender, "matrix": MatrixSender, "web": WebPushSender,
-    }
-    try:
-        return classes[provider]
-    except KeyError:
-        raise UnknownProviderError(f"unknown provider {provider!r}; expected one of {sorted(classes)}") from None
+    @abc.abstractmethod
+    async def requests(self, targets: Sequence[Target], payload: dict[str, Any], outcome: Outcome) -> Sequence[R]:
+        """The requests that send ``payload`` to ``targets``."""
+
+    @abc.abstractmethod
+    async def post(self, request: R, outcome: Outcome) -> None:
+        """Send one request and file each of its devices in ``outcome``."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def device_ids(request: R) -> list[str]:
+        """The devices one request is for."""
+
+    async def send(self, targets: Sequence[Target], payload: dict[str, Any]) -> Outcome:
+        outcome = Outcome()
+        requests = await self.requests(targets, payload, outcome)
+        slots = asyncio.Semaphore(max(1, self.settings.max_concurrency))
+        log = logging.getLogger(type(self).__module__)
+
+        async def run(request: R) -> None:
+            async with slots:
+                try:
+                    await self.post(request, outcome)
+                except TransportError as exc:
+                    ids = self.device_ids(request)
+                    log.info("%s: %s sending to %s; will retry", self.provider, exc, _some(ids))
+                    outcome.retry_later(ids, None, "network")
+                except Exception:  # a bug must not lose the rest of the batch
+                    ids = self.device_ids(request)
+                    log.exception("%s: unexpected error sending to %s", self.provider, _some(ids))
+                    outcome.retry_later(ids, None, "unexpected")
+
+        await asyncio.gather(*(run(request) for request in requests))
+        if outcome.failed:
+            log.warning("%s: %d of %d failed, first: %s", self.provider, len(outcome.failed), len(targets),
+                        outcome.failed[0])
+        return outcome
 
 
-def build_sender(provider: str, credential: dict[str, Any], settings: SenderSettings) -> Sender:
-    """Validate the credential and build the provider's sender (no network yet)."""
-    cls = sender_class(provider)
-    return cls(cls.validate_credential(credential), settings)
+def _some(device_ids: list[str]) -> str:
+    """Device ids for a log line: the first and how many more."""
+    more = f" and {len(device_ids) - 1} more" if len(device_ids) > 1 else ""
+    return f"device {device_ids[0]}{more}" if device_ids else "no device"

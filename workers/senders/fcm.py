@@ -12,10 +12,13 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from workers.senders.base import Outcome, Sender, SenderSettings, Target, retry_reason
-from workers.senders.fcm_auth import AccessToken, OAuthError, validate_fcm_credential
+from workers.senders.base import HTTPSender, Outcome, SenderSettings, Target
+from workers.senders.clients import ClientPool
+from workers.senders.errors import OAuthError
+from workers.senders.fcm_auth import AccessToken, validate_fcm_credential
 from workers.senders.fcm_message import BodyTemplate, to_v1_message
-from workers.senders.transport import TRANSPORT_ERRORS, ClientPool, bounded_gather, json_object, retry_after
+from workers.senders.h2client import H2Client
+from workers.senders.wire import json_object
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ def classify(http_status: int, content: bytes) -> tuple[str, str]:
     return "failed", reason
 
 
-class FCMSender(Sender):
+class FCMSender(HTTPSender[tuple[Target, BodyTemplate]]):
     """Sends one payload to many FCM tokens concurrently with a shared, cached access token."""
 
     provider = "fcm"
@@ -73,7 +76,7 @@ class FCMSender(Sender):
     def __init__(self, credential: dict[str, Any], settings: SenderSettings) -> None:
         super().__init__(credential, settings)
         self.project_id: str = credential["project_id"]
-        self._clients = ClientPool(settings.timeout, settings.http_client)
+        self._clients: ClientPool[str, H2Client] = ClientPool(lambda origin: H2Client(origin, settings.timeout))
         self.access_token = AccessToken(credential, self._clients)
         self._endpoint = settings.fcm_endpoint.rstrip("/")
         self._path = f"/v1/projects/{quote(self.project_id, safe='')}/messages:send"
@@ -82,42 +85,36 @@ class FCMSender(Sender):
     def validate_credential(cls, credential: dict[str, Any]) -> dict[str, Any]:
         return validate_fcm_credential(credential)
 
-    async def send(self, targets: Sequence[Target], payload: dict[str, Any]) -> Outcome:
-        outcome = Outcome()
+    async def requests(
+        self, targets: Sequence[Target], payload: dict[str, Any], outcome: Outcome
+    ) -> list[tuple[Target, BodyTemplate]]:
         template = BodyTemplate(to_v1_message(payload))
         try:
             await self.access_token.get()
         except OAuthError as exc:
             log.warning("fcm: token exchange for %s failed: %s", self.project_id, exc.reason)
             self._record_auth_failure([t.device_id for t in targets], exc, outcome)
-            return outcome
+            return []
+        return [(target, template) for target in targets]
 
-        async def deliver(target: Target) -> None:
-            try:
-                await self._deliver(target, template, outcome)
-            except OAuthError as exc:
-                self._record_auth_failure([target.device_id], exc, outcome)
-            except Exception:  # a bug must not lose the rest of the batch
-                log.exception("fcm: unexpected error sending to device %s", target.device_id)
-                outcome.retry_later([target.device_id], None, "unexpected")
+    @staticmethod
+    def device_ids(request: tuple[Target, BodyTemplate]) -> list[str]:
+        return [request[0].device_id]
 
-        await bounded_gather(self.settings.max_concurrency, targets, deliver)
-        if outcome.failed:
-            log.warning("fcm: %d of %d failed, first: %s", len(outcome.failed), len(targets), outcome.failed[0])
-        return outcome
+    async def post(self, request: tuple[Target, BodyTemplate], outcome: Outcome) -> None:
+        target, template = request
+        try:
+            await self._post(target, template, outcome)
+        except OAuthError as exc:
+            self._record_auth_failure([target.device_id], exc, outcome)
 
-    async def _deliver(self, target: Target, template: BodyTemplate, outcome: Outcome) -> None:
+    async def _post(self, target: Target, template: BodyTemplate, outcome: Outcome) -> None:
         client = self._clients.get(self._endpoint)
         body = template.render(target.token)
         for attempt in (1, 2):
             token = await self.access_token.get()
             headers = {"authorization": "Bearer " + token, "content-type": "application/json"}
-            try:
-                response = await outcome.timed(client.post(self._path, content=body, headers=headers))
-            except TRANSPORT_ERRORS as exc:
-                log.info("fcm: %s sending to device %s; will retry", type(exc).__name__, target.device_id)
-                outcome.retry_later([target.device_id], None, "network")
-                return
+            response = await outcome.timed(client.post(self._path, content=body, headers=headers))
             if response.status_code == 200:
                 outcome.delivered.append(target.device_id)
                 return
@@ -128,13 +125,7 @@ class FCMSender(Sender):
                 await self.access_token.refresh(stale=token)
                 continue
             kind = "retry"  # still 401 with a fresh token: let the job's backoff try later
-        if kind == "dead":
-            outcome.dead.append(target.device_id)
-        elif kind == "retry":
-            after = retry_after(response.headers.get("retry-after"))
-            outcome.retry_later([target.device_id], after, retry_reason(response.status_code))
-        else:
-            outcome.failed.append((target.device_id, reason))
+        outcome.record(target.device_id, kind, response, reason)
 
     @staticmethod
     def _record_auth_failure(device_ids: list[str], exc: OAuthError, outcome: Outcome) -> None:

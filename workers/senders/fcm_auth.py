@@ -3,20 +3,24 @@
 The access token comes from the JWT-bearer grant (RFC 7523) against the
 service account's own `token_uri`, is cached until 5 minutes before it expires,
 and is shared by every concurrent send of the process: one exchange at a time.
+The exchange is a form POST over the senders' HTTP/2 client (Google's token
+endpoint speaks HTTP/2, as do the local mocks).
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
-import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from workers.senders.base import CredentialError, SenderError
-from workers.senders.keys import load_private_key
-from workers.senders.transport import ClientPool, LoopLock, json_object, origin_of, retry_after
+from workers.senders.clients import ClientPool, LoopLock
+from workers.senders.errors import CredentialError, OAuthError
+from workers.senders.h2client import H2Client, TransportError
+from workers.senders.private_keys import load_private_key
+from workers.senders.wire import json_object, retry_after
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -25,14 +29,12 @@ EARLY_REFRESH = 300  # seconds before `expires_in` runs out
 FAILURE_HOLD = 5.0  # an exchange that just failed is not retried by every waiting stream
 
 
-class OAuthError(SenderError):
-    """The token exchange failed; `temporary` says whether a later try may work."""
-
-    def __init__(self, reason: str, *, temporary: bool, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.temporary = temporary
-        self.retry_after = retry_after
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a URL, the key its client is kept under."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def validate_fcm_credential(credential: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +63,7 @@ class AccessToken:
     """The cached OAuth2 access token of one service account."""
 
     def __init__(
-        self, credential: dict[str, Any], clients: ClientPool, clock: Callable[[], float] = time.time
+        self, credential: dict[str, Any], clients: ClientPool[str, H2Client], clock: Callable[[], float] = time.time
     ) -> None:
         self.clock = clock
         self._email: str = credential["client_email"]
@@ -111,11 +113,16 @@ class AccessToken:
         claims = {"iss": self._email, "scope": SCOPE, "aud": self._token_uri, "iat": now, "exp": now + ASSERTION_LIFETIME}
         headers = {"kid": self._key_id} if self._key_id else None
         assertion = jwt.encode(claims, self._key, algorithm="RS256", headers=headers)
-        client = self._clients.httpx(origin_of(self._token_uri))
+        parts = urlsplit(self._token_uri)
+        client = self._clients.get(origin_of(self._token_uri))
+        form = urlencode({"grant_type": GRANT_TYPE, "assertion": assertion}).encode()
         try:
-            response = await client.post(self._token_uri, data={"grant_type": GRANT_TYPE, "assertion": assertion})
-        except httpx.HTTPError as exc:
-            raise OAuthError(f"fcm:oauth:{type(exc).__name__}", temporary=True) from None
+            response = await client.post(
+                (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                content=form, headers={"content-type": "application/x-www-form-urlencoded"},
+            )
+        except TransportError:
+            raise OAuthError("fcm:oauth:TransportError", temporary=True) from None
         body = json_object(response.content) or {}
         status = response.status_code
         if status != 200:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from workers.senders.transport import dumps
+from workers.senders.wire import dumps
 
 NOTIFICATION_KEYS = ("title", "body", "image")
 ANDROID_NOTIFICATION_KEYS = {

@@ -1,10 +1,10 @@
-"""A minimal HTTP/2 client for the senders' hot path: many small POSTs to one origin.
+"""The senders' HTTP/2 client: many small POSTs to one origin.
 
-Why not httpx here: measured with `bench/sender_throughput.py`, an APNs push
-through httpx over h2 costs about 600 us of CPU (calling httpcore directly
-saves about a third), spent in per-request models, pool bookkeeping and anyio
-layers; driving the same `h2` state machine from one asyncio protocol
-(`h2protocol`) costs about 175 us. This
+Why not httpx: measured with `bench/sender_throughput.py` (when it could still
+select httpx), an APNs push through httpx over h2 cost about 600 us of CPU
+(calling httpcore directly saves about a third), spent in per-request models,
+pool bookkeeping and anyio layers; driving the same `h2` state machine from
+one asyncio protocol (`h2protocol`) costs about 175 us. This
 client does only what the senders need: POST a small body, read the whole
 answer, reconnect after GOAWAY, a lost connection or a long idle time. Any
 transport failure raises `TransportError` (the caller retries later).
@@ -18,7 +18,6 @@ import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-import h2.exceptions
 from hpack import NeverIndexedHeaderTuple
 
 from workers.senders.h2protocol import Connection, Reply, TransportError
@@ -67,10 +66,10 @@ class H2Client:
 
     async def _connection(self) -> Connection:
         conn = self._conn
-        if conn is not None and conn.usable and time.monotonic() - conn.last_used < IDLE_LIMIT:
-            return conn
-        if conn is not None and conn.usable and not conn.streams and conn.transport is not None:
-            conn.transport.close()  # idle too long: do not trust it
+        if conn is not None and conn.usable:
+            if time.monotonic() - conn.last_used < IDLE_LIMIT:
+                return conn
+            conn.retire()  # idle too long: do not trust it
         if self._connecting is None:  # one connect for all the streams waiting for it
             self._connecting = asyncio.ensure_future(self._connect())
             self._connecting.add_done_callback(self._connected)
@@ -78,25 +77,33 @@ class H2Client:
         return await asyncio.shield(self._connecting)
 
     def _connected(self, connecting: asyncio.Future[Connection]) -> None:
-        if self._connecting is connecting:
-            self._connecting = None
-        if not connecting.cancelled():
+        self._connecting = None
+        if not connecting.cancelled():  # cancelled: the loop closed meanwhile
             connecting.exception()  # retrieved here even if every waiter timed out
 
     async def _connect(self) -> Connection:
+        """A new connection, once the server's first SETTINGS arrived. Bounded by
+        the timeout: a server that accepts but never answers must not hold the
+        connect (and every request waiting for it) forever."""
         loop = asyncio.get_running_loop()
+        conn: Connection | None = None
         try:
-            _, conn = await loop.create_connection(
-                Connection, self.address or self.host, self.port,
-                ssl=tls_context() if self.tls else None, server_hostname=self.host if self.tls else None,
-            )
-            if self.tls:
+            async with asyncio.timeout(self.timeout):
+                _, conn = await loop.create_connection(
+                    Connection, self.address or self.host, self.port,
+                    ssl=tls_context() if self.tls else None, server_hostname=self.host if self.tls else None,
+                )
                 assert conn.transport is not None
-                tls = conn.transport.get_extra_info("ssl_object")
-                if tls is None or tls.selected_alpn_protocol() != "h2":
-                    conn.transport.close()
-                    raise NoHTTP2(f"{self.authority} does not speak HTTP/2")
-            await conn.ready
+                if self.tls:
+                    tls = conn.transport.get_extra_info("ssl_object")
+                    if tls is None or tls.selected_alpn_protocol() != "h2":
+                        conn.transport.close()
+                        raise NoHTTP2(f"{self.authority} does not speak HTTP/2")
+                await conn.ready
+        except TimeoutError:  # before OSError, its base class
+            if conn is not None and conn.transport is not None:
+                conn.transport.close()
+            raise TransportError(f"no HTTP/2 connection to {self.authority} within {self.timeout}s") from None
         except OSError as exc:
             raise TransportError(f"cannot connect to {self.authority}: {type(exc).__name__}") from None
         self._conn = conn
@@ -121,9 +128,6 @@ class H2Client:
         conn, self._conn = self._conn, None
         if conn is not None and conn.transport is not None:
             conn.usable = False
-            try:
-                conn.h2.close_connection()
-                conn.flush()
-            except h2.exceptions.H2Error:
-                pass
+            conn.h2.close_connection()  # h2 sends GOAWAY in any connection state
+            conn.flush()
             conn.transport.close()

@@ -2,8 +2,10 @@
 
 Requests are streams whose answers arrive as futures resolved from
 `data_received`. The server's stream limit and flow-control windows are
-honoured by waiting; GOAWAY fails the streams the server never saw and lets the
-rest finish; a lost connection fails them all with `TransportError`.
+honoured by waiting. GOAWAY fails at once the streams the server never saw;
+h2 takes no frame after a GOAWAY, so an answer still owed on the others ends
+the connection as a protocol error. A lost connection fails every stream with
+`TransportError`.
 """
 from __future__ import annotations
 
@@ -154,6 +156,12 @@ class Connection(asyncio.Protocol):
             self.ready.set_exception(error)
             self.ready.exception()  # retrieved: nobody may be waiting
 
+    def retire(self) -> None:
+        """No new streams; the connection closes once its last stream ends."""
+        self.usable = False
+        if not self.streams and self.transport is not None:
+            self.transport.close()
+
     def fail(self, error: Exception) -> None:
         self.usable = False
         for stream_id in list(self.streams):
@@ -194,6 +202,7 @@ class Connection(asyncio.Protocol):
             await stream.done
         except asyncio.CancelledError:  # timeout: give the stream back, keep the connection
             self.streams.pop(stream_id, None)
+            self.wake()  # its slot is free
             if self.usable:
                 try:
                     self.h2.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
@@ -202,6 +211,10 @@ class Connection(asyncio.Protocol):
                     pass
             raise
         except h2.exceptions.H2Error as exc:
+            # h2 may have refused a header after HPACK-encoding the ones before
+            # it: the server's table would no longer match ours.
             self.streams.pop(stream_id, None)
+            self.wake()
+            self.retire()
             raise TransportError(f"HTTP/2 error: {type(exc).__name__}") from None
         return Reply(stream.status, stream.headers, bytes(stream.body))

@@ -21,18 +21,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
+import workers.senders.matrix_encryption as matrix_encryption
 from pushlite import url_guard
-from workers.senders.base import Outcome, Sender, SenderSettings, Target, retry_reason
-from workers.senders import matrix_encryption
-from workers.senders.h2client import tls_context
-from workers.senders.transport import dumps, json_object, retry_after
+from workers.senders.base import HTTPSender, Outcome, SenderSettings, Target, retry_reason
+from workers.senders.clients import ClientPool, Http1Client
+from workers.senders.wire import dumps, json_object, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +77,19 @@ def device_entry(target: Target) -> dict[str, Any]:
     return entry
 
 
-def _http1_tls() -> ssl.SSLContext:
-    context = tls_context()
-    context.set_alpn_protocols(["http/1.1"])
-    return context
+@dataclass(frozen=True, slots=True)
+class GatewayRequest:
+    """One gateway request: up to `MAX_DEVICES_PER_REQUEST` pushers of one URL,
+    notification format and encryption key."""
+
+    url: str
+    payload: dict[str, Any]
+    event_id_only: bool
+    encryption: dict[str, Any] | None
+    targets: list[Target]
 
 
-class MatrixSender(Sender):
+class MatrixSender(HTTPSender[GatewayRequest]):
     """Sends one notification to many pushers, one request per gateway URL."""
 
     provider = "matrix"
@@ -94,18 +97,19 @@ class MatrixSender(Sender):
     def __init__(self, credential: dict[str, Any], settings: SenderSettings) -> None:
         super().__init__(credential, settings)
         self.allowlist = settings.matrix_gateway_allowlist
-        # One client per (gateway host, checked address): a connection is only
+        # One client per (gateway origin, checked address): a connection is only
         # reused for the host whose certificate it verified.
-        self._clients: OrderedDict[tuple[str, str, int, str], httpx.AsyncClient] = OrderedDict()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._clients: ClientPool[tuple[str, str], Http1Client] = ClientPool(
+            lambda key: Http1Client(key[0], key[1], settings.timeout), limit=MAX_CLIENTS
+        )
 
     @classmethod
     def validate_credential(cls, credential: dict[str, Any]) -> dict[str, Any]:
         return {}
 
-    async def send(self, targets: Sequence[Target], payload: dict[str, Any]) -> Outcome:
-        outcome = Outcome()
-        # One request per gateway URL, notification format and encryption key.
+    async def requests(
+        self, targets: Sequence[Target], payload: dict[str, Any], outcome: Outcome
+    ) -> list[GatewayRequest]:
         groups: dict[tuple[str, bool, str], list[Target]] = {}
         encryptions: dict[str, dict[str, Any] | None] = {}
         for target in targets:
@@ -123,46 +127,30 @@ class MatrixSender(Sender):
             key = json.dumps(encryption, sort_keys=True)
             encryptions[key] = encryption
             groups.setdefault((url, data.get("format") == "event_id_only", key), []).append(target)
-
-        async def post(url: str, event_id_only: bool, encryption: dict[str, Any] | None, chunk: list[Target]) -> None:
-            try:
-                body = {"notification": notification(payload, event_id_only, [device_entry(t) for t in chunk],
-                                                     encryption)}
-                await self._post(url, body, chunk, outcome)
-            except Exception:  # a bug must not lose the rest of the batch
-                log.exception("matrix: unexpected error posting to a gateway")
-                outcome.retry_later([t.device_id for t in chunk], None, "unexpected")
-
-        await asyncio.gather(*(
-            post(url, event_id_only, encryptions[key], group[i:i + MAX_DEVICES_PER_REQUEST])
+        return [
+            GatewayRequest(url, payload, event_id_only, encryptions[key], group[i:i + MAX_DEVICES_PER_REQUEST])
             for (url, event_id_only, key), group in groups.items()
             for i in range(0, len(group), MAX_DEVICES_PER_REQUEST)
-        ))
-        if outcome.failed:
-            log.warning("matrix: %d of %d failed, first: %s", len(outcome.failed), len(targets), outcome.failed[0])
-        return outcome
+        ]
 
-    async def _post(self, url: str, body: dict[str, Any], group: list[Target], outcome: Outcome) -> None:
-        ids = [t.device_id for t in group]
+    @staticmethod
+    def device_ids(request: GatewayRequest) -> list[str]:
+        return [t.device_id for t in request.targets]
+
+    async def post(self, request: GatewayRequest, outcome: Outcome) -> None:
+        group = request.targets
+        devices = [device_entry(t) for t in group]
+        body = {"notification": notification(request.payload, request.event_id_only, devices, request.encryption)}
         try:
-            destination = await asyncio.to_thread(url_guard.check, url, self.allowlist)
+            destination = await asyncio.to_thread(url_guard.check, request.url, self.allowlist)
         except url_guard.UnsafeURL as exc:
             log.warning("matrix: refusing gateway URL for %d pusher(s): %s", len(group), exc)
-            outcome.failed.extend((i, "matrix:unsafe-url") for i in ids)
+            outcome.failed.extend((t.device_id, "matrix:unsafe-url") for t in group)
             return
-        address = destination.addresses[0]
-        extensions = {"sni_hostname": destination.host} if destination.scheme == "https" else {}
-        try:
-            response = await outcome.timed(self._client(destination, address).post(
-                destination.pinned_url(address),
-                content=dumps(body),
-                headers={"host": destination.authority, "content-type": "application/json"},
-                extensions=extensions,
-            ))
-        except httpx.HTTPError as exc:
-            log.info("matrix: %s posting to %s; will retry", type(exc).__name__, destination.host)
-            outcome.retry_later(ids, None, "network")
-            return
+        client = self._clients.get((f"{destination.scheme}://{destination.authority}", destination.addresses[0]))
+        response = await outcome.timed(client.post(
+            destination.target, content=dumps(body), headers={"content-type": "application/json"}
+        ))
         status = response.status_code
         if status == 200:
             answer = json_object(response.content) or {}
@@ -171,29 +159,10 @@ class MatrixSender(Sender):
             for target in group:
                 (outcome.dead if target.token in dead else outcome.delivered).append(target.device_id)
         elif status == 429 or status >= 500:
+            ids = [t.device_id for t in group]
             outcome.retry_later(ids, retry_after(response.headers.get("retry-after")), retry_reason(status))
         else:
-            outcome.failed.extend((i, f"matrix:{status}") for i in ids)
-
-    def _client(self, destination: url_guard.Destination, address: str) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._clients, self._loop = OrderedDict(), loop
-        key = (destination.scheme, destination.host, destination.port, address)
-        client = self._clients.get(key)
-        if client is None:
-            client = httpx.AsyncClient(
-                verify=_http1_tls(), timeout=self.settings.timeout, follow_redirects=False, trust_env=False,
-            )
-            self._clients[key] = client
-            if len(self._clients) > MAX_CLIENTS:
-                _, oldest = self._clients.popitem(last=False)
-                loop.create_task(oldest.aclose())
-        else:
-            self._clients.move_to_end(key)
-        return client
+            outcome.failed.extend((t.device_id, f"matrix:{status}") for t in group)
 
     async def aclose(self) -> None:
-        clients, self._clients = self._clients, OrderedDict()
-        if self._loop is asyncio.get_running_loop():
-            await asyncio.gather(*(c.aclose() for c in clients.values()), return_exceptions=True)
+        await self._clients.aclose()

@@ -38,24 +38,23 @@ import asyncio
 import functools
 import logging
 import socket
-import ssl
 import time
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import http_ece
-import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pushlite import payloads, subscriptions, url_guard
 from pushlite.storage.vapid import public_key_of
-from workers.senders.base import CredentialError, Outcome, Sender, SenderSettings, Target, retry_reason
-from workers.senders.h2client import H2Client, NoHTTP2, tls_context
-from workers.senders.keys import load_private_key
-from workers.senders.transport import TRANSPORT_ERRORS, Answer, bounded_gather, dumps, retry_after
+from workers.senders.base import HTTPSender, Outcome, SenderSettings, Target
+from workers.senders.clients import ClientPool, Http1Client
+from workers.senders.errors import CredentialError
+from workers.senders.h2client import H2Client, NoHTTP2
+from workers.senders.private_keys import load_private_key
+from workers.senders.wire import dumps
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +111,7 @@ def encrypt(message: bytes, browser_key: ec.EllipticCurvePublicKey, auth: bytes)
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Where one target's request goes."""
+    """One target's request: where it goes, and what it carries before encryption."""
 
     target: Target
     browser_key: ec.EllipticCurvePublicKey
@@ -120,6 +119,8 @@ class Route:
     origin: str  # scheme://host[:port], the JWT's audience
     address: str  # the checked address to connect to
     path: str
+    message: bytes
+    headers: Mapping[str, str]
 
 
 def classify(status: int) -> str:
@@ -132,37 +133,7 @@ def classify(status: int) -> str:
     return "failed"
 
 
-def _http1_tls() -> ssl.SSLContext:
-    context = tls_context()
-    context.set_alpn_protocols(["http/1.1"])
-    return context
-
-
-class Http1Client:
-    """HTTP/1.1 keep-alive requests to one push service that offers no HTTP/2,
-    at its checked address (the host still in the Host header and TLS SNI)."""
-
-    def __init__(self, origin: str, address: str, timeout: float) -> None:
-        parts = httpx.URL(origin)
-        literal = f"[{address}]" if ":" in address else address
-        self._base = f"{parts.scheme}://{literal}:{parts.port or 443}"
-        self._host = parts.netloc.decode()
-        self._sni = {"sni_hostname": parts.host}
-        self._client = httpx.AsyncClient(
-            verify=_http1_tls(), timeout=timeout, follow_redirects=False, trust_env=False,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
-        )
-
-    async def post(self, path: str, *, content: bytes, headers: dict[str, str]) -> httpx.Response:
-        return await self._client.post(
-            self._base + path, content=content, headers={**headers, "host": self._host}, extensions=self._sni
-        )
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-
-class WebPushSender(Sender):
+class WebPushSender(HTTPSender[Route]):
     """Sends one notification to many browsers, with the instance's VAPID key."""
 
     provider = "web"
@@ -171,9 +142,11 @@ class WebPushSender(Sender):
         super().__init__(credential, settings)
         self.vapid = Vapid(credential["key"], credential["public_key"], settings.vapid_subject)
         self.allowlist = settings.webpush_endpoint_allowlist
-        self._clients: OrderedDict[tuple[str, str, bool], H2Client | Http1Client] = OrderedDict()
+        # By (origin, checked address, whether the origin speaks only HTTP/1.1).
+        self._clients: ClientPool[tuple[str, str, bool], H2Client | Http1Client] = ClientPool(
+            self._new_client, limit=MAX_CLIENTS
+        )
         self._http1_origins: set[str] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def validate_credential(cls, credential: dict[str, Any]) -> dict[str, Any]:
@@ -188,8 +161,7 @@ class WebPushSender(Sender):
             raise CredentialError("the VAPID public_key is not the private_key's")
         return {"key": key, "public_key": public_key}
 
-    async def send(self, targets: Sequence[Target], payload: dict[str, Any]) -> Outcome:
-        outcome = Outcome()
+    async def requests(self, targets: Sequence[Target], payload: dict[str, Any], outcome: Outcome) -> list[Route]:
         message = dumps(payloads.web_message(payload))
         headers = {
             "ttl": str(payload.get("time_to_live", payloads.WEB_MAX_TTL)),
@@ -197,21 +169,15 @@ class WebPushSender(Sender):
             "content-encoding": "aes128gcm",
             "content-type": "application/octet-stream",
         }
-        routes = await asyncio.to_thread(self._routes, targets, outcome)
+        return await asyncio.to_thread(self._routes, targets, message, headers, outcome)
 
-        async def deliver(route: Route) -> None:
-            try:
-                await self._deliver(route, message, headers, outcome)
-            except Exception:  # a bug must not lose the rest of the batch
-                log.exception("web: unexpected error sending to device %s", route.target.device_id)
-                outcome.retry_later([route.target.device_id], None, "unexpected")
+    @staticmethod
+    def device_ids(request: Route) -> list[str]:
+        return [request.target.device_id]
 
-        await bounded_gather(self.settings.max_concurrency, routes, deliver)
-        if outcome.failed:
-            log.warning("web: %d of %d failed, first: %s", len(outcome.failed), len(targets), outcome.failed[0])
-        return outcome
-
-    def _routes(self, targets: Sequence[Target], outcome: Outcome) -> list[Route]:
+    def _routes(
+        self, targets: Sequence[Target], message: bytes, headers: Mapping[str, str], outcome: Outcome
+    ) -> list[Route]:
         """Decode and check each target's subscription (in a thread: it may
         resolve host names, each once). Targets that cannot be sent to fail."""
         resolved: dict[tuple[str, int], list[tuple[Any, ...]]] = {}
@@ -236,57 +202,29 @@ class WebPushSender(Sender):
                 continue
             origin = f"{destination.scheme}://{destination.authority}"
             routes.append(Route(target, browser_key, subscription.auth, origin, destination.addresses[0],
-                                destination.target))
+                                destination.target, message, headers))
         return routes
 
-    async def _deliver(self, route: Route, message: bytes, headers: dict[str, str], outcome: Outcome) -> None:
-        device_id = route.target.device_id
-        body = encrypt(message, route.browser_key, route.auth)
-        request = {**headers, "authorization": self.vapid.authorization(route.origin)}
+    async def post(self, request: Route, outcome: Outcome) -> None:
+        device_id = request.target.device_id
+        body = encrypt(request.message, request.browser_key, request.auth)
+        headers = {**request.headers, "authorization": self.vapid.authorization(request.origin)}
         try:
-            try:
-                response: Answer = await outcome.timed(
-                    self._client(route).post(route.path, content=body, headers=request))
-            except NoHTTP2:
-                self._http1_origins.add(route.origin)
-                response = await outcome.timed(self._client(route).post(route.path, content=body, headers=request))
-        except TRANSPORT_ERRORS as exc:
-            log.info("web: %s sending to device %s; will retry", type(exc).__name__, device_id)
-            outcome.retry_later([device_id], None, "network")
-            return
+            response = await outcome.timed(self._client(request).post(request.path, content=body, headers=headers))
+        except NoHTTP2:
+            self._http1_origins.add(request.origin)
+            response = await outcome.timed(self._client(request).post(request.path, content=body, headers=headers))
         kind = classify(response.status_code)
-        if kind == "delivered":
-            outcome.delivered.append(device_id)
-        elif kind == "dead":
-            outcome.dead.append(device_id)
-        elif kind == "retry":
-            outcome.retry_later([device_id], retry_after(response.headers.get("retry-after")),
-                                retry_reason(response.status_code))
-        elif response.status_code == 413:
-            outcome.failed.append((device_id, "web:413:PayloadTooLarge"))
-        else:
-            outcome.failed.append((device_id, f"web:{response.status_code}"))
+        status = response.status_code
+        outcome.record(device_id, kind, response, "web:413:PayloadTooLarge" if status == 413 else f"web:{status}")
 
     def _client(self, route: Route) -> H2Client | Http1Client:
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._clients, self._loop = OrderedDict(), loop
-        http1 = route.origin in self._http1_origins
-        key = (route.origin, route.address, http1)
-        client = self._clients.get(key)
-        if client is None:
-            timeout = self.settings.timeout
-            client = (Http1Client(route.origin, route.address, timeout) if http1
-                      else H2Client(route.origin, timeout, route.address))
-            self._clients[key] = client
-            if len(self._clients) > MAX_CLIENTS:
-                _, oldest = self._clients.popitem(last=False)
-                loop.create_task(oldest.aclose())
-        else:
-            self._clients.move_to_end(key)
-        return client
+        return self._clients.get((route.origin, route.address, route.origin in self._http1_origins))
+
+    def _new_client(self, key: tuple[str, str, bool]) -> H2Client | Http1Client:
+        origin, address, http1 = key
+        timeout = self.settings.timeout
+        return Http1Client(origin, address, timeout) if http1 else H2Client(origin, timeout, address)
 
     async def aclose(self) -> None:
-        clients, self._clients = self._clients, OrderedDict()
-        if self._loop is asyncio.get_running_loop():
-            await asyncio.gather(*(c.aclose() for c in clients.values()), return_exceptions=True)
+        await self._clients.aclose()

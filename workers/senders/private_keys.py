@@ -10,7 +10,7 @@ from typing import Any
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from workers.senders.base import CredentialError
+from workers.senders.errors import CredentialError
 
 
 def load_private_key(pem: str, *, expected: type, what: str) -> Any:
