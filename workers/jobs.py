@@ -16,8 +16,8 @@ import math
 import random
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from rq import Queue, get_current_job
 
@@ -64,7 +64,7 @@ def enqueue_item(rt: Runtime, instance_id: str, publish_id: str, item: str, gen:
     )
     options = {"job_id": job_id(publish_id, item, gen), "job_timeout": JOB_TIMEOUT, **JOB_TTLS}
     if not_before > time.time():
-        when = datetime.fromtimestamp(math.ceil(not_before), tz=timezone.utc)
+        when = datetime.fromtimestamp(math.ceil(not_before), tz=UTC)
         queue.enqueue_at(when, func, *args, **options)
     else:
         queue.enqueue(func, *args, **options)

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 class LoggedJob(Job):
     @classmethod
-    def create(cls, *args: Any, meta: dict | None = None, **kwargs: Any) -> "LoggedJob":
+    def create(cls, *args: Any, meta: dict | None = None, **kwargs: Any) -> LoggedJob:
         request_id = logs.current().get("request_id")
         if request_id and not (meta or {}).get("request_id"):
             meta = {**(meta or {}), "request_id": request_id}

@@ -14,8 +14,9 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 import redis
 from cryptography.fernet import Fernet
@@ -82,7 +83,7 @@ class Runtime:
         self.leases = Leases(self)
 
     @classmethod
-    def from_config(cls, config: Config) -> "Runtime":
+    def from_config(cls, config: Config) -> Runtime:
         data = connect(config.REDIS_URL, socket_timeout=None)
         return cls(
             data,

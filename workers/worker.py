@@ -20,9 +20,9 @@ import threading
 import time
 
 import redis
+from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.queue import Queue
-from rq.exceptions import StopRequested
 from rq.worker import SimpleWorker
 
 from workers.logged_job import LoggedJob
@@ -90,7 +90,8 @@ class DeliveryWorker(SimpleWorker):
                 if job is None:
                     self._beats.wait()
                     continue
-                if self._beats.wait_for(lambda: self._beating is not job or self._closed, HEARTBEAT_SECONDS):
+                # wait_for calls the predicate before this iteration ends: `job` is the one it means
+                if self._beats.wait_for(lambda: self._beating is not job or self._closed, HEARTBEAT_SECONDS):  # noqa: B023
                     continue
                 execution = self.execution
                 try:
