@@ -84,7 +84,11 @@ class Runtime:
 
     @classmethod
     def from_config(cls, config: Config) -> Runtime:
-        data = connect(config.REDIS_URL, socket_timeout=None)
+        if config.PUSHLITE_ENCRYPTION_KEY is None:  # Config.validate() refuses this too
+            raise RuntimeError("PUSHLITE_ENCRYPTION_KEY must be set when REDIS_URL is set")
+        # connect() may return a Cluster client: pushlite.storage's functions,
+        # and so Runtime, are annotated redis.Redis only, though they take both.
+        data: redis.Redis = connect(config.REDIS_URL, socket_timeout=None)  # type: ignore[assignment]
         return cls(
             data,
             connect_queue(config.PUSHLITE_QUEUE_URL, data, socket_timeout=None),
