@@ -89,19 +89,21 @@ class Config:
         or with Redis URLs it cannot use."""
         if self.EMBEDDED:
             return
+        kinds: dict[str, str] = {}
         for name in ("REDIS_URL", "PUSHLITE_QUEUE_URL"):
             try:
-                target = urls.parse(getattr(self, name))
+                kinds[name] = urls.parse(getattr(self, name)).kind
             except ValueError as exc:
                 raise RuntimeError(f"{name}: {exc}") from None
-            if name == "PUSHLITE_QUEUE_URL" and target.kind == urls.CLUSTER:
+            if name == "PUSHLITE_QUEUE_URL" and kinds[name] == urls.CLUSTER:
                 raise RuntimeError(f"{name}: {QUEUE_NOT_ON_CLUSTER}")
-        if self.PUSHLITE_REDIS_MIN_REPLICAS and urls.parse(self.REDIS_URL).kind == urls.CLUSTER:
+        if self.PUSHLITE_REDIS_MIN_REPLICAS and kinds["REDIS_URL"] == urls.CLUSTER:
             raise RuntimeError("PUSHLITE_REDIS_MIN_REPLICAS works with redis:// and redis+sentinel://, "
                                "not with a Redis Cluster")
-        for name in ("PUSHLITE_ADMIN_TOKEN", "PUSHLITE_ENCRYPTION_KEY"):
-            if not getattr(self, name):
-                raise RuntimeError(f"{name} must be set when REDIS_URL is set")
+        if not self.PUSHLITE_ADMIN_TOKEN:
+            raise RuntimeError("PUSHLITE_ADMIN_TOKEN must be set when REDIS_URL is set")
+        if not self.PUSHLITE_ENCRYPTION_KEY:
+            raise RuntimeError("PUSHLITE_ENCRYPTION_KEY must be set when REDIS_URL is set")
         try:
             Fernet(self.PUSHLITE_ENCRYPTION_KEY)
         except ValueError:

@@ -3,7 +3,8 @@ outbox instead of calling a provider. The embedded default delivers this way."""
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import redis
 

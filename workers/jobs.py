@@ -16,8 +16,9 @@ import math
 import random
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TypedDict
 
 from rq import Queue, get_current_job
 
@@ -31,8 +32,18 @@ from workers.runtime import Runtime, runtime
 log = logging.getLogger(__name__)
 
 JOB_TIMEOUT = 300
+
+
+class JobTTLs(TypedDict):
+    """RQ's keyword arguments for how long a job's record stays (typed, so
+    that ``**JOB_TTLS`` is checked against RQ's signatures)."""
+
+    result_ttl: int
+    failure_ttl: int
+
+
 # Successful jobs leave nothing behind; failed ones stay a week for operators.
-JOB_TTLS = {"result_ttl": 0, "failure_ttl": 7 * 24 * 3600}
+JOB_TTLS: JobTTLs = {"result_ttl": 0, "failure_ttl": 7 * 24 * 3600}
 # How many batches the fan-out enqueues in one round trip.
 ENQUEUE_GROUP = 50
 # RQ's scheduler moves a job at the whole second; one a little early for
@@ -64,7 +75,7 @@ def enqueue_item(rt: Runtime, instance_id: str, publish_id: str, item: str, gen:
     )
     options = {"job_id": job_id(publish_id, item, gen), "job_timeout": JOB_TIMEOUT, **JOB_TTLS}
     if not_before > time.time():
-        when = datetime.fromtimestamp(math.ceil(not_before), tz=timezone.utc)
+        when = datetime.fromtimestamp(math.ceil(not_before), tz=UTC)
         queue.enqueue_at(when, func, *args, **options)
     else:
         queue.enqueue(func, *args, **options)
@@ -127,7 +138,7 @@ def _walk(
     if kind == "interests":
         interest_keys = [keys.interest(instance_id, name) for name in targets]
 
-        def step(_: int) -> work.Step:
+        def step(n: int) -> work.Step:  # the walk keeps its own position
             return work.walk(rt.redis, instance_id, publish_id, interest_keys, rt.owner, lease_ms, size, CHECK_MS)
     else:
         # "users", or "devices": the console's test notification to one device.

@@ -53,7 +53,7 @@ class Lease:
         self.rt, self.instance_id, self.publish_id, self.item = rt, instance_id, publish_id, item
         self.lost = False
 
-    def __enter__(self) -> "Lease":
+    def __enter__(self) -> Lease:
         self.rt.leases.hold(self)
         return self
 

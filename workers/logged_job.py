@@ -21,16 +21,18 @@ log = logging.getLogger(__name__)
 
 class LoggedJob(Job):
     @classmethod
-    def create(cls, *args: Any, meta: dict | None = None, **kwargs: Any) -> "LoggedJob":
+    def create(cls, *args: Any, **kwargs: Any) -> Job:
+        # RQ's Queue passes meta by keyword.
+        meta = kwargs.get("meta") or {}
         request_id = logs.current().get("request_id")
-        if request_id and not (meta or {}).get("request_id"):
-            meta = {**(meta or {}), "request_id": request_id}
-        return super().create(*args, meta=meta, **kwargs)  # type: ignore[return-value]
+        if request_id and not meta.get("request_id"):
+            kwargs["meta"] = {**meta, "request_id": request_id}
+        return super().create(*args, **kwargs)
 
     def perform(self) -> Any:
         # pushlite's jobs take (instance id, publish id, ...).
         ids = [a for a in self.args[:2] if isinstance(a, str)]
-        name = self.func_name.rpartition(".")[2]
+        name = (self.func_name or "").rpartition(".")[2]
         started = time.perf_counter()
         outcome = "done"
         with logs.bind(request_id=self.meta.get("request_id"), instance_id=ids[0] if ids else None,

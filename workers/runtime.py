@@ -14,8 +14,9 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 import redis
 from cryptography.fernet import Fernet
@@ -82,8 +83,12 @@ class Runtime:
         self.leases = Leases(self)
 
     @classmethod
-    def from_config(cls, config: Config) -> "Runtime":
-        data = connect(config.REDIS_URL, socket_timeout=None)
+    def from_config(cls, config: Config) -> Runtime:
+        if config.PUSHLITE_ENCRYPTION_KEY is None:  # Config.validate() refuses this too
+            raise RuntimeError("PUSHLITE_ENCRYPTION_KEY must be set when REDIS_URL is set")
+        # connect() may return a Cluster client: pushlite.storage's functions,
+        # and so Runtime, are annotated redis.Redis only, though they take both.
+        data: redis.Redis = connect(config.REDIS_URL, socket_timeout=None)  # type: ignore[assignment]
         return cls(
             data,
             connect_queue(config.PUSHLITE_QUEUE_URL, data, socket_timeout=None),

@@ -88,7 +88,7 @@ class Sweeper:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pushlite-sweep", daemon=True)
 
-    def start(self) -> "Sweeper":
+    def start(self) -> Sweeper:
         self._thread.start()
         return self
 
@@ -102,5 +102,5 @@ class Sweeper:
                 sweep(self.rt)
             except redis.RedisError as exc:
                 log.warning("sweep: Redis unavailable (%s); trying again", type(exc).__name__)
-            except Exception:  # noqa: BLE001 - the sweep must outlive any one bad publish
+            except Exception:  # the sweep must outlive any one bad publish (logged with its traceback)
                 log.exception("sweep failed; trying again")

@@ -18,11 +18,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
+from types import FrameType
 
 import redis
+from redis.client import Pipeline
+from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.queue import Queue
-from rq.exceptions import StopRequested
 from rq.worker import SimpleWorker
 
 from workers.logged_job import LoggedJob
@@ -40,8 +43,8 @@ class DeliveryWorker(SimpleWorker):
     max_connection_wait_time = RESTART_BACKOFF_MAX  # RQ's wait between reconnections (60 s by default)
     job_class = LoggedJob  # jobs log with their request, instance and publish ids
 
-    def __init__(self, *args, runtime: Runtime, **kwargs) -> None:
-        super().__init__(*args, worker_ttl=WORKER_TTL, maintenance_interval=60, **kwargs)
+    def __init__(self, queues: Sequence[Queue], *, connection: redis.Redis, runtime: Runtime) -> None:
+        super().__init__(queues, connection=connection, worker_ttl=WORKER_TTL, maintenance_interval=60)
         self.runtime = runtime
         self._beats = threading.Condition()
         self._beating: Job | None = None
@@ -51,8 +54,8 @@ class DeliveryWorker(SimpleWorker):
     def get_heartbeat_ttl(self, job: Job) -> int:
         return HEARTBEAT_TTL
 
-    def heartbeat(self, timeout: int | None = None, pipeline=None):
-        return super().heartbeat(timeout or HEARTBEAT_TTL, pipeline)
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        super().heartbeat(timeout or HEARTBEAT_TTL, pipeline)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         self._beat_for(job)
@@ -90,7 +93,8 @@ class DeliveryWorker(SimpleWorker):
                 if job is None:
                     self._beats.wait()
                     continue
-                if self._beats.wait_for(lambda: self._beating is not job or self._closed, HEARTBEAT_SECONDS):
+                # wait_for calls the predicate before this iteration ends: `job` is the one it means
+                if self._beats.wait_for(lambda: self._beating is not job or self._closed, HEARTBEAT_SECONDS):  # noqa: B023
                     continue
                 execution = self.execution
                 try:
@@ -102,7 +106,7 @@ class DeliveryWorker(SimpleWorker):
                 except redis.RedisError as exc:
                     log.warning("heartbeat failed: %s", type(exc).__name__)
 
-    def request_stop(self, signum, frame) -> None:
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.runtime.stopping.set()
         super().request_stop(signum, frame)
 

@@ -44,17 +44,22 @@ class ClientPool(Generic[K, C]):
         self._limit = limit
         self._clients: OrderedDict[K, C] = OrderedDict()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The loop keeps only weak references to its tasks: an evicted client's
+        # close must be held here or it can be collected before it runs.
+        self._closing: set[asyncio.Task[None]] = set()
 
     def get(self, key: K) -> C:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
-            self._clients, self._loop = OrderedDict(), loop
+            self._clients, self._loop, self._closing = OrderedDict(), loop, set()
         client = self._clients.get(key)
         if client is None:
             client = self._clients[key] = self._factory(key)
             if self._limit is not None and len(self._clients) > self._limit:
                 _, oldest = self._clients.popitem(last=False)
-                loop.create_task(oldest.aclose())
+                closing = loop.create_task(oldest.aclose())
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
         elif self._limit is not None:
             self._clients.move_to_end(key)
         return client

@@ -18,7 +18,7 @@ from workers.senders.errors import OAuthError
 from workers.senders.fcm_auth import AccessToken, validate_fcm_credential
 from workers.senders.fcm_message import BodyTemplate, to_v1_message
 from workers.senders.h2client import H2Client
-from workers.senders.wire import json_object
+from workers.senders.wire import as_list, as_str, json_object
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +31,15 @@ def error_fields(content: bytes) -> tuple[str, str, str, list[str]] | None:
     error = body.get("error") if body else None
     if not isinstance(error, dict):
         return None
-    status = error.get("status") if isinstance(error.get("status"), str) else ""
-    message = error.get("message") if isinstance(error.get("message"), str) else ""
-    code, fields = "", []
-    details = error.get("details")
-    for detail in details if isinstance(details, list) else []:
+    status, message = as_str(error.get("status")), as_str(error.get("message"))
+    code = ""
+    fields: list[str] = []
+    for detail in as_list(error.get("details")):
         if not isinstance(detail, dict):
             continue
         if isinstance(detail.get("errorCode"), str) and not code:
             code = detail["errorCode"]
-        violations = detail.get("fieldViolations")
-        for violation in violations if isinstance(violations, list) else []:
+        for violation in as_list(detail.get("fieldViolations")):
             if isinstance(violation, dict) and isinstance(violation.get("field"), str):
                 fields.append(violation["field"])
     return status, code, message, fields
@@ -51,11 +49,7 @@ def classify(http_status: int, content: bytes) -> tuple[str, str]:
     """Sort an FCM answer: ("delivered" | "dead" | "retry" | "failed", reason for failed)."""
     if http_status == 200:
         return "delivered", ""
-    parsed = error_fields(content)
-    if parsed is None:
-        status, code, message, fields = "", "", "", []
-    else:
-        status, code, message, fields = parsed
+    status, code, message, fields = error_fields(content) or ("", "", "", [])
     reason = f"fcm:{http_status}:{code or status or 'unreadable'}"
     if http_status == 404 or "UNREGISTERED" in (code, status):
         return "dead", reason

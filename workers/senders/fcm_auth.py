@@ -110,7 +110,9 @@ class AccessToken:
 
     async def _request_token(self) -> tuple[str, float]:
         now = int(self.clock())
-        claims = {"iss": self._email, "scope": SCOPE, "aud": self._token_uri, "iat": now, "exp": now + ASSERTION_LIFETIME}
+        claims = {
+            "iss": self._email, "scope": SCOPE, "aud": self._token_uri, "iat": now, "exp": now + ASSERTION_LIFETIME,
+        }
         headers = {"kid": self._key_id} if self._key_id else None
         assertion = jwt.encode(claims, self._key, algorithm="RS256", headers=headers)
         parts = urlsplit(self._token_uri)

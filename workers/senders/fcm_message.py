@@ -46,7 +46,9 @@ def data_value(value: Any) -> str:
 
 def to_v1_message(payload: Mapping[str, Any]) -> dict[str, Any]:
     """The v1 `message` object for a Beams FCM payload, without the token."""
-    message: dict[str, Any] = {key: copy.deepcopy(payload[key]) for key in PASSTHROUGH if isinstance(payload.get(key), dict)}
+    message: dict[str, Any] = {
+        key: copy.deepcopy(payload[key]) for key in PASSTHROUGH if isinstance(payload.get(key), dict)
+    }
     android: dict[str, Any] = message.get("android", {})
     legacy = payload.get("notification")
     if isinstance(legacy, dict):

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from hpack import NeverIndexedHeaderTuple
 
-from workers.senders.h2protocol import Connection, Reply, TransportError
+from workers.senders.h2protocol import Connection, Reply, RequestHeader, TransportError
 
 __all__ = ["IDLE_LIMIT", "H2Client", "NoHTTP2", "Reply", "TransportError", "tls_context"]
 
@@ -110,7 +110,7 @@ class H2Client:
         return conn
 
     async def post(self, path: str, *, content: bytes, headers: Mapping[str, str]) -> Reply:
-        request_headers: list[tuple[str, str]] = [
+        request_headers: list[RequestHeader] = [
             (":method", "POST"), (":scheme", self.scheme), (":authority", self.authority), (":path", path),
             ("content-length", str(len(content))),
         ]

@@ -14,14 +14,19 @@ import collections
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import h2.config
 import h2.connection
 import h2.errors
 import h2.events
 import h2.exceptions
+from hpack import NeverIndexedHeaderTuple
 
 CONNECTION_WINDOW = 1 << 24  # what we let the server send before we acknowledge
+
+# A request header: a (name, value) pair, never-indexed for secrets.
+RequestHeader = tuple[str, str] | NeverIndexedHeaderTuple
 
 
 class TransportError(Exception):
@@ -99,7 +104,8 @@ class Connection(asyncio.Protocol):
             if isinstance(event, h2.events.ResponseReceived):
                 stream = self.streams.get(event.stream_id)
                 if stream is not None:
-                    for name, value in event.headers:
+                    # header_encoding="utf-8" makes h2 hand str pairs (its annotation says bytes).
+                    for name, value in cast("list[tuple[str, str]]", event.headers):
                         if name == ":status":
                             stream.status = int(value)
                         else:
@@ -179,7 +185,7 @@ class Connection(asyncio.Protocol):
         self.waiters.append(waiter)
         await waiter
 
-    async def request(self, headers: list[tuple[str, str]], body: bytes) -> Reply:
+    async def request(self, headers: list[RequestHeader], body: bytes) -> Reply:
         # len(self.streams), not h2's open_outbound_streams, which walks every stream.
         while len(self.streams) >= self.h2.remote_settings.max_concurrent_streams:
             await self.wait()

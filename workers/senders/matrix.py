@@ -29,7 +29,7 @@ import workers.senders.matrix_encryption as matrix_encryption
 from pushlite import url_guard
 from workers.senders.base import HTTPSender, Outcome, SenderSettings, Target, retry_reason
 from workers.senders.clients import ClientPool, Http1Client
-from workers.senders.wire import dumps, json_object, retry_after
+from workers.senders.wire import as_dict, as_list, dumps, json_object, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def encryption_of(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def device_entry(target: Target) -> dict[str, Any]:
     metadata = target.metadata or {}
-    data = metadata.get("data") if isinstance(metadata.get("data"), dict) else {}
+    data = as_dict(metadata.get("data"))
     entry: dict[str, Any] = {
         "app_id": target.bundle_id,
         "pushkey": target.token,
@@ -114,7 +114,7 @@ class MatrixSender(HTTPSender[GatewayRequest]):
         encryptions: dict[str, dict[str, Any] | None] = {}
         for target in targets:
             metadata = target.metadata or {}
-            data = metadata.get("data") if isinstance(metadata.get("data"), dict) else {}
+            data = as_dict(metadata.get("data"))
             url = data.get("url")
             if metadata.get("kind") != "http" or not isinstance(url, str):
                 outcome.failed.append((target.device_id, "matrix:no-gateway-url"))
@@ -154,7 +154,7 @@ class MatrixSender(HTTPSender[GatewayRequest]):
         status = response.status_code
         if status == 200:
             answer = json_object(response.content) or {}
-            rejected = answer.get("rejected") if isinstance(answer.get("rejected"), list) else []
+            rejected = as_list(answer.get("rejected"))
             dead = {key for key in rejected if isinstance(key, str)}
             for target in group:
                 (outcome.dead if target.token in dead else outcome.delivered).append(target.device_id)

@@ -29,8 +29,9 @@ import hmac
 import json
 import os
 import re
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -49,7 +50,7 @@ class InvalidEncryption(ValueError):
 
 
 def key_period(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m")
+    return moment.astimezone(UTC).strftime("%Y-%m")
 
 
 def check(encryption: Mapping[str, Any], now: datetime | None = None) -> dict[str, Any]:
@@ -67,7 +68,7 @@ def check(encryption: Mapping[str, Any], now: datetime | None = None) -> dict[st
                                 "characters.")
     initial = encryption.get("initial_key_period")
     if initial is None:
-        initial = key_period(now or datetime.now(timezone.utc))
+        initial = key_period(now or datetime.now(UTC))
     elif not isinstance(initial, str) or not KEY_PERIOD.fullmatch(initial):
         raise InvalidEncryption("encryption.initial_key_period must be a month, YYYY-MM.")
     return {**encryption, "initial_key_period": initial}
@@ -92,7 +93,7 @@ def encrypt(fields: Mapping[str, Any], encryption: Mapping[str, Any], now: datet
     secret = {k: v for k, v in fields.items() if k not in CLEAR_FIELDS}
     if not secret:
         return clear
-    period = max(key_period(now or datetime.now(timezone.utc)), encryption["initial_key_period"])
+    period = max(key_period(now or datetime.now(UTC)), encryption["initial_key_period"])
     aes_key, mac_key = keys(encryption["iss"], period)
     iv = bytearray(os.urandom(16))
     iv[8] &= 0x7F

@@ -23,6 +23,19 @@ def json_object(content: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+# A JSON field read defensively: itself when it has the type it should, else empty.
+def as_str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def as_dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
     """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date)."""
     if not value:
