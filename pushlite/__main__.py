@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from config import Config
-from pushlite import delivery, logs, store
+from pushlite import encryption, logs, redis_clients
 from pushlite.metrics import collectors, web as web_metrics
 from pushlite.app import create_app
 from pushlite.storage import instances, vapid
@@ -24,8 +24,8 @@ def main() -> None:
     base = f"http://127.0.0.1:{config.PORT}"
     if config.EMBEDDED:
         with app.app_context():
-            demo = instances.create(store.client(), "demo")
-            vapid.ensure(store.client(), delivery.fernet(), demo.id)
+            demo = instances.create(redis_clients.client(), "demo")
+            vapid.ensure(redis_clients.client(), encryption.fernet(), demo.id)
         print(
             "pushlite: no REDIS_URL set; running embedded (in-process fakeredis, dry-run delivery, "
             "data lost on exit).\n"

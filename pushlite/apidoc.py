@@ -1,67 +1,115 @@
-"""OpenAPI documentation helpers shared by the families.
+"""OpenAPI documentation the families note on their views without wrapping
+them (flask-smorest's ``response``, ``alt_response`` and ``doc`` each add a
+call layer per decorator, on every request).
 
-They write flask-smorest's documentation onto a view without wrapping it
-(``alt_response``/``response`` add a call layer per decorator, on every
-request); ``FamilyErrorsPlugin`` then gives every error response of a path the
-error body of the family the path belongs to.
+``document_errors`` and ``document_response`` only mark the view function;
+``ViewDocsPlugin``, an apispec plugin, writes what they marked into the
+OpenAPI document when flask-smorest documents the route, and gives every error
+response of a path the error body of the family the path belongs to.
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from http import HTTPStatus
+from typing import Any, Callable
 
-from apispec import BasePlugin
+from apispec import APISpec, BasePlugin
+from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
+from marshmallow import Schema
+from werkzeug.routing import Rule
 
 from pushlite.errors import family_of
+from pushlite.view_rules import View
+
+# The attributes the decorators below set on a view function (functools.wraps,
+# which flask-smorest's decorators use, carries them to the wrappers).
+ERROR_STATUSES = "pushlite_error_statuses"
+RESPONSE = "pushlite_response"
 
 
-def document_errors(*statuses: int):
+@dataclass(frozen=True)
+class ResponseDoc:
+    status: int
+    schema: type[Schema]
+    body: type[Schema] | None
+
+
+def document_errors(*statuses: int) -> Callable[[View], View]:
     """Document the error statuses a view can answer (in its family's shape)."""
-    def decorate(view):
-        responses = view.__dict__.setdefault("_apidoc", {}).setdefault("response", {}).setdefault("responses", {})
-        for status in statuses:
-            responses.setdefault(status, []).append(
-                {"description": HTTPStatus(status).phrase, "content_type": None}
-            )
+    def decorate(view: View) -> View:
+        setattr(view, ERROR_STATUSES, (*getattr(view, ERROR_STATUSES, ()), *statuses))
         return view
     return decorate
 
 
-def documented(status: int, schema: type, *, body: type | None = None):
-    """Document a view's success response (and JSON request body) the way
-    ``blp.response``/``blp.doc`` would, without wrapping it: for the hot path,
-    whose view makes its response itself."""
-    def decorate(view):
-        apidoc = view.__dict__.setdefault("_apidoc", {})
-        apidoc.setdefault("response", {}).setdefault("responses", {}).setdefault(status, []).append(
-            {"schema": schema, "description": HTTPStatus(status).phrase, "content_type": None}
-        )
-        apidoc.setdefault("success_status_codes", []).append(status)
-        if body is not None:
-            apidoc.setdefault("manual_doc", {})["requestBody"] = json_body(body)
+def document_response(status: int, schema: type[Schema], *, body: type[Schema] | None = None) -> Callable[[View], View]:
+    """Document a view's success response (and JSON request body) as
+    ``blp.response``/``blp.arguments`` would: for the hot path, whose view
+    loads its body and makes its response itself."""
+    def decorate(view: View) -> View:
+        setattr(view, RESPONSE, ResponseDoc(status, schema, body))
         return view
     return decorate
 
 
-def json_body(schema: type) -> dict:
+def json_body(schema: type[Schema]) -> dict[str, Any]:
     """An OpenAPI requestBody for a view that loads its JSON body itself."""
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-class FamilyErrorsPlugin(BasePlugin):
-    """Documents every error response of a family's paths with that family's
-    error body, replacing flask-smorest's default error schema there."""
+class ViewDocsPlugin(BasePlugin):
+    """Writes what ``document_response`` and ``document_errors`` marked into
+    each operation, and documents every error response of a family's paths
+    with that family's error body (in place of flask-smorest's default error
+    schema). Listed after apispec's marshmallow plugin (flask-smorest's
+    ``extra_plugins``), it has that plugin resolve the schemas it adds."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
+        self.marshmallow: MarshmallowPlugin | None = None
 
-    def operation_helper(self, path=None, operations=None, **kwargs):
-        family = family_of(self.app, re.sub(r"\{[^}]*\}", "x", path or ""))
+    def init_spec(self, spec: APISpec) -> None:
+        super().init_spec(spec)
+        self.marshmallow = next(p for p in spec.plugins if isinstance(p, MarshmallowPlugin))
+
+    def operation_helper(self, path: str | None = None, operations: dict | None = None, *,
+                         rule: Rule | None = None, **kwargs: Any) -> None:
+        operations = operations if operations is not None else {}
+        for method, operation in operations.items():
+            view = self._view(rule, method)
+            response = getattr(view, RESPONSE, None)
+            if response is not None:
+                self._document_response(method, operation, response)
+            responses = operation.setdefault("responses", {})
+            for status in getattr(view, ERROR_STATUSES, ()):
+                if status not in responses and str(status) not in responses:
+                    responses[status] = {"description": HTTPStatus(status).phrase}
+        self._family_errors(path or "", operations)
+
+    def _view(self, rule: Rule | None, method: str) -> Any:
+        """The function that answers ``method`` on ``rule`` (a MethodView's method)."""
+        view = self.app.view_functions.get(rule.endpoint) if rule is not None else None
+        view_class = getattr(view, "view_class", None)
+        return getattr(view_class, method, None) if view_class is not None else view
+
+    def _document_response(self, method: str, operation: dict, response: ResponseDoc) -> None:
+        operation.setdefault("responses", {})[response.status] = {
+            "description": HTTPStatus(response.status).phrase,
+            "content": {"application/json": {"schema": response.schema}},
+        }
+        if response.body is not None:
+            operation["requestBody"] = json_body(response.body)
+        assert self.marshmallow is not None and self.marshmallow.resolver is not None
+        self.marshmallow.resolver.resolve_operations({method: operation})
+
+    def _family_errors(self, path: str, operations: dict) -> None:
+        family = family_of(self.app, re.sub(r"\{[^}]*\}", "x", path))
         if family.schema is None:
             return
         ref = {"$ref": "#/components/schemas/" + family.schema.__name__.removesuffix("Schema")}
-        for operation in (operations or {}).values():
+        for operation in operations.values():
             responses = operation.get("responses", {})
             responses.pop("default", None)
             for status in list(responses):

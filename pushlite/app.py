@@ -6,8 +6,8 @@ from flask import Flask, send_from_directory
 from flask_smorest import Api
 
 from config import Config
-from pushlite import access, admin, apidoc, beams, console, dashboard, delivery, errors, health, mpush, parsing
-from pushlite import store, twilio
+from pushlite import access, admin, apidoc, beams, console, dashboard, encryption, errors, health, mpush, parsing
+from pushlite import publishing, redis_clients, twilio
 from pushlite import channels, discord, matrix  # the user-authenticated families
 from pushlite.metrics import web as web_metrics
 
@@ -24,14 +24,13 @@ def create_app(config: object | None = None) -> Flask:
     app.url_map.merge_slashes = False
 
     access.init_app(app)
-    store.init_app(app)
-    delivery.init_app(app)
+    redis_clients.init_app(app)
+    encryption.init_app(app)
+    publishing.init_app(app)
     web_metrics.init_app(app)
     errors.init_app(app)
-    api = Api(app, spec_kwargs={"info": {"description": "pushlite: a self-hosted push notification service."}})
-    family_errors = apidoc.FamilyErrorsPlugin(app)
-    family_errors.init_spec(api.spec)
-    api.spec.plugins.append(family_errors)
+    api = Api(app, spec_kwargs={"info": {"description": "pushlite: a self-hosted push notification service."},
+                                "extra_plugins": [apidoc.ViewDocsPlugin(app)]})
     api.spec.components.security_scheme("AdminToken", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("BeamsUserJWT", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     api.spec.components.security_scheme("SecretKey", {"type": "http", "scheme": "bearer"})

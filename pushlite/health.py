@@ -5,7 +5,7 @@ import redis
 from flask import Blueprint, jsonify
 from redis.exceptions import RedisClusterException
 
-from pushlite import store
+from pushlite import redis_clients
 
 blp = Blueprint("health", __name__)
 
@@ -21,7 +21,7 @@ def readyz():
     """Ready only while Redis takes writes (a replica, such as an old master
     after a failover, answers reads and PING but refuses them)."""
     try:
-        store.check_writable()
+        redis_clients.check_writable()
     except (redis.RedisError, RedisClusterException):
         response = jsonify({"status": "unavailable", "message": "Redis does not answer or refuses writes."})
         response.status_code = 503

@@ -5,7 +5,7 @@ from typing import Any
 
 import flask_smorest as smorest
 import orjson
-from flask import current_app
+from flask import Response, current_app
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import ValidationError, validate
 from webargs import core
@@ -43,8 +43,11 @@ class JSONProvider(DefaultJSONProvider):
             option |= orjson.OPT_INDENT_2
         return orjson.dumps(obj, default=self.default, option=option).decode()
 
-    def response(self, *args: Any, **kwargs: Any):
-        obj = self._prepare_response_obj(args, kwargs)
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        """``flask.jsonify``: one argument is the value, several a list, keyword arguments an object."""
+        if args and kwargs:
+            raise TypeError("app.json.response() takes either args or kwargs, not both")
+        obj = args[0] if len(args) == 1 else (args or kwargs or None)
         body = orjson.dumps(obj, default=self.default, option=self.OPTIONS) + b"\n"
         return self._app.response_class(body, mimetype=self.mimetype)
 

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from config import TestingConfig
-from pushlite import store
+from pushlite import redis_clients
 from pushlite.app import create_app
 from tests.redis_servers import (  # noqa: F401  (RedisServer and free_port: imported from here by tests)
     RedisClusterServers,
@@ -168,7 +168,7 @@ def runner(app):
 
 @pytest.fixture
 def redis_client(app):
-    return store.client_of(app)
+    return redis_clients.client_of(app)
 
 
 @pytest.fixture

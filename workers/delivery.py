@@ -13,6 +13,7 @@ from typing import Sequence
 import redis
 
 from pushlite import payloads
+from pushlite.platforms import PROVIDER_OF
 from pushlite.storage import devices, publishes, stats
 from pushlite.storage.records import Device
 from pushlite.storage.work import BatchResult
@@ -21,14 +22,6 @@ from workers.runtime import Runtime
 from workers.senders import Outcome, Sender, Target
 
 log = logging.getLogger(__name__)
-
-# Which sender serves a device platform. The publish payload a device gets is
-# the one named like its platform: VoIP devices only get an explicit
-# "apns_voip" payload, since iOS punishes VoIP pushes that ring no call.
-# Matrix pushers get the publish's "matrix" notification (given, or derived
-# from its title and body by pushlite.payloads); browsers its "web" payload.
-PROVIDER_OF = {"fcm": "fcm", "apns": "apns", "apns_voip": "apns", "matrix": "matrix", "web": "web"}
-
 
 _CONTENT: OrderedDict[tuple[str, str], publishes.Content | None] = OrderedDict()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest.error_handler import ErrorSchema
 
-from pushlite import store
+from pushlite import redis_clients
 from pushlite.storage import apps
 
 from .schemas import DefaultAppSchema
@@ -18,7 +18,7 @@ class DefaultApp(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
     def get(self, instance_id: str):
         """The default app (null until an app is registered or set)."""
-        return {"appName": apps.default_app(store.client(), instance_id)}
+        return {"appName": apps.default_app(redis_clients.client(), instance_id)}
 
     @admin_doc
     @blp.arguments(DefaultAppSchema, error_status_code=400)
@@ -27,5 +27,5 @@ class DefaultApp(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
     def put(self, body: dict, instance_id: str):
         """Set the default app: Twilio-style sends that name no app reach its devices (and devices of no app)."""
-        apps.set_default(store.client(), instance_id, body["appName"])
+        apps.set_default(redis_clients.client(), instance_id, body["appName"])
         return {"appName": body["appName"]}

@@ -11,7 +11,8 @@ from rq import Queue
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from pushlite import delivery, store
+from pushlite import encryption, publishing, redis_clients
+from pushlite.platforms import CREDENTIAL_PROVIDERS
 from pushlite.storage import apps, vapid
 from pushlite.storage import credentials as credential_storage
 from pushlite.storage import instances as storage
@@ -26,15 +27,15 @@ instances = AppGroup("instances", help="Create, list and delete pushlite instanc
 @click.argument("name")
 def create(name: str) -> None:
     """Create an instance and print it with its secret key (shown only now)."""
-    instance = storage.create(store.client(), name)
-    vapid.ensure(store.client(), delivery.fernet(), instance.id)
+    instance = storage.create(redis_clients.client(), name)
+    vapid.ensure(redis_clients.client(), encryption.fernet(), instance.id)
     click.echo(json.dumps(asdict(instance), indent=2))
 
 
 @instances.command("list")
 def list_() -> None:
     """List instances (without secret keys)."""
-    for instance in storage.list_all(store.client()):
+    for instance in storage.list_all(redis_clients.client()):
         click.echo(f"{instance.id}\t{instance.name}\t{instance.created_at}")
 
 
@@ -43,7 +44,7 @@ def list_() -> None:
 def delete(instance_id: str) -> None:
     """Delete an instance and all its data."""
     try:
-        storage.delete(store.client(), instance_id)
+        storage.delete(redis_clients.client(), instance_id)
     except InstanceNotFound:
         raise click.ClickException(f"no instance {instance_id}") from None
     click.echo(f"deleted {instance_id}")
@@ -58,8 +59,8 @@ def default_app(instance_id: str, app_name: str | None) -> None:
         if app_name is not None:
             if not apps.is_app_name(app_name):
                 raise click.ClickException(f"an app name is {apps.APP_NAME_RULE}")
-            apps.set_default(store.client(), instance_id, app_name)
-        click.echo(apps.default_app(store.client(), instance_id) or "(none)")
+            apps.set_default(redis_clients.client(), instance_id, app_name)
+        click.echo(apps.default_app(redis_clients.client(), instance_id) or "(none)")
     except InstanceNotFound:
         raise click.ClickException(f"no instance {instance_id}") from None
 
@@ -68,7 +69,7 @@ def default_app(instance_id: str, app_name: str | None) -> None:
 def reindex() -> None:
     """Rebuild the instance list and the MPush token lookup from the instances
     (once after upgrading from a version with pushlite:instances)."""
-    click.echo(f"indexed {storage.reindex(store.client())} instance(s)")
+    click.echo(f"indexed {storage.reindex(redis_clients.client())} instance(s)")
 
 
 @instances.command("rotate-secret")
@@ -76,7 +77,7 @@ def reindex() -> None:
 def rotate_secret(instance_id: str) -> None:
     """Give an instance a new secret key and print it (the old one stops working)."""
     try:
-        instance = storage.rotate_secret(store.client(), instance_id)
+        instance = storage.rotate_secret(redis_clients.client(), instance_id)
     except InstanceNotFound:
         raise click.ClickException(f"no instance {instance_id}") from None
     click.echo(instance.secret_key)
@@ -88,7 +89,7 @@ def rotate_vapid(instance_id: str) -> None:
     """Give an instance a new VAPID key pair (Web Push) and print its public key.
     Browsers subscribed with the old one must subscribe again."""
     try:
-        click.echo(vapid.rotate(store.client(), delivery.fernet(), instance_id))
+        click.echo(vapid.rotate(redis_clients.client(), encryption.fernet(), instance_id))
     except InstanceNotFound:
         raise click.ClickException(f"no instance {instance_id}") from None
 
@@ -156,21 +157,21 @@ def set_apns(instance_id: str, key_id: str, team_id: str, key_file, topic: str, 
 def list_credentials(instance_id: str, app: str) -> None:
     """Which providers are set, with their key ids (never the keys)."""
     try:
-        storage.get(store.client(), instance_id)
+        storage.get(redis_clients.client(), instance_id)
     except InstanceNotFound:
         raise click.ClickException(f"no instance {instance_id}") from None
-    summary = credential_storage.summary(store.client(), delivery.fernet(), instance_id, _app(app))
+    summary = credential_storage.summary(redis_clients.client(), encryption.fernet(), instance_id, _app(app))
     click.echo(json.dumps(summary, indent=2))
 
 
 @credentials.command("delete")
 @click.argument("instance_id")
-@click.argument("provider", type=click.Choice(["apns", "fcm"]))
+@click.argument("provider", type=click.Choice(CREDENTIAL_PROVIDERS))
 @app_option
 def delete_credential(instance_id: str, provider: str, app: str) -> None:
     """Remove a provider credential: the instance's (its devices are skipped from then on) or an app's."""
     owner = f"app {app} of {instance_id}" if app else instance_id
-    if not credential_storage.delete(store.client(), instance_id, provider, _app(app)):
+    if not credential_storage.delete(redis_clients.client(), instance_id, provider, _app(app)):
         raise click.ClickException(f"{owner} has no {provider} credential")
     click.echo(f"deleted the {provider} credential of {owner}")
 
@@ -186,7 +187,7 @@ def requeue(publish_ids: tuple[str, ...], every: bool) -> None:
     Requeue of their failed `undelivered` jobs does (each device once)."""
     if not publish_ids and not every:
         raise click.UsageError("name publish ids, or give --all")
-    queue = Queue(DELIVERY_QUEUE, connection=delivery.queue().connection)
+    queue = Queue(DELIVERY_QUEUE, connection=publishing.fanout_queue().connection)
     registry = FailedJobRegistry(queue=queue)
     wanted = set(publish_ids)
     jobs = [

@@ -12,7 +12,8 @@ from flask.views import MethodView
 from flask_smorest import abort
 from flask_smorest.error_handler import ErrorSchema
 
-from pushlite import delivery, store
+from pushlite import encryption, redis_clients
+from pushlite.platforms import CREDENTIAL_PROVIDERS
 from pushlite.storage import apps, credentials, instances, outbox
 from pushlite.storage.credentials import INSTANCE
 from workers.senders import CredentialError, sender_class
@@ -21,6 +22,7 @@ from .schemas import ApnsCredentialSchema, CredentialsSummarySchema, FcmCredenti
 from .views import admin_doc, blp
 
 APP = "/instances/<instance_id>/apps/<app_name>"
+PROVIDER = f"<any({', '.join(CREDENTIAL_PROVIDERS)}):provider>"
 
 
 def store_credential(instance_id: str, provider: str, credential: dict[str, Any], app: str = INSTANCE) -> dict:
@@ -28,8 +30,8 @@ def store_credential(instance_id: str, provider: str, credential: dict[str, Any]
     an app's), and return the summary of that owner's credentials. Raises
     CredentialError (API and CLI alike)."""
     normalized = sender_class(provider).validate_credential(credential)
-    credentials.put(store.client(), delivery.fernet(), instance_id, provider, normalized, app)
-    return credentials.summary(store.client(), delivery.fernet(), instance_id, app)
+    credentials.put(redis_clients.client(), encryption.fernet(), instance_id, provider, normalized, app)
+    return credentials.summary(redis_clients.client(), encryption.fernet(), instance_id, app)
 
 
 def owner(app_name: str | None) -> str:
@@ -84,12 +86,12 @@ class Credentials(MethodView):
     def get(self, instance_id: str, app_name: str | None = None):
         """Which providers the instance (or the app) has credentials for, with their key ids (never the keys)."""
         app = owner(app_name)
-        instances.get(store.client(), instance_id)
-        return credentials.summary(store.client(), delivery.fernet(), instance_id, app)
+        instances.get(redis_clients.client(), instance_id)
+        return credentials.summary(redis_clients.client(), encryption.fernet(), instance_id, app)
 
 
-@blp.route("/instances/<instance_id>/credentials/<any(apns, fcm):provider>")
-@blp.route(APP + "/credentials/<any(apns, fcm):provider>")
+@blp.route("/instances/<instance_id>/credentials/" + PROVIDER)
+@blp.route(APP + "/credentials/" + PROVIDER)
 class CredentialByProvider(MethodView):
     @admin_doc
     @blp.response(204)
@@ -99,8 +101,8 @@ class CredentialByProvider(MethodView):
         """Remove a provider credential: the instance's (its devices are skipped from then on) or an app's
         (its devices fall back to the instance's)."""
         app = owner(app_name)
-        instances.get(store.client(), instance_id)
-        if not credentials.delete(store.client(), instance_id, provider, app):
+        instances.get(redis_clients.client(), instance_id)
+        if not credentials.delete(redis_clients.client(), instance_id, provider, app):
             abort(404, message=f"The {'app' if app else 'instance'} has no {provider} credential.")
 
 
@@ -111,5 +113,5 @@ class Outbox(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
     def get(self, instance_id: str):
         """The latest 100 notifications a dry run recorded instead of sending (embedded default)."""
-        instances.get(store.client(), instance_id)
-        return {"notifications": outbox.latest(store.client(), instance_id)}
+        instances.get(redis_clients.client(), instance_id)
+        return {"notifications": outbox.latest(redis_clients.client(), instance_id)}

@@ -10,7 +10,7 @@ from flask_smorest.error_handler import ErrorSchema
 
 from werkzeug.exceptions import NotFound
 
-from pushlite import delivery, store
+from pushlite import encryption, redis_clients
 from pushlite.parsing import StrictJsonBlueprint
 from pushlite.errors import handle_http_exception
 from pushlite.auth import AuthError, bearer, same_secret
@@ -54,15 +54,15 @@ class Instances(MethodView):
     @blp.response(200, InstanceSchema(many=True))
     def get(self):
         """List every instance."""
-        return [asdict(i) for i in instances.list_all(store.client())]
+        return [asdict(i) for i in instances.list_all(redis_clients.client())]
 
     @admin_doc
     @blp.arguments(InstanceCreateSchema)
     @blp.response(201, InstanceWithSecretSchema)
     def post(self, body: dict):
         """Create an instance (with its VAPID key pair); the response is the only one that shows its secret key."""
-        instance = instances.create(store.client(), body["name"])
-        vapid.ensure(store.client(), delivery.fernet(), instance.id)
+        instance = instances.create(redis_clients.client(), body["name"])
+        vapid.ensure(redis_clients.client(), encryption.fernet(), instance.id)
         return asdict(instance)
 
 
@@ -73,14 +73,14 @@ class InstanceById(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
     def get(self, instance_id: str):
         """Get an instance (never its secret key)."""
-        return asdict(instances.get(store.client(), instance_id))
+        return asdict(instances.get(redis_clients.client(), instance_id))
 
     @admin_doc
     @blp.response(204)
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
     def delete(self, instance_id: str):
         """Delete an instance and every device, interest and user it has."""
-        instances.delete(store.client(), instance_id)
+        instances.delete(redis_clients.client(), instance_id)
 
 
 @blp.route("/instances/<instance_id>/secret_key")
@@ -90,7 +90,7 @@ class SecretKey(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
     def post(self, instance_id: str):
         """Rotate the secret key; the new one is shown once, the old one stops working."""
-        instance = instances.rotate_secret(store.client(), instance_id)
+        instance = instances.rotate_secret(redis_clients.client(), instance_id)
         return {"id": instance.id, "secret_key": instance.secret_key}
 
 
@@ -101,4 +101,5 @@ class VapidKey(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
     def post(self, instance_id: str):
         """Rotate the VAPID key pair (Web Push); browsers subscribed with the old public key must subscribe again."""
-        return {"id": instance_id, "vapid_public_key": vapid.rotate(store.client(), delivery.fernet(), instance_id)}
+        public_key = vapid.rotate(redis_clients.client(), encryption.fernet(), instance_id)
+        return {"id": instance_id, "vapid_public_key": public_key}

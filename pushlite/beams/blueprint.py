@@ -5,14 +5,17 @@ through: instance id and device id checks, content type, JSON body.
 path of the Device API outside ``devices/``, the Web SDK's VAPID public key."""
 from __future__ import annotations
 
-from flask import request
+from typing import Callable
+
+from flask import current_app, request
 
 from pushlite.errors import ApiError
 from pushlite.parsing import Blueprint
 from pushlite.storage import records
 from pushlite.storage.instances import is_instance_id
+from pushlite.view_rules import View, current_view
 
-from . import errors
+from .errors import device_not_found, install_handlers
 
 blp = Blueprint(
     "beams_devices",
@@ -29,16 +32,25 @@ instance_blp = Blueprint(
 )
 
 for _blueprint in (blp, instance_blp):
-    errors.install_handlers(_blueprint)
+    install_handlers(_blueprint)
 
-# Endpoints whose body must be a JSON object.
-JSON_BODY = {"registerapns", "registerfcm", "registerweb", "metadata", "token", "interests"}
+JSON_BODY = "beams_json_body"
+MALFORMED_DEVICE_ID = "beams_malformed_device_id"
 
-# What a malformed device id gets, by endpoint: the seed names it for some.
-MALFORMED_DEVICE_ID = {
-    "user": (400, "Bad Request", "Invalid device id."),
-    "interest": (400, "Bad Request", "device-id given is not valid."),
-}
+
+def json_body(view: View) -> View:
+    """The view's request must carry a JSON object (else 400 before the view runs)."""
+    setattr(view, JSON_BODY, True)
+    return view
+
+
+def malformed_device_id(status: int, title: str, description: str) -> Callable[[View], View]:
+    """What a malformed device id in the view's path gets, where the seed names
+    it; elsewhere it is a 404 "Device not found" (a DELETE: the view's own answer)."""
+    def decorate(view: View) -> View:
+        setattr(view, MALFORMED_DEVICE_ID, (status, title, description))
+        return view
+    return decorate
 
 
 @blp.before_request
@@ -48,17 +60,15 @@ def check_request() -> None:
     args = req.view_args or {}
     if not is_instance_id(args.get("instance_id", "")):
         raise ApiError(400, "Bad Request", "instance-id given is not valid.")
-    view = (req.endpoint or "").rsplit(".", 1)[-1].lower()
-    method = req.method
+    view = current_view(current_app, req)
     device_id = args.get("device_id")
     if device_id is not None and not records.is_device_id(device_id):
-        if method == "DELETE" and view == "interest":
-            raise ApiError(400, "Incomplete Request", "device-id given is not valid.")
-        if view in MALFORMED_DEVICE_ID:
-            raise ApiError(*MALFORMED_DEVICE_ID[view])
-        if method != "DELETE":
-            raise errors.device_not_found()
-    json_body = view in JSON_BODY and method in ("POST", "PUT")
+        malformed = getattr(view, MALFORMED_DEVICE_ID, None)
+        if malformed is not None:
+            raise ApiError(*malformed)
+        if req.method != "DELETE":
+            raise device_not_found()
+    json_body = getattr(view, JSON_BODY, False)
     if json_body or req.content_length:
         if req.mimetype != "application/json":
             raise ApiError(400, "Invalid content type", "Only application/json is supported.")

@@ -2,23 +2,20 @@
 token, user id, and the instance's VAPID public key (for the Web SDK)."""
 from __future__ import annotations
 
-import re
-
 from flask import current_app, jsonify, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
-from pushlite import delivery, store, subscriptions
-from pushlite.apidoc import document_errors, documented
+from pushlite import encryption, platforms, redis_clients, subscriptions
+from pushlite.apidoc import document_errors, document_response
 from pushlite.auth import AuthError, bearer, same_secret, verify_user_token
 from pushlite.errors import ApiError, first_message
+from pushlite.platforms import Platform
 from pushlite.storage import devices, instances, vapid
 from pushlite.storage.errors import DeviceNotFound
 
-from .blueprint import blp, instance_blp
+from .blueprint import blp, instance_blp, json_body, malformed_device_id
 from .schemas import (
-    APNS_TOKEN,
-    FCM_TOKEN,
     DeviceSchema,
     EmptySchema,
     METADATA_FIELDS,
@@ -43,21 +40,21 @@ def check_client_token(instance_id: str) -> None:
         return
     try:
         given = bearer(header)
-        expected = instances.get(store.client(), instance_id).client_token
+        expected = instances.get(redis_clients.client(), instance_id).client_token
     except AuthError:
         given, expected = "", "-"
     if not same_secret(given, expected):
         raise ApiError(401, "Unauthorized", "Incorrect instance credentials.")
 
 
-def _register(instance_id: str, platform: str, body: dict, pattern: re.Pattern, label: str) -> dict:
+def _register(instance_id: str, platform: Platform, body: dict) -> dict:
     check_client_token(instance_id)
-    if not pattern.fullmatch(body["token"]):
-        raise ApiError(401, "Unauthorized", f"Incorrect {label} token supplied.")
+    if not platform.accepts(body["token"]):
+        raise ApiError(401, "Unauthorized", f"Incorrect {platform.label} token supplied.")
     device_id, interests = devices.register(
-        store.client(),
+        redis_clients.client(),
         instance_id,
-        platform,
+        platform.name,
         body["token"],
         bundle_id=body.get("bundleIdentifier", ""),
         metadata=body.get("metadata"),
@@ -69,7 +66,7 @@ def _register(instance_id: str, platform: str, body: dict, pattern: re.Pattern, 
 # the schema directly rather than through webargs' layers (plain ones without
 # marshmallow at all, see ``plain_registration``), and its answer is made
 # directly rather than through flask-smorest's response wrapper; both are
-# documented the same (``documented``).
+# documented the same (``document_response``).
 REGISTER_APNS = RegisterApnsSchema()
 REGISTER_FCM = RegisterFcmSchema()
 REGISTER_WEB = RegisterWebSchema()
@@ -91,31 +88,34 @@ def validated(schema: RegisterApnsSchema | RegisterFcmSchema | RegisterWebSchema
 
 @blp.route("/apns")
 class RegisterApns(MethodView):
-    @documented(200, RegisteredDeviceSchema, body=RegisterApnsSchema)
+    @json_body
+    @document_response(200, RegisteredDeviceSchema, body=RegisterApnsSchema)
     @document_errors(400, 401, 404, 413, 503)
     def post(self, instance_id: str):
         """Register an APNs device (the same token again returns the same device).
 
         An optional `Authorization: Bearer <client token>` is checked (401 when wrong).
         """
-        return jsonify(_register(instance_id, "apns", load(REGISTER_APNS, request.get_json()), APNS_TOKEN, "APNs"))
+        return jsonify(_register(instance_id, platforms.APNS, load(REGISTER_APNS, request.get_json())))
 
 
 @blp.route("/fcm")
 class RegisterFcm(MethodView):
-    @documented(200, RegisteredDeviceSchema, body=RegisterFcmSchema)
+    @json_body
+    @document_response(200, RegisteredDeviceSchema, body=RegisterFcmSchema)
     @document_errors(400, 401, 404, 413, 503)
     def post(self, instance_id: str):
         """Register an FCM device (the same token again returns the same device).
 
         An optional `Authorization: Bearer <client token>` is checked (401 when wrong).
         """
-        return jsonify(_register(instance_id, "fcm", load(REGISTER_FCM, request.get_json()), FCM_TOKEN, "FCM"))
+        return jsonify(_register(instance_id, platforms.FCM, load(REGISTER_FCM, request.get_json())))
 
 
 @blp.route("/web")
 class RegisterWeb(MethodView):
-    @documented(200, RegisteredDeviceSchema, body=RegisterWebSchema)
+    @json_body
+    @document_response(200, RegisteredDeviceSchema, body=RegisterWebSchema)
     @document_errors(400, 401, 404, 413, 503)
     def post(self, instance_id: str):
         """Register a browser's push subscription (the same token again returns the same device).
@@ -130,7 +130,7 @@ class RegisterWeb(MethodView):
         except subscriptions.InvalidSubscription as exc:
             raise ApiError(400, "Invalid web push token", str(exc)) from None
         device_id, interests = devices.register(
-            store.client(), instance_id, "web", body["token"], metadata=body.get("metadata")
+            redis_clients.client(), instance_id, platforms.WEB.name, body["token"], metadata=body.get("metadata")
         )
         return jsonify({"id": device_id, "initialInterestSet": interests})
 
@@ -141,7 +141,7 @@ class VapidPublicKey(MethodView):
     @document_errors(400, 404, 503)
     def get(self, instance_id: str):
         """The instance's VAPID public key, which browsers subscribe with (the Beams Web SDK asks first)."""
-        return {"vapidPublicKey": vapid.ensure(store.client(), delivery.fernet(), instance_id)}
+        return {"vapidPublicKey": vapid.ensure(redis_clients.client(), encryption.fernet(), instance_id)}
 
 
 @blp.route(f"/{PLATFORM}/<device_id>")
@@ -150,7 +150,7 @@ class Device(MethodView):
     @document_errors(400, 404, 503)
     def get(self, instance_id: str, platform: str, device_id: str):
         """Get a device: its id, user id and metadata."""
-        device = devices.get(store.client(), instance_id, device_id, platform)
+        device = devices.get(redis_clients.client(), instance_id, device_id, platform)
         return {"id": device.id, "userId": device.user_id, "metadata": device.metadata}
 
     @blp.response(200, EmptySchema)
@@ -158,7 +158,7 @@ class Device(MethodView):
     def delete(self, instance_id: str, platform: str, device_id: str):
         """Delete a device with its interests and user; deleting it again is not an error."""
         try:
-            devices.delete(store.client(), instance_id, device_id, platform)
+            devices.delete(redis_clients.client(), instance_id, device_id, platform)
         except DeviceNotFound:
             pass
         return {}
@@ -166,6 +166,7 @@ class Device(MethodView):
 
 @blp.route(f"/{PLATFORM}/<device_id>/metadata")
 class Metadata(MethodView):
+    @json_body
     @blp.arguments(MetadataSchema(), error_status_code=400)
     @blp.response(200, EmptySchema)
     @document_errors(404, 503)
@@ -173,32 +174,34 @@ class Metadata(MethodView):
         """Replace a device's metadata (APNs: sdkVersion, iosVersion, macosVersion; FCM: sdkVersion, androidVersion;
         web: sdkVersion)."""
         body = {k: v for k, v in body.items() if k in METADATA_FIELDS[platform]}
-        devices.set_metadata(store.client(), instance_id, device_id, platform, body)
+        devices.set_metadata(redis_clients.client(), instance_id, device_id, platform, body)
         return {}
 
 
 @blp.route("/fcm/<device_id>/token")
 class Token(MethodView):
+    @json_body
     @blp.arguments(TokenSchema(), error_status_code=400)
     @blp.response(200, EmptySchema)
     @document_errors(401, 404, 503)
     def put(self, body: dict, instance_id: str, device_id: str):
         """Replace an FCM device's token (after FCM refreshed it)."""
-        if not FCM_TOKEN.fullmatch(body["token"]):
+        if not platforms.FCM.accepts(body["token"]):
             raise ApiError(401, "Unauthorized", "Incorrect FCM token supplied.")
-        devices.set_token(store.client(), instance_id, device_id, "fcm", body["token"])
+        devices.set_token(redis_clients.client(), instance_id, device_id, platforms.FCM.name, body["token"])
         return {}
 
 
 @blp.route(f"/{PLATFORM}/<device_id>/user")
 class User(MethodView):
+    @malformed_device_id(400, "Bad Request", "Invalid device id.")
     @blp.doc(security=[{"BeamsUserJWT": []}])
     @blp.response(200, EmptySchema)
     @document_errors(400, 401, 403, 404, 422, 503)
     def put(self, instance_id: str, platform: str, device_id: str):
         """Associate the device with the user named by a Beams user JWT (`Authorization: Bearer`)."""
         token = bearer(request.headers.get("Authorization"))
-        client = store.client()
+        client = redis_clients.client()
         secret = instances.secret_key(client, instance_id)
         user_id = verify_user_token(token, instance_id, secret)
         devices.add_user(client, instance_id, device_id, platform, user_id, exclusive=True)

@@ -7,12 +7,12 @@ import binascii
 from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
-from pushlite import store
+from pushlite import redis_clients
 from pushlite.errors import ApiError
 from pushlite.storage import devices, interests
 from pushlite.storage.devices import MAX_INTERESTS_PER_DEVICE
 
-from .blueprint import blp
+from .blueprint import blp, json_body, malformed_device_id
 from .devices import PLATFORM
 from .errors import interest_set_too_large
 from .schemas import EmptySchema, InterestsPageSchema, InterestsQuerySchema, InterestsSchema
@@ -44,11 +44,12 @@ class Interests(MethodView):
     def get(self, query: dict, instance_id: str, platform: str, device_id: str):
         """List the device's interests, a page at a time (`limit`, `cursor`)."""
         after = decode_cursor(query["cursor"]) if "cursor" in query else None
-        device = devices.get(store.client(), instance_id, device_id, platform)
+        device = devices.get(redis_clients.client(), instance_id, device_id, platform)
         names, last = interests.page(device.interests, query["limit"], after)
         metadata = {"nextCursor": encode_cursor(last)} if last else {}
         return {"interests": names, "responseMetadata": metadata}
 
+    @json_body
     @blp.arguments(InterestsSchema(), error_status_code=400)
     @blp.response(200, EmptySchema)
     @document_errors(404, 503)
@@ -59,27 +60,29 @@ class Interests(MethodView):
             raise invalid_interest_name()
         if len(set(names)) > MAX_INTERESTS_PER_DEVICE:
             raise interest_set_too_large()
-        interests.replace(store.client(), instance_id, device_id, platform, names)
+        interests.replace(redis_clients.client(), instance_id, device_id, platform, names)
         return {}
 
 
 # A path converter, so that an encoded slash reaches the name check.
 @blp.route(f"/{PLATFORM}/<device_id>/interests/<path:interest_name>")
 class Interest(MethodView):
+    @malformed_device_id(400, "Bad Request", "device-id given is not valid.")
     @blp.response(200, EmptySchema)
     @document_errors(400, 404, 503)
     def post(self, instance_id: str, platform: str, device_id: str, interest_name: str):
         """Subscribe the device to an interest."""
         if not interests.is_interest_name(interest_name):
             raise invalid_interest_name()
-        interests.add(store.client(), instance_id, device_id, platform, [interest_name])
+        interests.add(redis_clients.client(), instance_id, device_id, platform, [interest_name])
         return {}
 
+    @malformed_device_id(400, "Incomplete Request", "device-id given is not valid.")
     @blp.response(200, EmptySchema)
     @document_errors(400, 404, 503)
     def delete(self, instance_id: str, platform: str, device_id: str, interest_name: str):
         """Unsubscribe the device from an interest."""
         if not interests.is_interest_name(interest_name):
             raise invalid_interest_name()
-        interests.remove(store.client(), instance_id, device_id, platform, [interest_name])
+        interests.remove(redis_clients.client(), instance_id, device_id, platform, [interest_name])
         return {}

@@ -6,7 +6,7 @@ from flask import request
 from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
-from pushlite import delivery, payloads, store
+from pushlite import payloads, publishing, redis_clients
 from pushlite.auth import AuthError, bearer, same_secret
 from pushlite.errors import ApiError
 from pushlite.parsing import Blueprint
@@ -50,7 +50,7 @@ def check_secret_key() -> None:
     except AuthError as exc:
         raise ApiError(401, "Unauthorized", exc.message) from None
     try:
-        secret = instances.secret_key(store.client(), instance_id)
+        secret = instances.secret_key(redis_clients.client(), instance_id)
     except InstanceNotFound:
         raise instance_not_found() from None
     if not same_secret(given, secret):
@@ -66,12 +66,11 @@ for _blueprint in (publish_blp, customer_blp):
 
 def _publish(instance_id: str, kind: str, targets: list[str], body: dict) -> dict:
     try:
-        content = payloads.check(body)
+        return {"publishId": publishing.publish(instance_id, kind, targets, body)}
     except payloads.PayloadTooLarge as exc:
         raise ApiError(400, "Payload too large", str(exc)) from None
     except payloads.PayloadError as exc:
         raise bad_request(str(exc)) from None
-    return {"publishId": delivery.publish(instance_id, kind, targets, content)}
 
 
 
@@ -120,7 +119,7 @@ class PublishStatus(MethodView):
         """A publish's progress: status and how many devices were targeted, delivered, failed, retried, removed,
         skipped, and reported it acknowledged or opened."""
         try:
-            record = publishes.get(store.client(), instance_id, publish_id)
+            record = publishes.get(redis_clients.client(), instance_id, publish_id)
         except PublishNotFound:
             raise ApiError(404, "Publish not found", "Could not find the publish (they are kept for 7 days).") from None
         return {"publishId": publish_id, **record}
@@ -133,5 +132,5 @@ class User(MethodView):
     @document_errors(401, 404, 503)
     def delete(self, instance_id: str, user_id: str):
         """Delete a user and all their devices."""
-        devices.delete_user(store.client(), instance_id, user_id)
+        devices.delete_user(redis_clients.client(), instance_id, user_id)
         return {}

@@ -22,7 +22,7 @@ from flask import request
 from flask.views import MethodView
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 
-from pushlite import store
+from pushlite import redis_clients
 from pushlite.apidoc import document_errors
 from pushlite.errors import ApiError
 from pushlite.parsing import Blueprint
@@ -93,5 +93,6 @@ class Events(MethodView):
     def post(self, event: dict, instance_id: str):
         """Report that a notification reached a device (`delivery`) or was opened (`open`); each device counts once
         in the publish's `acknowledged` / `opened`. Events for unknown publishes or devices are accepted and ignored."""
-        insights.record(store.client(), instance_id, event["publishId"], event["deviceId"], event["event"].lower())
+        insights.record(redis_clients.client(), instance_id, event["publishId"], event["deviceId"],
+                        event["event"].lower())
         return {}

@@ -9,13 +9,8 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from pushlite import subscriptions
 from pushlite.parsing import FullMatch, whole_value_pattern
+from pushlite.platforms import APNS_TOKEN, FCM_TOKEN
 from pushlite.storage.interests import INTEREST_NAME
-
-# The token shapes the providers issue. A token of another shape is refused by
-# the views with the seed's 401 ("Incorrect ... token supplied."); the
-# OpenAPI document states them as patterns.
-APNS_TOKEN = re.compile(r"(?:[0-9a-fA-F]{2}){32,100}")
-FCM_TOKEN = re.compile(r"[A-Za-z0-9_\-:.]{20,4096}")
 
 
 class _Body(Schema):
@@ -68,9 +63,9 @@ class MetadataSchema(ApnsMetadataSchema, FcmMetadataSchema, WebMetadataSchema):
 
 
 METADATA_FIELDS = {
-    "apns": set(ApnsMetadataSchema._declared_fields),
-    "fcm": set(FcmMetadataSchema._declared_fields),
-    "web": set(WebMetadataSchema._declared_fields),
+    "apns": set(ApnsMetadataSchema().fields),
+    "fcm": set(FcmMetadataSchema().fields),
+    "web": set(WebMetadataSchema().fields),
 }
 
 

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
 from pushlite.apidoc import document_errors
-from pushlite import store
+from pushlite import redis_clients
 from pushlite.auth import AuthError
 from pushlite.discord.errors import first_field_error
 from pushlite.errors import ApiError, validation_messages
@@ -85,7 +85,7 @@ class ChannelsEmptySchema(Schema):
 @blp.before_request
 def authenticate_caller() -> None:
     try:
-        g.caller = authenticate(store.client(), request.headers.get("Authorization"))
+        g.caller = authenticate(redis_clients.client(), request.headers.get("Authorization"))
     except AuthError as exc:
         raise fail(401, exc.message) from None
     if request.method == "POST":
@@ -114,7 +114,7 @@ class DeviceChannels(MethodView):
     def get(self, pushtoken: str):
         """Get the channels of the caller's device with this push token (or Matrix pusher pushkey)."""
         caller = g.caller
-        found = channels.devices_with_token(store.client(), caller.instance_id, caller.user_id, pushtoken)
+        found = channels.devices_with_token(redis_clients.client(), caller.instance_id, caller.user_id, pushtoken)
         if not found:
             raise no_device()
         return {"channels": channels.statuses(found)}
@@ -137,7 +137,7 @@ class DeviceChannels(MethodView):
             settings[channel["name"]] = channel["value"] == "enabled"
         caller = g.caller
         try:
-            channels.set_channels(store.client(), caller.instance_id, caller.user_id, pushtoken, settings)
+            channels.set_channels(redis_clients.client(), caller.instance_id, caller.user_id, pushtoken, settings)
         except DeviceNotFound:
             raise no_device() from None
         except InterestLimit:
@@ -153,4 +153,4 @@ class UserChannels(MethodView):
     def get(self):
         """Get the channels of all the caller's devices (enabled on any device wins)."""
         caller = g.caller
-        return {"channels": channels.of_user(store.client(), caller.instance_id, caller.user_id)}
+        return {"channels": channels.of_user(redis_clients.client(), caller.instance_id, caller.user_id)}

@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import redis
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 from redis.exceptions import RedisClusterException
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from pushlite import delivery, payloads, store
+from pushlite import encryption, payloads, publishing, redis_clients
 from pushlite.auth import same_secret
 from pushlite.errors import note_unavailable
 from pushlite.storage import census, devices, instances, interests, outbox, publishes, records, stats, vapid
 from pushlite.storage.errors import DeviceNotFound, InstanceNotFound, is_unavailable
 from pushlite.storage.publishes import PublishNotFound
 
-from . import data, session
+from .data import chart, credentials_of, instance_rows, jobs, targets, title_and_body, when
+from .session import PREFIX, check_csrf, csrf_token, log_in, log_out, logged_in
 
 log = logging.getLogger(__name__)
 
-public = Blueprint("console_public", __name__, url_prefix=session.PREFIX, template_folder="templates",
+public = Blueprint("console_public", __name__, url_prefix=PREFIX, template_folder="templates",
                    static_folder="static")
-blp = Blueprint("console", __name__, url_prefix=session.PREFIX)
+blp = Blueprint("console", __name__, url_prefix=PREFIX)
 
 # The test form's target kinds, and the publish kind each makes.
 TEST_KINDS = {"device": "devices", "user": "users", "interest": "interests"}
@@ -67,7 +67,7 @@ def _not_found(message: str):
 
 
 for _blueprint in (public, blp):
-    _blueprint.before_request(session.check_csrf)
+    _blueprint.before_request(check_csrf)
     _blueprint.after_request(_headers)
     _blueprint.register_error_handler(HTTPException, _http_error)
     _blueprint.register_error_handler(redis.RedisError, _redis_error)
@@ -77,13 +77,13 @@ for _blueprint in (public, blp):
         InstanceNotFound, lambda _: _not_found("There is no such instance (it may have been deleted)."))
     _blueprint.register_error_handler(
         PublishNotFound, lambda _: _not_found("There is no such publish (they are kept for 7 days)."))
-    _blueprint.context_processor(lambda: {"csrf_token": session.csrf_token, "when": data.when,
-                                          "targets": data.targets, "title_and_body": data.title_and_body})
+    _blueprint.context_processor(lambda: {"csrf_token": csrf_token, "when": when,
+                                          "targets": targets, "title_and_body": title_and_body})
 
 
 @blp.before_request
 def require_login():
-    if session.logged_in():
+    if logged_in():
         return None
     if request.method == "GET":
         return redirect(url_for("console_public.login", next=request.full_path.rstrip("?")))
@@ -95,7 +95,7 @@ def require_login():
 
 def _next_page(value: str) -> str:
     """Where to go after login: a console page, never another site."""
-    if value.startswith(session.PREFIX + "/") and not value.startswith("//") and "\\" not in value:
+    if value.startswith(PREFIX + "/") and not value.startswith("//") and "\\" not in value:
         return value
     return url_for("console.instances_page")
 
@@ -104,7 +104,7 @@ def _next_page(value: str) -> str:
 def login():
     if request.method == "POST":
         if same_secret(request.form.get("token", ""), current_app.config["PUSHLITE_ADMIN_TOKEN"]):
-            session.log_in()
+            log_in()
             return redirect(_next_page(request.form.get("next", "")), 303)
         log.warning("console: login refused (not the admin token)")
         return render_template("console/login.html", error="That is not the admin token.",
@@ -114,7 +114,7 @@ def login():
 
 @public.post("/logout")
 def logout():
-    session.log_out()
+    log_out()
     return redirect(url_for("console_public.login"), 303)
 
 
@@ -123,7 +123,7 @@ def logout():
 
 @blp.get("/")
 def instances_page(error: str | None = None, status: int = 200):
-    return render_template("console/instances.html", instances=data.instance_rows(store.client()),
+    return render_template("console/instances.html", instances=instance_rows(redis_clients.client()),
                            error=error), status
 
 
@@ -132,29 +132,29 @@ def create_instance():
     name = request.form.get("name", "").strip()
     if not 1 <= len(name) <= 200:
         return instances_page(error="A name is 1-200 characters.", status=400)
-    client = store.client()
+    client = redis_clients.client()
     instance = instances.create(client, name)
-    vapid.ensure(client, delivery.fernet(), instance.id)
+    vapid.ensure(client, encryption.fernet(), instance.id)
     return render_template("console/secret.html", instance=instance, created=True), 201
 
 
 def _instance(instance_id: str) -> instances.Instance:
     if not instances.is_instance_id(instance_id):
         raise InstanceNotFound(instance_id)
-    return instances.get(store.client(), instance_id)
+    return instances.get(redis_clients.client(), instance_id)
 
 
 @blp.get("/instances/<instance_id>")
 def instance_page(instance_id: str, form: dict[str, str] | None = None, error: str | None = None,
                   status: int = 200):
     instance = _instance(instance_id)
-    client = store.client()
+    client = redis_clients.client()
     dry_run = current_app.config["PUSHLITE_DRY_RUN"]
     minutes = stats.per_minute(client, instance_id)
     return render_template(
         "console/instance.html", instance=instance, census=census.get(client, instance_id),
-        credentials=data.credentials_of(client, delivery.fernet(), instance_id),
-        chart=data.chart(minutes), minutes=minutes,
+        credentials=credentials_of(client, encryption.fernet(), instance_id),
+        chart=chart(minutes), minutes=minutes,
         publishes=publishes.recent(client, instance_id, 20),
         outbox=outbox.latest(client, instance_id)[:20] if dry_run else None,
         form=form or {"kind": "device"}, error=error, outcomes=stats.OUTCOMES,
@@ -169,7 +169,7 @@ def delete_instance(instance_id: str):
     if request.form.get("name", "") != instance.name:
         return render_template("console/delete.html", instance=instance,
                                error="Type the instance's name exactly to delete it."), 400
-    instances.delete(store.client(), instance_id)
+    instances.delete(redis_clients.client(), instance_id)
     log.warning("console: instance %s deleted", instance_id)
     return redirect(url_for(".instances_page"), 303)
 
@@ -177,7 +177,7 @@ def delete_instance(instance_id: str):
 @blp.post("/instances/<instance_id>/secret_key")
 def rotate_secret(instance_id: str):
     _instance(instance_id)
-    instance = instances.rotate_secret(store.client(), instance_id)
+    instance = instances.rotate_secret(redis_clients.client(), instance_id)
     return render_template("console/secret.html", instance=instance, created=False)
 
 
@@ -189,21 +189,20 @@ def send_test(instance_id: str):
     _instance(instance_id)
     form = {name: request.form.get(name, "").strip() for name in ("kind", "target", "title", "body")}
     problem = _test_problem(instance_id, form)
-    content: dict[str, Any] = {}
     if problem is None:
         try:
-            content = payloads.check(payloads.from_message(form["title"] or None, form["body"] or None))
+            publish_id = publishing.publish(instance_id, TEST_KINDS[form["kind"]], [form["target"]],
+                                            payloads.from_message(form["title"] or None, form["body"] or None))
         except payloads.PayloadError as exc:
             problem = str(exc)
     if problem is not None:
         return instance_page(instance_id, form, problem, 400)
-    publish_id = delivery.publish(instance_id, TEST_KINDS[form["kind"]], [form["target"]], content)
     return redirect(url_for(".publish_page", instance_id=instance_id, publish_id=publish_id), 303)
 
 
 def _test_problem(instance_id: str, form: dict[str, str]) -> str | None:
     """Why the test form cannot be sent, or None."""
-    kind, target, client = form["kind"], form["target"], store.client()
+    kind, target, client = form["kind"], form["target"], redis_clients.client()
     if not (form["title"] or form["body"]):
         return "Give a title or a body."
     if kind == "device":
@@ -231,9 +230,9 @@ def _test_problem(instance_id: str, form: dict[str, str]) -> str | None:
 @blp.get("/instances/<instance_id>/publishes/<publish_id>")
 def publish_page(instance_id: str, publish_id: str):
     instance = _instance(instance_id)
-    client = store.client()
+    client = redis_clients.client()
     record = publishes.get(client, instance_id, publish_id)
     return render_template(
         "console/publish.html", instance=instance, publish_id=publish_id, record=record,
-        jobs=data.jobs(client, delivery.queue().connection, instance_id, publish_id, record),
+        jobs=jobs(client, publishing.fanout_queue().connection, instance_id, publish_id, record),
     )

@@ -9,14 +9,14 @@ from flask.views import MethodView
 from pushlite.parsing import Blueprint
 
 from pushlite.apidoc import document_errors
-from pushlite import store
+from pushlite import platforms, redis_clients
 from pushlite.auth import AuthError
-from pushlite.beams.schemas import APNS_TOKEN, FCM_TOKEN
+from pushlite.platforms import Platform
 from pushlite.storage import devices
 from pushlite.storage.errors import UserDeviceLimit
 from pushlite.user_auth import authenticate
 
-from . import sync_tokens
+from .sync_tokens import issue as issue_sync_token, verify as verify_sync_token
 from .errors import INVALID_JSON, error, invalid_form_body, max_devices, unauthorized
 from .schemas import (
     VOIP_PROVIDERS,
@@ -34,23 +34,20 @@ blp = Blueprint(
     description="Discord-style push devices (`Authorization: Bearer <user JWT>`).",
 )
 
-# provider -> (platform, APNs environment)
-PLATFORMS: dict[str, tuple[str, str | None]] = {
-    "gcm": ("fcm", None),
-    "apns": ("apns", "production"),
-    "apns_internal": ("apns", "sandbox"),
-    "apns_voip": ("apns_voip", "production"),
-    "apns_internal_voip": ("apns_voip", "sandbox"),
+# Discord's provider names: the platform and APNs environment each stands for.
+PLATFORMS: dict[str, tuple[Platform, str | None]] = {
+    "gcm": (platforms.FCM, None),
+    "apns": (platforms.APNS, "production"),
+    "apns_internal": (platforms.APNS, "sandbox"),
+    "apns_voip": (platforms.APNS_VOIP, "production"),
+    "apns_internal_voip": (platforms.APNS_VOIP, "sandbox"),
 }
-TOKEN_SHAPES = {"fcm": (FCM_TOKEN, "Invalid FCM token."), "apns": (APNS_TOKEN, "Invalid APNs token."),
-                "apns_voip": (APNS_TOKEN, "Invalid APNs VoIP token.")}
-
 
 
 @blp.before_request
 def authenticate_caller() -> None:
     try:
-        g.caller = authenticate(store.client(), request.headers.get("Authorization"))
+        g.caller = authenticate(redis_clients.client(), request.headers.get("Authorization"))
     except AuthError as exc:
         raise unauthorized(exc.message) from None
     if request.method in ("POST", "PUT", "DELETE"):
@@ -63,15 +60,14 @@ def device(provider: str, token: str, field: str = "") -> tuple[str, str | None,
     if provider not in PLATFORMS:
         raise invalid_form_body(f"{field}provider", f"Unknown push provider {provider!r}.")
     platform, environment = PLATFORMS[provider]
-    pattern, message = TOKEN_SHAPES[platform]
-    if not pattern.fullmatch(token):
-        raise invalid_form_body(f"{field}token", message)
-    return platform, environment, token
+    if not platform.accepts(token):
+        raise invalid_form_body(f"{field}token", f"Invalid {platform.label} token.")
+    return platform.name, environment, token
 
 
 def register(user_id: str, tokens: list[tuple[str, str | None, str]]) -> None:
     try:
-        devices.register_for_user(store.client(), g.caller.instance_id, user_id, tokens)
+        devices.register_for_user(redis_clients.client(), g.caller.instance_id, user_id, tokens)
     except UserDeviceLimit:
         raise max_devices() from None
 
@@ -118,7 +114,8 @@ class Devices(MethodView):
         if body["provider"] not in PLATFORMS:
             raise invalid_form_body("provider", f"Unknown push provider {body['provider']!r}.")
         platform, _ = PLATFORMS[body["provider"]]
-        devices.unregister_for_user(store.client(), g.caller.instance_id, g.caller.user_id, platform, body["token"])
+        devices.unregister_for_user(redis_clients.client(), g.caller.instance_id, g.caller.user_id, platform.name,
+                                    body["token"])
         return no_content()
 
 
@@ -130,7 +127,7 @@ class SyncToken(MethodView):
     def get(self):
         """Get a sync token for the caller (valid 30 days; signed, not stored)."""
         caller = g.caller
-        return {"token": sync_tokens.issue(caller.instance_id, caller.secret_key, caller.user_id)}
+        return {"token": issue_sync_token(caller.instance_id, caller.secret_key, caller.user_id)}
 
 
 @blp.route("/sync")
@@ -149,11 +146,11 @@ class Sync(MethodView):
         caller = g.caller
         token = device(body["provider"], body["token"])
         register(caller.user_id, [token])
-        client = store.client()
+        client = redis_clients.client()
         invalid: list[str] = []
         done = {caller.user_id}
         for sync_token in dict.fromkeys(body["push_sync_tokens"]):
-            user_id = sync_tokens.verify(sync_token, caller.instance_id, caller.secret_key)
+            user_id = verify_sync_token(sync_token, caller.instance_id, caller.secret_key)
             if user_id in done:
                 continue
             try:

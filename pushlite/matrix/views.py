@@ -9,15 +9,14 @@ from pushlite.parsing import Blueprint
 from marshmallow import ValidationError
 
 from pushlite.apidoc import document_errors
-from pushlite import store, url_guard
+from pushlite import redis_clients, url_guard
 from pushlite.auth import AuthError
 from pushlite.storage import pushers
 from pushlite.storage.errors import UserDeviceLimit
 from pushlite.user_auth import authenticate
 from workers.senders import matrix_encryption
 
-from . import errors
-from .errors import invalid, missing
+from .errors import error, from_messages, invalid, missing
 from .schemas import MatrixEmptySchema, PushersSchema, SetPusherSchema
 
 blp = Blueprint(
@@ -47,19 +46,19 @@ def authenticate_caller() -> None:
     if not (header and header.lower().startswith("bearer ")) and request.args.get("access_token"):
         header = "Bearer " + request.args["access_token"]
     try:
-        g.caller = authenticate(store.client(), header)
+        g.caller = authenticate(redis_clients.client(), header)
     except AuthError as exc:
         if not header or not header.lower().startswith("bearer "):
-            raise errors.error(401, "M_MISSING_TOKEN", "Missing access token.") from None
-        raise errors.error(401, "M_UNKNOWN_TOKEN", f"Unrecognised access token: {exc.message}") from None
+            raise error(401, "M_MISSING_TOKEN", "Missing access token.") from None
+        raise error(401, "M_UNKNOWN_TOKEN", f"Unrecognised access token: {exc.message}") from None
 
 
 def json_object() -> dict:
     body = request.get_json(force=True, silent=True)
     if body is None:
-        raise errors.error(400, "M_NOT_JSON", "Content not JSON.")
+        raise error(400, "M_NOT_JSON", "Content not JSON.")
     if not isinstance(body, dict):
-        raise errors.error(400, "M_BAD_JSON", "Content must be a JSON object.")
+        raise error(400, "M_BAD_JSON", "Content must be a JSON object.")
     return body
 
 
@@ -113,7 +112,7 @@ class Pushers(MethodView):
     def get(self):
         """Get the caller's pushers, with every field they set."""
         caller = g.caller
-        found = pushers.of_user(store.client(), caller.instance_id, caller.user_id)
+        found = pushers.of_user(redis_clients.client(), caller.instance_id, caller.user_id)
         return {"pushers": [pushers.as_pusher(device) for device in found]}
 
 
@@ -134,9 +133,9 @@ class SetPusher(MethodView):
         try:
             body = SetPusherSchema().load(json_object())
         except ValidationError as exc:
-            raise errors.from_messages(exc.normalized_messages()) from None
+            raise from_messages(exc.normalized_messages()) from None
         check_identity(body)
-        caller, client = g.caller, store.client()
+        caller, client = g.caller, redis_clients.client()
         if body["kind"] is None:
             pushers.delete_pusher(client, caller.instance_id, caller.user_id, body["app_id"], body["pushkey"])
             return {}
@@ -145,6 +144,6 @@ class SetPusher(MethodView):
             pushers.set_pusher(client, caller.instance_id, caller.user_id, body["app_id"], body["pushkey"], body,
                                append=body["append"])
         except UserDeviceLimit:
-            raise errors.error(400, "M_LIMIT_EXCEEDED", "The user already has the maximum of 100 devices "
+            raise error(400, "M_LIMIT_EXCEEDED", "The user already has the maximum of 100 devices "
                                                         "and pushers.") from None
         return {}

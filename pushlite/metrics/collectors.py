@@ -29,10 +29,10 @@ from rq.utils import utcparse
 from rq.worker_registration import REDIS_WORKER_KEYS
 
 from config import Config
+from pushlite.platforms import PROVIDERS
 from pushlite.storage import keys, publishes, stats
 from pushlite.storage.connection import connect, connect_queue
 
-PROVIDERS = ("apns", "fcm", "web", "matrix")
 QUEUES = ("pushlite-fanout", "pushlite-delivery")
 # How many active publishes a scrape reads the status of; beyond, counted as not done.
 PENDING_CHECKED = 1000

@@ -6,12 +6,11 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
-from pushlite import delivery, payloads
+from pushlite import payloads, publishing
 
-from . import errors
-from .blueprint import blp, documented, instance_id
+from .blueprint import blp, instance_id, requires_token
 from .devices import check_topics
-from .errors import MPushError
+from .errors import BAD_REQUEST, OK, PAYLOAD_TOO_LARGE, TOO_MANY_TOPICS, MPushError
 from .schemas import MPushSendResponseSchema, MPushSendSchema
 
 MAX_TOPICS = 100
@@ -19,7 +18,7 @@ MAX_TOPICS = 100
 
 @blp.route("/send")
 class Send(MethodView):
-    @documented(blp, secret=True)
+    @requires_token(secret=True)
     @blp.arguments(MPushSendSchema, error_status_code=400)
     @blp.response(200, MPushSendResponseSchema)
     @document_errors(400, 401, 403, 413, 415, 503)
@@ -27,15 +26,14 @@ class Send(MethodView):
         """Send a notification to the devices registered to 1-100 topics (secret key only)."""
         names = check_topics(body["topics"])
         if not names:
-            raise MPushError(errors.BAD_REQUEST, "topics must name at least one topic.")
+            raise MPushError(BAD_REQUEST, "topics must name at least one topic.")
         if len(names) > MAX_TOPICS:
-            raise MPushError(errors.TOO_MANY_TOPICS, f"A send can target at most {MAX_TOPICS} topics.")
+            raise MPushError(TOO_MANY_TOPICS, f"A send can target at most {MAX_TOPICS} topics.")
         if not (body["title"] or body["body"]):
-            raise MPushError(errors.BAD_REQUEST, "title and body cannot both be empty.")
+            raise MPushError(BAD_REQUEST, "title and body cannot both be empty.")
         try:
-            content = payloads.check(payloads.from_message(body["title"], body["body"], body.get("data")))
+            publish_id = publishing.publish(instance_id(), "interests", names,
+                                            payloads.from_message(body["title"], body["body"], body.get("data")))
         except payloads.PayloadError as exc:
-            raise MPushError(errors.PAYLOAD_TOO_LARGE, str(exc)) from None
-        iid = instance_id()
-        publish_id = delivery.publish(iid, "interests", names, content)
-        return {"status_code": errors.OK, "publish_id": publish_id}
+            raise MPushError(PAYLOAD_TOO_LARGE, str(exc)) from None
+        return {"status_code": OK, "publish_id": publish_id}

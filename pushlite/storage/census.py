@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 
 import redis
 
+from pushlite.platforms import NAMES_BY_CODE
+
 from . import keys, records
 from .cluster import scan_slot_of
 
@@ -92,7 +94,7 @@ def _platforms(client: redis.Redis, device_prefix: str, per_bucket: list[int], s
             pipe.hvals(device_prefix + bucket)
         for values in pipe.execute():
             # The platform code is the record's first field.
-            platforms.update(records.PLATFORMS.get(v.split(records.FIELD_SEP, 1)[0], "other") for v in values)
+            platforms.update(NAMES_BY_CODE.get(v.split(records.FIELD_SEP, 1)[0], "other") for v in values)
     return platforms, sampled
 
 

@@ -14,7 +14,9 @@ from typing import Iterable, Mapping
 
 import redis
 
-from . import devices, records
+from pushlite import platforms
+
+from . import devices
 from .devices import MAX_INTERESTS_PER_DEVICE
 from .errors import DeviceNotFound
 from .records import Device
@@ -41,7 +43,7 @@ def set_channels(
         raise DeviceNotFound(token)
     args: list[object] = [user_id, MAX_INTERESTS_PER_DEVICE, token, len(found)]
     for device in found:
-        args += [records.PLATFORM_CODES[device.platform], device.id]
+        args += [platforms.CODES[device.platform], device.id]
     for name, enabled in channels.items():
         args += [name, "1" if enabled else "0"]
     devices.call(client, instance_id, "set_channels", args, devices=[device.id for device in found],

@@ -16,10 +16,11 @@ from typing import Any
 import redis
 from cryptography.fernet import Fernet, InvalidToken
 
+from pushlite.platforms import CREDENTIAL_PROVIDERS
+
 from . import keys
 from .errors import InstanceNotFound
 
-PROVIDERS = ("apns", "fcm")
 INSTANCE = ""  # the app name that stands for the instance's own credentials
 
 # What GET may show of each credential: identifiers, never key material.
@@ -87,8 +88,8 @@ def summary(client: redis.Redis, fernet: Fernet, instance_id: str, app: str = IN
 
 def has(client: redis.Redis, instance_id: str, app: str) -> dict[str, bool]:
     """Which providers the app has a credential of its own for (nothing decrypted)."""
-    found = client.hmget(keys.credentials(instance_id), [field(provider, app) for provider in PROVIDERS])
-    return {provider: value is not None for provider, value in zip(PROVIDERS, found)}
+    found = client.hmget(keys.credentials(instance_id), [field(provider, app) for provider in CREDENTIAL_PROVIDERS])
+    return {provider: value is not None for provider, value in zip(CREDENTIAL_PROVIDERS, found)}
 
 
 def delete(client: redis.Redis, instance_id: str, provider: str, app: str = INSTANCE) -> bool:

@@ -11,6 +11,8 @@ from typing import Any, Sequence
 import redis
 from redis.exceptions import TryAgainError
 
+from pushlite import platforms
+
 from . import keys, records
 from .errors import DeviceNotFound, InstanceNotFound, InterestLimit, UserAlreadySet, UserDeviceLimit
 from .records import Device
@@ -29,7 +31,7 @@ _FAILURES = {
 
 
 def platform_code(platform: str | None) -> str:
-    return records.PLATFORM_CODES[platform] if platform else ""
+    return platforms.CODES[platform] if platform else ""
 
 
 def call(
@@ -152,7 +154,7 @@ def register_command(
         "register",
         [
             derived,
-            records.PLATFORM_CODES[platform],
+            platforms.CODES[platform],
             records.ENVIRONMENT_CODES[environment],
             token,
             bundle_id,
@@ -310,7 +312,7 @@ def register_for_user(
         derived.append(records.derive_id(instance_id, platform, token))
         args += [
             derived[-1],
-            records.PLATFORM_CODES[platform],
+            platforms.CODES[platform],
             records.ENVIRONMENT_CODES[environment],
             token,
             records.random_id(),
@@ -328,7 +330,7 @@ def unregister_for_user(client: redis.Redis, instance_id: str, user_id: str, pla
     derived = records.derive_id(instance_id, platform, token)
     result = call(
         client, instance_id, "unregister_for_user",
-        [derived, records.PLATFORM_CODES[platform], token, user_id],
+        [derived, platforms.CODES[platform], token, user_id],
         devices=[derived], users=[user_id],
     )
     return result[1]
@@ -338,5 +340,5 @@ def detach_user(client: redis.Redis, instance_id: str, user_id: str) -> int:
     """Detach the user from every device of theirs and forget the user, in one
     script call: a device nothing else holds (no other user, no interest) is
     deleted, and so is the user's Matrix pusher. Returns how many devices went."""
-    result = call(client, instance_id, "detach_user", [user_id, records.PLATFORM_CODES["matrix"]], users=[user_id])
+    result = call(client, instance_id, "detach_user", [user_id, platforms.MATRIX.code], users=[user_id])
     return int(result[1])

@@ -21,11 +21,13 @@ from typing import Any
 
 import redis
 
+from pushlite import platforms
+
 from . import devices, records
 from .devices import MAX_DEVICES_PER_USER
 from .records import Device
 
-PLATFORM = "matrix"
+PLATFORM = platforms.MATRIX.name
 
 # The pusher fields kept in the record's metadata, as the client sent them.
 FIELDS = ("kind", "app_display_name", "device_display_name", "profile_tag", "lang", "data", "encryption")
@@ -61,7 +63,7 @@ def set_pusher(
     own = own_id(instance_id, user_id, app_id, pushkey)
     result = devices.call(
         client, instance_id, "set_pusher",
-        [own, shared_id(instance_id, app_id, pushkey), records.PLATFORM_CODES[PLATFORM], pushkey, app_id,
+        [own, shared_id(instance_id, app_id, pushkey), platforms.CODES[PLATFORM], pushkey, app_id,
          records.pack_metadata(metadata), records.random_id(), user_id, "1" if append else "0",
          MAX_DEVICES_PER_USER],
         devices=[own, shared_id(instance_id, app_id, pushkey)], users=[user_id],
@@ -75,7 +77,7 @@ def delete_pusher(client: redis.Redis, instance_id: str, user_id: str, app_id: s
     shared = shared_id(instance_id, app_id, pushkey)
     result = devices.call(
         client, instance_id, "delete_pusher",
-        [shared, records.PLATFORM_CODES[PLATFORM], pushkey, app_id, user_id],
+        [shared, platforms.CODES[PLATFORM], pushkey, app_id, user_id],
         devices=[shared], users=[user_id],
     )
     return int(result[1]) > 0

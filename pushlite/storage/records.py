@@ -12,6 +12,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from pushlite import platforms
+
 FIELD_SEP = "\x1f"
 LIST_SEP = "\x1e"
 
@@ -20,10 +22,6 @@ LIST_SEP = "\x1e"
 PLATFORM, ENVIRONMENT, TOKEN, USERS, INTERESTS, BUNDLE, METADATA, ALIAS, DISABLED, APP = range(10)
 FIELD_COUNT = 10
 
-# "web": a browser's Web Push subscription (the token is the Beams Web SDK's
-# base64 of the PushSubscription JSON; see ``pushlite.subscriptions``).
-PLATFORM_CODES = {"fcm": "f", "apns": "a", "apns_voip": "v", "matrix": "m", "web": "w"}
-PLATFORMS = {code: name for name, code in PLATFORM_CODES.items()}
 ENVIRONMENT_CODES = {None: "", "production": "p", "sandbox": "s"}
 ENVIRONMENTS = {code: name for name, code in ENVIRONMENT_CODES.items()}
 
@@ -88,7 +86,7 @@ def unpack(device_id: str, record: str | bytes) -> Device:
     parts += [""] * (FIELD_COUNT - len(parts))
     return Device(
         id=device_id,
-        platform=PLATFORMS[parts[PLATFORM]],
+        platform=platforms.NAMES_BY_CODE[parts[PLATFORM]],
         environment=ENVIRONMENTS.get(parts[ENVIRONMENT]),
         token=parts[TOKEN],
         users=parts[USERS].split(LIST_SEP) if parts[USERS] else [],

@@ -22,7 +22,7 @@ In case an event is missed, the process also asks Sentinel for the master
 every second. What remains is Redis' own asynchronous-replication window:
 writes the old master acknowledged before the failover began but had not yet
 passed to the replica (docs/scaling.md). ``PUSHLITE_REDIS_MIN_REPLICAS``
-closes it (``store.py``).
+closes it (``pushlite/redis_clients.py``).
 """
 from __future__ import annotations
 

@@ -18,14 +18,17 @@ from typing import Any, Mapping, Sequence
 
 import redis
 
+from pushlite import platforms
+from pushlite.platforms import Platform
+
 from . import devices, keys
 from .errors import DeviceNotFound, InstanceNotFound, StorageError, UserDeviceLimit
 from .records import Device
 from .scripts import Call, run, run_many
 
-# Twilio provider name -> pushlite platform.
-PROVIDERS = {"FCM": "fcm", "APNS": "apns"}
-PROVIDER_OF_PLATFORM = {platform: provider for provider, platform in PROVIDERS.items()}
+# The platforms a registration can be on, by the provider name Twilio gives them.
+PLATFORMS: dict[str, Platform] = {"FCM": platforms.FCM, "APNS": platforms.APNS}
+TWILIO_NAME = {platform.name: name for name, platform in PLATFORMS.items()}
 
 REGISTRATION_PREFIX = "comms_device_registration_"
 USER_PREFIX = "comms_user_"
@@ -149,7 +152,7 @@ def register(
             registration = _retag(client, instance_id, registration, dict(tags))
         return registration, device, False
     user_id = user_id or new_user_id()
-    platform = PROVIDERS[provider]
+    platform = PLATFORMS[provider].name
     device_id, _ = devices.register(client, instance_id, platform, token, app=app)
     try:
         devices.add_user(client, instance_id, device_id, platform, user_id, exclusive=False)
@@ -222,10 +225,10 @@ def of_user(client: redis.Redis, instance_id: str, user_id: str) -> list[tuple[R
             raise InstanceNotFound(instance_id)
         return None
     found = [d for d in devices.load_many(client, instance_id, device_ids).values()
-             if d.platform in PROVIDER_OF_PLATFORM]
+             if d.platform in TWILIO_NAME]
     if not found:
         return []
-    digests = [token_digest(PROVIDER_OF_PLATFORM[d.platform], d.token) for d in found]
+    digests = [token_digest(TWILIO_NAME[d.platform], d.token) for d in found]
     registration_ids = client.hmget(keys.twilio_tokens(instance_id), digests)
     wanted = [(i, d) for i, d in zip(registration_ids, found) if i]
     raws = client.hmget(keys.twilio_registrations(instance_id), [i for i, _ in wanted]) if wanted else []

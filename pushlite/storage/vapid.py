@@ -18,13 +18,14 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from pushlite import platforms
 from pushlite.subscriptions import b64url
 
 from . import keys
 from .credentials import CredentialDecryptError
 from .errors import InstanceNotFound
 
-PROVIDER = "web"
+PROVIDER = platforms.WEB.provider
 
 # Store the new pair unless one is there (HSETNX), only for an instance that
 # exists; answers the pair then stored.

@@ -4,43 +4,43 @@ object body."""
 from __future__ import annotations
 
 from flask import g, request
-from pushlite.parsing import Blueprint
 
-from pushlite import store
+from pushlite import redis_clients
 from pushlite.auth import same_secret
+from pushlite.parsing import Blueprint
 from pushlite.storage import instances
 from pushlite.storage.errors import InstanceNotFound
+from pushlite.view_rules import View
 
-from . import errors
-from .errors import TwilioError
+from .errors import CODES_DOC, TwilioError, authenticate, install_handlers, invalid
 
 blp = Blueprint(
     "twilio",
     __name__,
     url_prefix="/v1",
     description="Twilio-style Push Notifications: device registrations for users and apps, sends to users. "
-                "HTTP Basic `<instance id>:<secret key>`. " + errors.CODES_DOC,
+                "HTTP Basic `<instance id>:<secret key>`. " + CODES_DOC,
 )
 
-errors.install_handlers(blp)
+install_handlers(blp)
 
 
 @blp.before_request
-def authenticate() -> None:
+def check_basic_auth() -> None:
     auth = request.authorization
     if auth is None or auth.type != "basic" or not instances.is_instance_id(auth.username or ""):
-        raise errors.authenticate()
+        raise authenticate()
     try:
-        secret = instances.secret_key(store.client(), auth.username)
+        secret = instances.secret_key(redis_clients.client(), auth.username)
     except InstanceNotFound:
-        raise errors.authenticate() from None
+        raise authenticate() from None
     if not same_secret(auth.password or "", secret):
-        raise errors.authenticate()
+        raise authenticate()
     if request.method == "POST":
         if request.mimetype != "application/json":
             raise TwilioError(20415, 415, "Content-Type must be application/json.")
         if not isinstance(request.get_json(silent=True), dict):
-            raise errors.invalid("The body must be a JSON object.")
+            raise invalid("The body must be a JSON object.")
     g.twilio_instance_id = auth.username
 
 
@@ -49,5 +49,6 @@ def instance_id() -> str:
     return g.twilio_instance_id
 
 
-def documented(view):
+def document_basic_auth(view: View) -> View:
+    """Document the operation's HTTP Basic authentication (``check_basic_auth`` checks every request)."""
     return blp.doc(security=[{"TwilioBasic": []}])(view)

@@ -10,12 +10,12 @@ import redis
 from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
-from pushlite import delivery, payloads, store
+from pushlite import payloads, publishing, redis_clients
 from pushlite.storage import apps, publishes
 from pushlite.storage.publishes import PublishNotFound
 
-from . import errors
-from .blueprint import blp, documented, instance_id
+from .errors import invalid, not_found
+from .blueprint import blp, document_basic_auth, instance_id
 from .schemas import TwilioOperationAcceptedSchema, TwilioOperationSchema, TwilioSendSchema
 
 MAX_USERS = 1000
@@ -53,7 +53,7 @@ def app_filter(client: redis.Redis, iid: str, app_name: str | None) -> dict[str,
 
 @blp.route("/PushNotifications")
 class PushNotifications(MethodView):
-    @documented
+    @document_basic_auth
     @blp.arguments(TwilioSendSchema, error_status_code=400)
     @blp.response(202, TwilioOperationAcceptedSchema)
     @document_errors(400, 401, 413, 415, 503)
@@ -61,25 +61,26 @@ class PushNotifications(MethodView):
         """Send a notification to 1-1000 users: their devices of `appName`, else of the default app and of no app."""
         users = list(dict.fromkeys(recipient["userId"] for recipient in body["to"]))
         if not users:
-            raise errors.invalid('Invalid parameter "to": name at least one user.')
+            raise invalid('Invalid parameter "to": name at least one user.')
         if len(users) > MAX_USERS:
-            raise errors.invalid(f'Invalid parameter "to": at most {MAX_USERS} users.')
+            raise invalid(f'Invalid parameter "to": at most {MAX_USERS} users.')
         content = body["content"]
         if not (content.get("title") or content.get("body")):
-            raise errors.invalid('Invalid parameter "content": give a title or a body.')
+            raise invalid('Invalid parameter "content": give a title or a body.')
+        iid = instance_id()
+        payload = payloads.from_message(content.get("title"), content.get("body"))
         try:
-            payload = payloads.check(payloads.from_message(content.get("title"), content.get("body")))
+            publish_id = publishing.publish(iid, "users", users, payload,
+                                            app_filter(redis_clients.client(), iid, body.get("appName")))
         except payloads.PayloadError as exc:
-            raise errors.invalid(f'Invalid parameter "content": {exc}') from None
-        iid, client = instance_id(), store.client()
-        publish_id = delivery.publish(iid, "users", users, payload, app_filter(client, iid, body.get("appName")))
+            raise invalid(f'Invalid parameter "content": {exc}') from None
         operation = operation_id(publish_id)
         return {"id": operation, "status": "queued", "uri": f"/PushNotifications/Operations/{operation}"}
 
 
 @blp.route("/PushNotifications/Operations/<operation>")
 class Operation(MethodView):
-    @documented
+    @document_basic_auth
     @blp.response(200, TwilioOperationSchema)
     @document_errors(401, 404, 503)
     def get(self, operation: str):
@@ -88,9 +89,9 @@ class Operation(MethodView):
         try:
             if publish_id is None:
                 raise PublishNotFound(operation)
-            record = publishes.get(store.client(), instance_id(), publish_id)
+            record = publishes.get(redis_clients.client(), instance_id(), publish_id)
         except PublishNotFound:
-            raise errors.not_found() from None
+            raise not_found() from None
         counters = {name: int(record.get(name, 0)) for name in publishes.COUNTERS}
         return {
             "id": operation,

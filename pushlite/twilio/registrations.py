@@ -6,18 +6,14 @@ from urllib.parse import quote
 from flask.views import MethodView
 
 from pushlite.apidoc import document_errors
-from pushlite import store
-from pushlite.beams.schemas import APNS_TOKEN, FCM_TOKEN
+from pushlite import redis_clients
 from pushlite.storage import twilio
 from pushlite.storage.records import Device
 from pushlite.storage.twilio import Registration
 
-from . import errors
-from .blueprint import blp, documented, instance_id
+from .errors import invalid
+from .blueprint import blp, document_basic_auth, instance_id
 from .schemas import TwilioRegistrationBodySchema, TwilioRegistrationSchema
-
-TOKEN_SHAPES = {"APNS": (APNS_TOKEN, "an APNs device token (64-200 hex digits)"),
-                "FCM": (FCM_TOKEN, "an FCM registration token")}
 
 
 def shown(registration: Registration, device: Device) -> dict:
@@ -38,7 +34,7 @@ def shown(registration: Registration, device: Device) -> dict:
 
 @blp.route("/PushNotifications/DeviceRegistrations")
 class DeviceRegistrations(MethodView):
-    @documented
+    @document_basic_auth
     @blp.arguments(TwilioRegistrationBodySchema, error_status_code=400)
     @blp.response(201, TwilioRegistrationSchema, description="Registered")
     @blp.alt_response(200, schema=TwilioRegistrationSchema, description="The token was already registered so: "
@@ -46,11 +42,11 @@ class DeviceRegistrations(MethodView):
     @document_errors(400, 401, 409, 413, 415, 422, 503)
     def post(self, body: dict):
         """Register a device token for a user (a new comms_user_ when no userId is given) and an app, with tags."""
-        pattern, label = TOKEN_SHAPES[body["provider"]]
-        if not pattern.fullmatch(body["token"]):
-            raise errors.invalid(f'Invalid parameter "token": not {label}.')
+        platform = twilio.PLATFORMS[body["provider"]]
+        if not platform.accepts(body["token"]):
+            raise invalid(f'Invalid parameter "token": not an {platform.token_name}.')
         registration, device, created = twilio.register(
-            store.client(), instance_id(), body["provider"], body["token"], body["appName"], body.get("userId"),
+            redis_clients.client(), instance_id(), body["provider"], body["token"], body["appName"], body.get("userId"),
             body.get("tags"),
         )
         return shown(registration, device), 201 if created else 200
@@ -58,18 +54,18 @@ class DeviceRegistrations(MethodView):
 
 @blp.route("/PushNotifications/DeviceRegistrations/<registration_id>")
 class DeviceRegistration(MethodView):
-    @documented
+    @document_basic_auth
     @blp.response(200, TwilioRegistrationSchema)
     @document_errors(401, 404, 503)
     def get(self, registration_id: str):
         """Get a device registration."""
-        return shown(*twilio.get(store.client(), instance_id(), registration_id))
+        return shown(*twilio.get(redis_clients.client(), instance_id(), registration_id))
 
-    @documented
+    @document_basic_auth
     @blp.response(204)
     @document_errors(401, 404, 503)
     def delete(self, registration_id: str):
         """Delete a registration: its user no longer reaches the token (the device goes when nothing else holds it)."""
-        client = store.client()
+        client = redis_clients.client()
         registration, _ = twilio.get(client, instance_id(), registration_id)
         twilio.delete(client, instance_id(), registration)

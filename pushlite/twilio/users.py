@@ -8,20 +8,20 @@ import binascii
 from flask import url_for
 from flask.views import MethodView
 
-from pushlite import store
+from pushlite import redis_clients
 from pushlite.apidoc import document_errors
 from pushlite.storage import twilio
 
-from . import errors
-from .blueprint import blp, documented, instance_id
+from .errors import invalid, not_found
+from .blueprint import blp, document_basic_auth, instance_id
 from .registrations import shown
 from .schemas import TwilioPageQuerySchema, TwilioRegistrationPageSchema, TwilioUserSchema
 
 
 def registrations_of(user_id: str) -> list:
-    found = twilio.of_user(store.client(), instance_id(), user_id)
+    found = twilio.of_user(redis_clients.client(), instance_id(), user_id)
     if found is None:
-        raise errors.not_found()
+        raise not_found()
     return found
 
 
@@ -36,30 +36,30 @@ def after(token: str) -> tuple[int, str]:
         created_at, _, registration_id = decoded.partition(":")
         return int(created_at), registration_id
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise errors.invalid('Invalid parameter "PageToken": not a page token of this list.') from None
+        raise invalid('Invalid parameter "PageToken": not a page token of this list.') from None
 
 
 @blp.route("/Users/<user_id>")
 class User(MethodView):
-    @documented
+    @document_basic_auth
     @blp.response(200, TwilioUserSchema)
     @document_errors(401, 404, 503)
     def get(self, user_id: str):
         """Get a user (any user with a device, through any API) and their device registrations."""
         return {"id": user_id, "deviceRegistrations": [shown(r, d) for r, d in registrations_of(user_id)]}
 
-    @documented
+    @document_basic_auth
     @blp.response(204)
     @document_errors(401, 404, 503)
     def delete(self, user_id: str):
         """Delete a user: detached from every device (a device nothing else holds is deleted), registrations gone."""
-        if not twilio.delete_user(store.client(), instance_id(), user_id):
-            raise errors.not_found()
+        if not twilio.delete_user(redis_clients.client(), instance_id(), user_id):
+            raise not_found()
 
 
 @blp.route("/Users/<user_id>/DeviceRegistrations")
 class UserRegistrations(MethodView):
-    @documented
+    @document_basic_auth
     @blp.arguments(TwilioPageQuerySchema, location="query", error_status_code=400)
     @blp.response(200, TwilioRegistrationPageSchema)
     @document_errors(400, 401, 404, 503)

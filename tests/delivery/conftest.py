@@ -19,7 +19,7 @@ from rq.registry import ScheduledJobRegistry
 from rq.worker import SimpleWorker
 
 from config import TestingConfig
-from pushlite import store
+from pushlite import redis_clients
 from pushlite.app import create_app
 from pushlite.storage import devices, interests
 from tests.conftest import ADMIN, Deployment
@@ -64,7 +64,7 @@ def web(delivery_app):
 
 @pytest.fixture
 def data(delivery_app) -> redis.Redis:
-    return store.client_of(delivery_app)
+    return redis_clients.client_of(delivery_app)
 
 
 @pytest.fixture

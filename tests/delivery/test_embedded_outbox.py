@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 import config
-from pushlite import store
+from pushlite import redis_clients
 from pushlite.app import create_app
 from pushlite.storage import devices, interests, keys
 from tests import insights
@@ -91,11 +91,11 @@ def test_the_outbox_keeps_the_latest_100_newest_first(embedded, demo):
     rounds = [e["payload"]["data"]["round"] for e in entries]
     assert rounds == [2] * 40 + [1] * 40 + [0] * 20
     # Older ones are not kept behind the scenes either.
-    assert store.client_of(embedded.application).llen(keys.outbox(demo["id"])) == 100
+    assert redis_clients.client_of(embedded.application).llen(keys.outbox(demo["id"])) == 100
 
 
 def test_voip_devices_need_a_voip_payload_in_the_outbox_too(embedded, demo):
-    data = store.client_of(embedded.application)
+    data = redis_clients.client_of(embedded.application)
     voip_id, _ = devices.register(data, demo["id"], "apns_voip", "cd" * 32)
     interests.add(data, demo["id"], voip_id, None, ["calls"])
     without = publish(embedded, demo, ["calls"], apns=ALERT)

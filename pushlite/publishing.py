@@ -1,18 +1,18 @@
-"""The web side of delivery: where a publish's fan-out job goes.
+"""Publishing: how every family (and the console's test form) publishes.
 
-With Redis, the job goes to the RQ queue the workers listen on. Embedded, it
-runs in-process at once (RQ's synchronous mode) on the app's own store, with
-dry-run delivery unless configured otherwise.
+``publish`` checks the payloads, stores the publish and enqueues its one
+fan-out job. With Redis, the job goes to the RQ queue the workers listen on.
+Embedded, it runs in-process at once (RQ's synchronous mode) on the app's own
+store, with dry-run delivery unless configured otherwise.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from cryptography.fernet import Fernet
 from flask import Flask, current_app, request
 from rq import Queue
 
-from pushlite import access, logs, store
+from pushlite import access, logs, payloads, redis_clients
 from pushlite.metrics import web as web_metrics
 from pushlite.storage import publishes
 from pushlite.storage.connection import connect_queue
@@ -22,10 +22,11 @@ from workers.logged_job import LoggedJob
 
 
 def init_app(app: Flask) -> None:
+    """Make the app's fan-out queue (after ``encryption.init_app``: embedded,
+    the in-process workers decrypt credentials with the app's Fernet)."""
     config = app.config
-    app.extensions["pushlite.fernet"] = Fernet(config["PUSHLITE_ENCRYPTION_KEY"])
     if config["EMBEDDED"]:
-        data = store.client_of(app)
+        data = redis_clients.client_of(app)
         runtime = worker_runtime.Runtime(
             data,
             connect_queue(None, data),
@@ -37,7 +38,7 @@ def init_app(app: Flask) -> None:
         worker_runtime.install(runtime)
         queue = runtime.fanout_queue
     else:
-        connection = store.breaker_for(app, config["PUSHLITE_QUEUE_URL"]).guard(connect_queue(
+        connection = redis_clients.breaker_for(app, config["PUSHLITE_QUEUE_URL"]).guard(connect_queue(
             config["PUSHLITE_QUEUE_URL"],
             None,
             socket_timeout=config["REDIS_SOCKET_TIMEOUT"],
@@ -47,25 +48,29 @@ def init_app(app: Flask) -> None:
     app.extensions["pushlite.fanout_queue"] = queue
 
 
-def fernet() -> Fernet:
-    return current_app.extensions["pushlite.fernet"]
-
-
-def queue() -> Queue:
+def fanout_queue() -> Queue:
     return current_app.extensions["pushlite.fanout_queue"]
 
 
 def publish(
     instance_id: str, kind: str, targets: list[str], payload: dict[str, Any], extra: dict[str, str] | None = None,
 ) -> str:
-    """Store a publish for the request being served and enqueue its one
-    fan-out job: how every family publishes. The publish keeps the request's
-    id (which its jobs log with), and is counted by family in ``/metrics``."""
+    """Publish ``payload`` (the provider payloads: ``apns``, ``fcm``, ``web``...)
+    to ``targets`` (interest names, user ids or device ids, by ``kind``) for
+    the request being served, and answer the publish id.
+
+    The payloads are checked first (``payloads.check``: a
+    ``payloads.PayloadError`` says why the providers would refuse them, which
+    the caller answers in its own words), then the publish is stored and its
+    one fan-out job enqueued. The publish keeps the request's id (which its
+    jobs log with), and is counted by family in ``/metrics``.
+    """
+    content = payloads.check(payload)
     fields = dict(extra or {})
     request_id = logs.current().get("request_id")
     if request_id:
         fields["request_id"] = request_id
-    publish_id = publishes.create(store.client(), instance_id, kind, targets, payload, fields)
-    enqueue_publish(queue(), instance_id, publish_id)
+    publish_id = publishes.create(redis_clients.client(), instance_id, kind, targets, content, fields)
+    enqueue_publish(fanout_queue(), instance_id, publish_id)
     web_metrics.current().publishes.labels(access.family_label(current_app, request.path)).inc()
     return publish_id
