@@ -7,13 +7,12 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import abort
 from flask_smorest.error_handler import ErrorSchema
-
 from werkzeug.exceptions import NotFound
 
 from pushlite import encryption, redis_clients
-from pushlite.parsing import StrictJsonBlueprint
-from pushlite.errors import handle_http_exception
 from pushlite.auth import AuthError, bearer, same_secret
+from pushlite.errors import handle_http_exception
+from pushlite.parsing import StrictJsonBlueprint
 from pushlite.storage import instances, vapid
 from pushlite.storage.errors import InstanceNotFound
 

@@ -5,7 +5,7 @@ through: instance id and device id checks, content type, JSON body.
 path of the Device API outside ``devices/``, the Web SDK's VAPID public key."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from flask import current_app, request
 

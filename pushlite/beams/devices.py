@@ -16,14 +16,14 @@ from pushlite.storage.errors import DeviceNotFound
 
 from .blueprint import blp, instance_blp, json_body, malformed_device_id
 from .schemas import (
+    METADATA_FIELDS,
     DeviceSchema,
     EmptySchema,
-    METADATA_FIELDS,
     MetadataSchema,
     RegisterApnsSchema,
+    RegisteredDeviceSchema,
     RegisterFcmSchema,
     RegisterWebSchema,
-    RegisteredDeviceSchema,
     TokenSchema,
     VapidPublicKeySchema,
     plain_registration,

@@ -2,8 +2,8 @@
 translation of storage and auth outcomes into the titles the seed lists."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields
 from flask import request
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException, NotFound
 
 from pushlite.auth import AuthError

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import request
 from flask.views import MethodView
 
-from pushlite.apidoc import document_errors
 from pushlite import payloads, publishing, redis_clients
+from pushlite.apidoc import document_errors
 from pushlite.auth import AuthError, bearer, same_secret
 from pushlite.errors import ApiError
 from pushlite.parsing import Blueprint
@@ -15,13 +15,13 @@ from pushlite.storage.errors import InstanceNotFound
 from pushlite.storage.publishes import PublishNotFound
 
 from .errors import install_handlers, instance_not_found
-from .schemas import EmptySchema
 from .publish_schemas import (
     PublishInterestsSchema,
     PublishResponseSchema,
     PublishStatusSchema,
     PublishUsersSchema,
 )
+from .schemas import EmptySchema
 
 publish_blp = Blueprint(
     "beams_publish", __name__, url_prefix="/publish_api/v1/instances/<instance_id>",

@@ -5,16 +5,16 @@ from http import HTTPStatus
 
 from flask import g, request
 from flask.views import MethodView
-from pushlite.parsing import Blueprint
 from marshmallow import EXCLUDE, Schema, fields, validate
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
-from pushlite.apidoc import document_errors
 from pushlite import redis_clients
+from pushlite.apidoc import document_errors
 from pushlite.auth import AuthError
 from pushlite.discord.errors import first_field_error
 from pushlite.errors import ApiError, validation_messages
+from pushlite.parsing import Blueprint
 from pushlite.storage import channels, interests
 from pushlite.storage.errors import DeviceNotFound, InterestLimit
 from pushlite.user_auth import authenticate

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -40,7 +40,7 @@ def instance_rows(client: redis.Redis) -> list[InstanceRow]:
             pipe.get(keys.census(instance.id))
         replies = pipe.execute()
     rows = []
-    for instance, names, cached in zip(found, replies[::2], replies[1::2]):
+    for instance, names, cached in zip(found, replies[::2], replies[1::2], strict=True):
         owners = [credentials.parse_field(name) for name in names]
         rows.append(InstanceRow(
             instance,
@@ -136,4 +136,4 @@ def when(timestamp: Any) -> str:
     """A unix time as UTC, for the pages."""
     if not timestamp:
         return "-"
-    return datetime.fromtimestamp(int(timestamp), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

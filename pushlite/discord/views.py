@@ -6,17 +6,16 @@ from __future__ import annotations
 
 from flask import Response, g, request
 from flask.views import MethodView
-from pushlite.parsing import Blueprint
 
-from pushlite.apidoc import document_errors
 from pushlite import platforms, redis_clients
+from pushlite.apidoc import document_errors
 from pushlite.auth import AuthError
+from pushlite.parsing import Blueprint
 from pushlite.platforms import Platform
 from pushlite.storage import devices
 from pushlite.storage.errors import UserDeviceLimit
 from pushlite.user_auth import authenticate
 
-from .sync_tokens import issue as issue_sync_token, verify as verify_sync_token
 from .errors import INVALID_JSON, error, invalid_form_body, max_devices, unauthorized
 from .schemas import (
     VOIP_PROVIDERS,
@@ -26,6 +25,8 @@ from .schemas import (
     SyncResultSchema,
     SyncTokenSchema,
 )
+from .sync_tokens import issue as issue_sync_token
+from .sync_tokens import verify as verify_sync_token
 
 blp = Blueprint(
     "discord_devices",

@@ -122,7 +122,7 @@ def queue_families(client: redis.Redis, now: Callable[[], float] = time.time) ->
         for key in worker_keys:
             pipe.exists(key)
         found = iter(pipe.execute())
-    for queue, (llen, _, started, scheduled, failed), job_id in zip(queues, per_queue, oldest):
+    for queue, (llen, _, started, scheduled, failed), job_id in zip(queues, per_queue, oldest, strict=True):
         depth.add_metric([queue.name], llen)
         enqueued = _text(next(found)) if job_id else ""
         age.add_metric([queue.name], max(0.0, now() - utcparse(enqueued).timestamp()) if enqueued else 0.0)

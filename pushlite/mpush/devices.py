@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from pushlite.apidoc import document_errors
 from pushlite import platforms, redis_clients
+from pushlite.apidoc import document_errors
 from pushlite.storage import interests, mpush
 from pushlite.storage.devices import MAX_INTERESTS_PER_DEVICE
 
 from .blueprint import blp, instance_id, requires_token
 from .errors import (
-    BAD_PLATFORM, BAD_REQUEST, BAD_TOKEN, BAD_TOPIC, OK, TOO_MANY_TOPICS, MPushError, MPushStatusSchema,
+    BAD_PLATFORM,
+    BAD_REQUEST,
+    BAD_TOKEN,
+    BAD_TOPIC,
+    OK,
+    TOO_MANY_TOPICS,
+    MPushError,
+    MPushStatusSchema,
 )
 from .schemas import MPushDeviceIdSchema, MPushTokensSchema, MPushTopicsSchema
 

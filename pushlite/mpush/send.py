@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from pushlite.apidoc import document_errors
 from pushlite import payloads, publishing
+from pushlite.apidoc import document_errors
 
 from .blueprint import blp, instance_id, requires_token
 from .devices import check_topics

@@ -8,8 +8,8 @@ from pushlite import redis_clients
 from pushlite.apidoc import document_errors
 from pushlite.storage import apps
 
-from .errors import not_found
 from .blueprint import blp, document_basic_auth, instance_id
+from .errors import not_found
 from .schemas import TwilioAppSchema
 
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import redis
 from flask.views import MethodView
 
-from pushlite.apidoc import document_errors
 from pushlite import payloads, publishing, redis_clients
+from pushlite.apidoc import document_errors
 from pushlite.storage import apps, publishes
 from pushlite.storage.publishes import PublishNotFound
 
-from .errors import invalid, not_found
 from .blueprint import blp, document_basic_auth, instance_id
+from .errors import invalid, not_found
 from .schemas import TwilioOperationAcceptedSchema, TwilioOperationSchema, TwilioSendSchema
 
 MAX_USERS = 1000
@@ -37,7 +37,7 @@ def publish_id_of(operation: str) -> str | None:
 def iso(timestamp: str | None) -> str | None:
     if not timestamp:
         return None
-    return datetime.fromtimestamp(int(timestamp), timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(int(timestamp), UTC).isoformat().replace("+00:00", "Z")
 
 
 def app_filter(client: redis.Redis, iid: str, app_name: str | None) -> dict[str, str]:
@@ -84,7 +84,7 @@ class Operation(MethodView):
     @blp.response(200, TwilioOperationSchema)
     @document_errors(401, 404, 503)
     def get(self, operation: str):
-        """A send's progress: status, and how many devices were targeted, delivered, failed, retried, removed, skipped."""
+        """A send's progress: status, and how many devices were targeted, delivered, failed, retried, removed, skipped."""  # noqa: E501 (one line: it is the OpenAPI summary)
         publish_id = publish_id_of(operation)
         try:
             if publish_id is None:

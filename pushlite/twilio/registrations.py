@@ -5,14 +5,14 @@ from urllib.parse import quote
 
 from flask.views import MethodView
 
-from pushlite.apidoc import document_errors
 from pushlite import redis_clients
+from pushlite.apidoc import document_errors
 from pushlite.storage import twilio
 from pushlite.storage.records import Device
 from pushlite.storage.twilio import Registration
 
-from .errors import invalid
 from .blueprint import blp, document_basic_auth, instance_id
+from .errors import invalid
 from .schemas import TwilioRegistrationBodySchema, TwilioRegistrationSchema
 
 

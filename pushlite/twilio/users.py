@@ -12,8 +12,8 @@ from pushlite import redis_clients
 from pushlite.apidoc import document_errors
 from pushlite.storage import twilio
 
-from .errors import invalid, not_found
 from .blueprint import blp, document_basic_auth, instance_id
+from .errors import invalid, not_found
 from .registrations import shown
 from .schemas import TwilioPageQuerySchema, TwilioRegistrationPageSchema, TwilioUserSchema
 
