@@ -43,7 +43,9 @@ def owner(app_name: str | None) -> str:
     return app_name
 
 
-def _store(instance_id: str, provider: str, credential: dict[str, Any], app_name: str | None) -> dict:
+def _store(  # type: ignore[return]  # flask-smorest's abort (untyped) always raises
+    instance_id: str, provider: str, credential: dict[str, Any], app_name: str | None,
+) -> dict:
     try:
         return store_credential(instance_id, provider, credential, owner(app_name))
     except CredentialError as exc:

@@ -40,8 +40,8 @@ def render(exc: HTTPException) -> tuple[int, dict]:
         field, message = first_field_error(messages)
         return 400, {"code": 400, "message": f"{field}: {message}"}
     status = exc.code or 500
-    message = exc.description if isinstance(exc, ApiError) else HTTPStatus(status).phrase
-    return status, {"code": status, "message": message or HTTPStatus(status).phrase}
+    description = exc.description if isinstance(exc, ApiError) else None
+    return status, {"code": status, "message": description or HTTPStatus(status).phrase}
 
 
 def fail(status: int, message: str) -> ApiError:

@@ -91,11 +91,11 @@ class Devices(MethodView):
         """
         tokens = [device(body["provider"], body["token"])]
         voip_provider, voip_token = body.get("voip_provider"), body.get("voip_token")
-        if voip_token and not voip_provider:
-            raise invalid_form_body("voip_provider", "Required with voip_token.")
-        if voip_provider and not voip_token:
-            raise invalid_form_body("voip_token", "Required with voip_provider.")
-        if voip_provider:
+        if voip_provider or voip_token:
+            if not voip_provider:
+                raise invalid_form_body("voip_provider", "Required with voip_token.")
+            if not voip_token:
+                raise invalid_form_body("voip_token", "Required with voip_provider.")
             if voip_provider not in VOIP_PROVIDERS:
                 raise invalid_form_body("voip_provider", "Must be apns_voip or apns_internal_voip.")
             tokens.append(device(voip_provider, voip_token, "voip_"))
