@@ -92,7 +92,7 @@ class Events(MethodView):
     @reporting_blp.arguments(ReportEventSchema(), error_status_code=400)
     @reporting_blp.response(200, EmptySchema)
     @document_errors(404, 503)
-    def post(self, event: dict, instance_id: str):
+    def post(self, event: dict, instance_id: str) -> dict:
         """Report that a notification reached a device (`delivery`) or was opened (`open`); each device counts once
         in the publish's `acknowledged` / `opened`. Events for unknown publishes or devices are accepted and ignored."""
         insights.record(redis_clients.client(), instance_id, event["publishId"], event["deviceId"],

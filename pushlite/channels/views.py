@@ -111,7 +111,7 @@ class DeviceChannels(MethodView):
     @blp.doc(security=[{"BeamsUserJWT": []}])
     @blp.response(200, ChannelsSchema)
     @document_errors(401, 404, 503)
-    def get(self, pushtoken: str):
+    def get(self, pushtoken: str) -> dict:
         """Get the channels of the caller's device with this push token (or Matrix pusher pushkey)."""
         caller = g.caller
         found = channels.devices_with_token(redis_clients.client(), caller.instance_id, caller.user_id, pushtoken)
@@ -123,7 +123,7 @@ class DeviceChannels(MethodView):
     @blp.arguments(SetChannelsSchema, error_status_code=400)
     @blp.response(200, ChannelsEmptySchema)
     @document_errors(400, 401, 404, 503)
-    def post(self, body: dict, pushtoken: str):
+    def post(self, body: dict, pushtoken: str) -> dict:
         """Enable or disable channels of the caller's device with this push token (or Matrix pusher pushkey).
 
         Channels not in the body are unchanged; an unset channel is disabled.

@@ -83,7 +83,7 @@ class Devices(MethodView):
     @blp.arguments(DiscordRegisterSchema, error_status_code=400)
     @blp.response(204)
     @document_errors(400, 401, 503)
-    def post(self, body: dict):
+    def post(self, body: dict) -> Response:
         """Register the caller's push token (and VoIP token): 204.
 
         The device counts toward the caller's 100 devices; the token and the
@@ -106,7 +106,7 @@ class Devices(MethodView):
     @blp.arguments(DiscordDeviceSchema, error_status_code=400)
     @blp.response(204)
     @document_errors(400, 401, 503)
-    def delete(self, body: dict):
+    def delete(self, body: dict) -> Response:
         """Unregister the caller's push token: 204.
 
         The caller is detached from the device, which is deleted when no other
@@ -137,7 +137,7 @@ class Sync(MethodView):
     @blp.arguments(DiscordSyncSchema, error_status_code=400)
     @blp.response(200, SyncResultSchema)
     @document_errors(400, 401, 503)
-    def put(self, body: dict):
+    def put(self, body: dict) -> dict:
         """Register the push token for the caller and for every account whose sync token is valid.
 
         Each account is registered in one atomic step. Tokens that are not

@@ -57,7 +57,7 @@ class PushNotifications(MethodView):
     @blp.arguments(TwilioSendSchema, error_status_code=400)
     @blp.response(202, TwilioOperationAcceptedSchema)
     @document_errors(400, 401, 413, 415, 503)
-    def post(self, body: dict):
+    def post(self, body: dict) -> dict:
         """Send a notification to 1-1000 users: their devices of `appName`, else of the default app and of no app."""
         users = list(dict.fromkeys(recipient["userId"] for recipient in body["to"]))
         if not users:
@@ -83,7 +83,7 @@ class Operation(MethodView):
     @document_basic_auth
     @blp.response(200, TwilioOperationSchema)
     @document_errors(401, 404, 503)
-    def get(self, operation: str):
+    def get(self, operation: str) -> dict:
         """A send's progress: status, and how many devices were targeted, delivered, failed, retried, removed, skipped."""  # noqa: E501 (one line: it is the OpenAPI summary)
         publish_id = publish_id_of(operation)
         try:
