@@ -16,7 +16,7 @@ class DefaultApp(MethodView):
     @admin_doc
     @blp.response(200, DefaultAppSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
-    def get(self, instance_id: str):
+    def get(self, instance_id: str) -> dict:
         """The default app (null until an app is registered or set)."""
         return {"appName": apps.default_app(redis_clients.client(), instance_id)}
 
@@ -25,7 +25,7 @@ class DefaultApp(MethodView):
     @blp.response(200, DefaultAppSchema)
     @blp.alt_response(400, schema=ErrorSchema, description="Not an app name")
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
-    def put(self, body: dict, instance_id: str):
+    def put(self, body: dict, instance_id: str) -> dict:
         """Set the default app: Twilio-style sends that name no app reach its devices (and devices of no app)."""
         apps.set_default(redis_clients.client(), instance_id, body["appName"])
         return {"appName": body["appName"]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import TextIO
 
 import click
 from flask.cli import AppGroup
@@ -125,7 +126,7 @@ def _store_credential(instance_id: str, provider: str, credential: dict, app: st
 @click.argument("instance_id")
 @click.argument("service_account", type=click.File("r"))
 @app_option
-def set_fcm(instance_id: str, service_account, app: str) -> None:
+def set_fcm(instance_id: str, service_account: TextIO, app: str) -> None:
     """Store the FCM service account JSON file Google gives (encrypted at rest)."""
     try:
         credential = json.load(service_account)
@@ -143,7 +144,8 @@ def set_fcm(instance_id: str, service_account, app: str) -> None:
 @click.option("--environment", type=click.Choice(["production", "development", "sandbox"]), default="production",
               show_default=True, help="For devices that do not name one.")
 @app_option
-def set_apns(instance_id: str, key_id: str, team_id: str, key_file, topic: str, environment: str, app: str) -> None:
+def set_apns(instance_id: str, key_id: str, team_id: str, key_file: TextIO, topic: str, environment: str,
+             app: str) -> None:
     """Store an APNs token key (encrypted at rest)."""
     _store_credential(instance_id, "apns", {
         "key_id": key_id, "team_id": team_id, "private_key": key_file.read(), "topic": topic,

@@ -43,7 +43,9 @@ def owner(app_name: str | None) -> str:
     return app_name
 
 
-def _store(instance_id: str, provider: str, credential: dict[str, Any], app_name: str | None) -> dict:
+def _store(  # type: ignore[return]  # flask-smorest's abort (untyped) always raises
+    instance_id: str, provider: str, credential: dict[str, Any], app_name: str | None,
+) -> dict:
     try:
         return store_credential(instance_id, provider, credential, owner(app_name))
     except CredentialError as exc:
@@ -58,7 +60,7 @@ class FcmCredential(MethodView):
     @blp.response(200, CredentialsSummarySchema)
     @blp.alt_response(400, schema=ErrorSchema, description="The credential cannot work")
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
-    def put(self, body: dict, instance_id: str, app_name: str | None = None):
+    def put(self, body: dict, instance_id: str, app_name: str | None = None) -> dict:
         """Store the FCM service account of the instance, or of one app of it (encrypted at rest)."""
         return _store(instance_id, "fcm", body["service_account"], app_name)
 
@@ -71,7 +73,7 @@ class ApnsCredential(MethodView):
     @blp.response(200, CredentialsSummarySchema)
     @blp.alt_response(400, schema=ErrorSchema, description="The credential cannot work")
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
-    def put(self, body: dict, instance_id: str, app_name: str | None = None):
+    def put(self, body: dict, instance_id: str, app_name: str | None = None) -> dict:
         """Store the APNs token key of the instance, or of one app of it (encrypted at rest)."""
         return _store(instance_id, "apns", body, app_name)
 
@@ -83,7 +85,7 @@ class Credentials(MethodView):
     @blp.response(200, CredentialsSummarySchema)
     @blp.alt_response(400, schema=ErrorSchema, description="Not an app name")
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
-    def get(self, instance_id: str, app_name: str | None = None):
+    def get(self, instance_id: str, app_name: str | None = None) -> dict:
         """Which providers the instance (or the app) has credentials for, with their key ids (never the keys)."""
         app = owner(app_name)
         instances.get(redis_clients.client(), instance_id)
@@ -97,7 +99,7 @@ class CredentialByProvider(MethodView):
     @blp.response(204)
     @blp.alt_response(400, schema=ErrorSchema, description="Not an app name")
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance or no such credential")
-    def delete(self, instance_id: str, provider: str, app_name: str | None = None):
+    def delete(self, instance_id: str, provider: str, app_name: str | None = None) -> None:
         """Remove a provider credential: the instance's (its devices are skipped from then on) or an app's
         (its devices fall back to the instance's)."""
         app = owner(app_name)
@@ -111,7 +113,7 @@ class Outbox(MethodView):
     @admin_doc
     @blp.response(200, OutboxSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="Unknown instance")
-    def get(self, instance_id: str):
+    def get(self, instance_id: str) -> dict:
         """The latest 100 notifications a dry run recorded instead of sending (embedded default)."""
         instances.get(redis_clients.client(), instance_id)
         return {"notifications": outbox.latest(redis_clients.client(), instance_id)}

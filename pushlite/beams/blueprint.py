@@ -5,9 +5,9 @@ through: instance id and device id checks, content type, JSON body.
 path of the Device API outside ``devices/``, the Web SDK's VAPID public key."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from flask import current_app, request
+from flask import Request, current_app, request
 
 from pushlite.errors import ApiError
 from pushlite.parsing import Blueprint
@@ -56,7 +56,10 @@ def malformed_device_id(status: int, title: str, description: str) -> Callable[[
 @blp.before_request
 @instance_blp.before_request
 def check_request() -> None:
-    req = request._get_current_object()  # one context lookup, not one per attribute
+    # One context lookup, not one per attribute. Flask types ``request`` as the
+    # Request it stands for, not as the LocalProxy it is; _get_current_object is
+    # the documented way to unwrap a proxy.
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
     args = req.view_args or {}
     if not is_instance_id(args.get("instance_id", "")):
         raise ApiError(400, "Bad Request", "instance-id given is not valid.")

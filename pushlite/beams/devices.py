@@ -2,7 +2,7 @@
 token, user id, and the instance's VAPID public key (for the Web SDK)."""
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import Response, current_app, jsonify, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
@@ -16,14 +16,14 @@ from pushlite.storage.errors import DeviceNotFound
 
 from .blueprint import blp, instance_blp, json_body, malformed_device_id
 from .schemas import (
+    METADATA_FIELDS,
     DeviceSchema,
     EmptySchema,
-    METADATA_FIELDS,
     MetadataSchema,
     RegisterApnsSchema,
+    RegisteredDeviceSchema,
     RegisterFcmSchema,
     RegisterWebSchema,
-    RegisteredDeviceSchema,
     TokenSchema,
     VapidPublicKeySchema,
     plain_registration,
@@ -91,7 +91,7 @@ class RegisterApns(MethodView):
     @json_body
     @document_response(200, RegisteredDeviceSchema, body=RegisterApnsSchema)
     @document_errors(400, 401, 404, 413, 503)
-    def post(self, instance_id: str):
+    def post(self, instance_id: str) -> Response:
         """Register an APNs device (the same token again returns the same device).
 
         An optional `Authorization: Bearer <client token>` is checked (401 when wrong).
@@ -104,7 +104,7 @@ class RegisterFcm(MethodView):
     @json_body
     @document_response(200, RegisteredDeviceSchema, body=RegisterFcmSchema)
     @document_errors(400, 401, 404, 413, 503)
-    def post(self, instance_id: str):
+    def post(self, instance_id: str) -> Response:
         """Register an FCM device (the same token again returns the same device).
 
         An optional `Authorization: Bearer <client token>` is checked (401 when wrong).
@@ -117,7 +117,7 @@ class RegisterWeb(MethodView):
     @json_body
     @document_response(200, RegisteredDeviceSchema, body=RegisterWebSchema)
     @document_errors(400, 401, 404, 413, 503)
-    def post(self, instance_id: str):
+    def post(self, instance_id: str) -> Response:
         """Register a browser's push subscription (the same token again returns the same device).
 
         The endpoint must match `PUSHLITE_WEBPUSH_ENDPOINT_ALLOWLIST` and reach public addresses only:
@@ -139,7 +139,7 @@ class RegisterWeb(MethodView):
 class VapidPublicKey(MethodView):
     @instance_blp.response(200, VapidPublicKeySchema)
     @document_errors(400, 404, 503)
-    def get(self, instance_id: str):
+    def get(self, instance_id: str) -> dict:
         """The instance's VAPID public key, which browsers subscribe with (the Beams Web SDK asks first)."""
         return {"vapidPublicKey": vapid.ensure(redis_clients.client(), encryption.fernet(), instance_id)}
 
@@ -148,14 +148,14 @@ class VapidPublicKey(MethodView):
 class Device(MethodView):
     @blp.response(200, DeviceSchema)
     @document_errors(400, 404, 503)
-    def get(self, instance_id: str, platform: str, device_id: str):
+    def get(self, instance_id: str, platform: str, device_id: str) -> dict:
         """Get a device: its id, user id and metadata."""
         device = devices.get(redis_clients.client(), instance_id, device_id, platform)
         return {"id": device.id, "userId": device.user_id, "metadata": device.metadata}
 
     @blp.response(200, EmptySchema)
     @document_errors(400, 404, 503)
-    def delete(self, instance_id: str, platform: str, device_id: str):
+    def delete(self, instance_id: str, platform: str, device_id: str) -> dict:
         """Delete a device with its interests and user; deleting it again is not an error."""
         try:
             devices.delete(redis_clients.client(), instance_id, device_id, platform)
@@ -170,7 +170,7 @@ class Metadata(MethodView):
     @blp.arguments(MetadataSchema(), error_status_code=400)
     @blp.response(200, EmptySchema)
     @document_errors(404, 503)
-    def put(self, body: dict, instance_id: str, platform: str, device_id: str):
+    def put(self, body: dict, instance_id: str, platform: str, device_id: str) -> dict:
         """Replace a device's metadata (APNs: sdkVersion, iosVersion, macosVersion; FCM: sdkVersion, androidVersion;
         web: sdkVersion)."""
         body = {k: v for k, v in body.items() if k in METADATA_FIELDS[platform]}
@@ -184,7 +184,7 @@ class Token(MethodView):
     @blp.arguments(TokenSchema(), error_status_code=400)
     @blp.response(200, EmptySchema)
     @document_errors(401, 404, 503)
-    def put(self, body: dict, instance_id: str, device_id: str):
+    def put(self, body: dict, instance_id: str, device_id: str) -> dict:
         """Replace an FCM device's token (after FCM refreshed it)."""
         if not platforms.FCM.accepts(body["token"]):
             raise ApiError(401, "Unauthorized", "Incorrect FCM token supplied.")
@@ -198,7 +198,7 @@ class User(MethodView):
     @blp.doc(security=[{"BeamsUserJWT": []}])
     @blp.response(200, EmptySchema)
     @document_errors(400, 401, 403, 404, 422, 503)
-    def put(self, instance_id: str, platform: str, device_id: str):
+    def put(self, instance_id: str, platform: str, device_id: str) -> dict:
         """Associate the device with the user named by a Beams user JWT (`Authorization: Bearer`)."""
         token = bearer(request.headers.get("Authorization"))
         client = redis_clients.client()

@@ -2,8 +2,8 @@
 translation of storage and auth outcomes into the titles the seed lists."""
 from __future__ import annotations
 
+from flask import Blueprint, request
 from marshmallow import Schema, fields
-from flask import request
 from werkzeug.exceptions import HTTPException, NotFound
 
 from pushlite.auth import AuthError
@@ -28,7 +28,7 @@ class BeamsErrorSchema(Schema):
     description = fields.String(metadata={"description": "What went wrong"})
 
 
-def install_handlers(blp) -> None:
+def install_handlers(blp: Blueprint) -> None:
     """Turn storage and auth outcomes raised in a Beams blueprint's views into
     Beams errors (once, when the blueprint module is imported)."""
     blp.register_error_handler(storage.StorageError, lambda exc: handle_http_exception(from_storage(exc)))

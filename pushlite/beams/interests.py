@@ -6,8 +6,8 @@ import binascii
 
 from flask.views import MethodView
 
-from pushlite.apidoc import document_errors
 from pushlite import redis_clients
+from pushlite.apidoc import document_errors
 from pushlite.errors import ApiError
 from pushlite.storage import devices, interests
 from pushlite.storage.devices import MAX_INTERESTS_PER_DEVICE
@@ -41,7 +41,7 @@ class Interests(MethodView):
     @blp.arguments(InterestsQuerySchema(), location="query", error_status_code=400)
     @blp.response(200, InterestsPageSchema)
     @document_errors(404, 503)
-    def get(self, query: dict, instance_id: str, platform: str, device_id: str):
+    def get(self, query: dict, instance_id: str, platform: str, device_id: str) -> dict:
         """List the device's interests, a page at a time (`limit`, `cursor`)."""
         after = decode_cursor(query["cursor"]) if "cursor" in query else None
         device = devices.get(redis_clients.client(), instance_id, device_id, platform)
@@ -53,7 +53,7 @@ class Interests(MethodView):
     @blp.arguments(InterestsSchema(), error_status_code=400)
     @blp.response(200, EmptySchema)
     @document_errors(404, 503)
-    def put(self, body: dict, instance_id: str, platform: str, device_id: str):
+    def put(self, body: dict, instance_id: str, platform: str, device_id: str) -> dict:
         """Replace the device's interests (at most 5000)."""
         names = body["interests"]
         if not all(interests.is_interest_name(name) for name in names):
@@ -70,7 +70,7 @@ class Interest(MethodView):
     @malformed_device_id(400, "Bad Request", "device-id given is not valid.")
     @blp.response(200, EmptySchema)
     @document_errors(400, 404, 503)
-    def post(self, instance_id: str, platform: str, device_id: str, interest_name: str):
+    def post(self, instance_id: str, platform: str, device_id: str, interest_name: str) -> dict:
         """Subscribe the device to an interest."""
         if not interests.is_interest_name(interest_name):
             raise invalid_interest_name()
@@ -80,7 +80,7 @@ class Interest(MethodView):
     @malformed_device_id(400, "Incomplete Request", "device-id given is not valid.")
     @blp.response(200, EmptySchema)
     @document_errors(400, 404, 503)
-    def delete(self, instance_id: str, platform: str, device_id: str, interest_name: str):
+    def delete(self, instance_id: str, platform: str, device_id: str, interest_name: str) -> dict:
         """Unsubscribe the device from an interest."""
         if not interests.is_interest_name(interest_name):
             raise invalid_interest_name()

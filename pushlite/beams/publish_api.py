@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import request
 from flask.views import MethodView
 
-from pushlite.apidoc import document_errors
 from pushlite import payloads, publishing, redis_clients
+from pushlite.apidoc import document_errors
 from pushlite.auth import AuthError, bearer, same_secret
 from pushlite.errors import ApiError
 from pushlite.parsing import Blueprint
@@ -15,13 +15,13 @@ from pushlite.storage.errors import InstanceNotFound
 from pushlite.storage.publishes import PublishNotFound
 
 from .errors import install_handlers, instance_not_found
-from .schemas import EmptySchema
 from .publish_schemas import (
     PublishInterestsSchema,
     PublishResponseSchema,
     PublishStatusSchema,
     PublishUsersSchema,
 )
+from .schemas import EmptySchema
 
 publish_blp = Blueprint(
     "beams_publish", __name__, url_prefix="/publish_api/v1/instances/<instance_id>",
@@ -80,7 +80,7 @@ class PublishToInterests(MethodView):
     @publish_blp.arguments(PublishInterestsSchema(), error_status_code=400)
     @publish_blp.response(200, PublishResponseSchema)
     @document_errors(401, 404, 413, 503)
-    def post(self, body: dict, instance_id: str):
+    def post(self, body: dict, instance_id: str) -> dict:
         """Publish to the devices subscribed to 1-100 interests (each device gets it once)."""
         names = body["interests"]
         if not names:
@@ -98,7 +98,7 @@ class PublishToUsers(MethodView):
     @publish_blp.arguments(PublishUsersSchema(), error_status_code=400)
     @publish_blp.response(200, PublishResponseSchema)
     @document_errors(401, 404, 413, 503)
-    def post(self, body: dict, instance_id: str):
+    def post(self, body: dict, instance_id: str) -> dict:
         """Publish to every device of 1-1000 users."""
         users = body["users"]
         if not users:
@@ -115,7 +115,7 @@ class PublishStatus(MethodView):
     @publish_blp.doc(security=[{"SecretKey": []}])
     @publish_blp.response(200, PublishStatusSchema)
     @document_errors(401, 404, 503)
-    def get(self, instance_id: str, publish_id: str):
+    def get(self, instance_id: str, publish_id: str) -> dict:
         """A publish's progress: status and how many devices were targeted, delivered, failed, retried, removed,
         skipped, and reported it acknowledged or opened."""
         try:
@@ -130,7 +130,7 @@ class User(MethodView):
     @customer_blp.doc(security=[{"SecretKey": []}])
     @customer_blp.response(200, EmptySchema)
     @document_errors(401, 404, 503)
-    def delete(self, instance_id: str, user_id: str):
+    def delete(self, instance_id: str, user_id: str) -> dict:
         """Delete a user and all their devices."""
         devices.delete_user(redis_clients.client(), instance_id, user_id)
         return {}

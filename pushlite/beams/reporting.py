@@ -18,6 +18,8 @@ is a 400 in the Beams shape.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from flask import request
 from flask.views import MethodView
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
@@ -38,14 +40,14 @@ reporting_blp = Blueprint(
 install_handlers(reporting_blp)
 
 
-def _required(field: type[fields.Field], name: str, kind: str, **kwargs) -> fields.Field:
+def _required(field: type[fields.Field], name: str, kind: str, **kwargs: Any) -> fields.Field:
     missing = f"{name} is missing from body."
     return field(required=True, error_messages={
         "required": missing, "null": missing, "invalid": f"{name} must be {kind}.",
     }, **kwargs)
 
 
-def _optional(field: type[fields.Field], name: str, kind: str, **kwargs) -> fields.Field:
+def _optional(field: type[fields.Field], name: str, kind: str, **kwargs: Any) -> fields.Field:
     return field(allow_none=True, error_messages={"invalid": f"{name} must be {kind}."}, **kwargs)
 
 
@@ -68,7 +70,7 @@ class ReportEventSchema(Schema):
     hasData = _optional(fields.Boolean, "hasData", "a boolean", truthy={True}, falsy={False})
 
     @validates("event")
-    def known_event(self, value: str, **kwargs) -> None:
+    def known_event(self, value: str, **kwargs: Any) -> None:
         if value.lower() not in insights.COUNTERS:
             raise ValidationError("event must be delivery or open.")
 
@@ -90,7 +92,7 @@ class Events(MethodView):
     @reporting_blp.arguments(ReportEventSchema(), error_status_code=400)
     @reporting_blp.response(200, EmptySchema)
     @document_errors(404, 503)
-    def post(self, event: dict, instance_id: str):
+    def post(self, event: dict, instance_id: str) -> dict:
         """Report that a notification reached a device (`delivery`) or was opened (`open`); each device counts once
         in the publish's `acknowledged` / `opened`. Events for unknown publishes or devices are accepted and ignored."""
         insights.record(redis_clients.client(), instance_id, event["publishId"], event["deviceId"],

@@ -3,7 +3,7 @@ the seed documents for missing fields."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
@@ -20,11 +20,11 @@ class _Body(Schema):
 
 
 def _required_string(message: str, name: str, max_length: int | None = None, *more: validate.Validator,
-                     **kwargs) -> fields.String:
+                     **kwargs: Any) -> fields.String:
     """A required string whose absence gets the seed's message. A present but
     malformed value is not "missing": it gets its own message (or the view
     judges it, as with token shapes)."""
-    validators = [validate.Length(min=1, error=message)]
+    validators: list[validate.Validator] = [validate.Length(min=1, error=message)]
     if max_length:
         validators.append(validate.Length(max=max_length, error=f"{name} is longer than {max_length} characters."))
     validators += more
@@ -130,7 +130,7 @@ def plain_registration(schema: RegisterApnsSchema | RegisterFcmSchema, body: dic
         metadata = body["metadata"]
         if type(metadata) is not dict:
             return None
-        known = schema.fields["metadata"].schema.fields
+        known = cast(fields.Nested, schema.fields["metadata"]).schema.fields  # both schemas nest it
         loaded["metadata"] = kept = {name: value for name, value in metadata.items() if name in known}
         if any(type(value) is not str for value in kept.values()):
             return None

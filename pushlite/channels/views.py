@@ -5,16 +5,16 @@ from http import HTTPStatus
 
 from flask import g, request
 from flask.views import MethodView
-from pushlite.parsing import Blueprint
 from marshmallow import EXCLUDE, Schema, fields, validate
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
-from pushlite.apidoc import document_errors
 from pushlite import redis_clients
+from pushlite.apidoc import document_errors
 from pushlite.auth import AuthError
 from pushlite.discord.errors import first_field_error
 from pushlite.errors import ApiError, validation_messages
+from pushlite.parsing import Blueprint
 from pushlite.storage import channels, interests
 from pushlite.storage.errors import DeviceNotFound, InterestLimit
 from pushlite.user_auth import authenticate
@@ -40,8 +40,8 @@ def render(exc: HTTPException) -> tuple[int, dict]:
         field, message = first_field_error(messages)
         return 400, {"code": 400, "message": f"{field}: {message}"}
     status = exc.code or 500
-    message = exc.description if isinstance(exc, ApiError) else HTTPStatus(status).phrase
-    return status, {"code": status, "message": message or HTTPStatus(status).phrase}
+    description = exc.description if isinstance(exc, ApiError) else None
+    return status, {"code": status, "message": description or HTTPStatus(status).phrase}
 
 
 def fail(status: int, message: str) -> ApiError:
@@ -111,7 +111,7 @@ class DeviceChannels(MethodView):
     @blp.doc(security=[{"BeamsUserJWT": []}])
     @blp.response(200, ChannelsSchema)
     @document_errors(401, 404, 503)
-    def get(self, pushtoken: str):
+    def get(self, pushtoken: str) -> dict:
         """Get the channels of the caller's device with this push token (or Matrix pusher pushkey)."""
         caller = g.caller
         found = channels.devices_with_token(redis_clients.client(), caller.instance_id, caller.user_id, pushtoken)
@@ -123,7 +123,7 @@ class DeviceChannels(MethodView):
     @blp.arguments(SetChannelsSchema, error_status_code=400)
     @blp.response(200, ChannelsEmptySchema)
     @document_errors(400, 401, 404, 503)
-    def post(self, body: dict, pushtoken: str):
+    def post(self, body: dict, pushtoken: str) -> dict:
         """Enable or disable channels of the caller's device with this push token (or Matrix pusher pushkey).
 
         Channels not in the body are unchanged; an unset channel is disabled.

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import redis
 from cryptography.fernet import Fernet
@@ -40,7 +40,7 @@ def instance_rows(client: redis.Redis) -> list[InstanceRow]:
             pipe.get(keys.census(instance.id))
         replies = pipe.execute()
     rows = []
-    for instance, names, cached in zip(found, replies[::2], replies[1::2]):
+    for instance, names, cached in zip(found, replies[::2], replies[1::2], strict=True):
         owners = [credentials.parse_field(name) for name in names]
         rows.append(InstanceRow(
             instance,
@@ -73,7 +73,8 @@ def credentials_of(client: redis.Redis, fernet: Fernet, instance_id: str) -> Cre
         if provider == "web":
             shown = {"vapid_public_key": credential.get("public_key")}
         out.owners.setdefault(app, {})[provider] = shown
-    out.apps = sorted(set(client.smembers(keys.apps(instance_id))) | {a for a in out.owners if a})
+    known = cast("set[str]", client.smembers(keys.apps(instance_id)))  # a data client: responses decoded
+    out.apps = sorted(known | {a for a in out.owners if a})
     return out
 
 
@@ -103,7 +104,9 @@ def jobs(client: redis.Redis, queue_client: redis.Redis, instance_id: str, publi
         registry = FailedJobRegistry(DELIVERY_QUEUE, connection=queue_client)
         ids = registry.get_job_ids(0, FAILED_JOBS_CHECKED - 1, desc=True, cleanup=False)
         for job in Job.fetch_many(ids, connection=queue_client):
-            if job is not None and job.func_name.endswith(".undelivered") and list(job.args[1:2]) == [publish_id]:
+            if job is None or not (job.func_name or "").endswith(".undelivered"):
+                continue
+            if list(job.args[1:2]) == [publish_id]:
                 found.append(PublishJob(job.id, f"undelivered: {len(job.args[2])} device(s)"))
     return found
 
@@ -136,4 +139,4 @@ def when(timestamp: Any) -> str:
     """A unix time as UTC, for the pages."""
     if not timestamp:
         return "-"
-    return datetime.fromtimestamp(int(timestamp), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

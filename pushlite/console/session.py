@@ -18,7 +18,7 @@ import secrets
 from datetime import timedelta
 
 from flask import Flask, Request, abort, request, session
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 PREFIX = "/console"
 LIFETIME = timedelta(hours=12)
@@ -28,7 +28,7 @@ class ConsoleSessions(SecureCookieSessionInterface):
     """Sessions under ``/console`` only: every other request (the APIs) gets
     none, and pays nothing for them."""
 
-    def open_session(self, app: Flask, request: Request):
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         if not _under_console(request.path):
             return None
         return super().open_session(app, request)

@@ -6,6 +6,7 @@ import logging
 
 import redis
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from redis.exceptions import RedisClusterException
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -44,12 +45,12 @@ def _headers(response: Response) -> Response:
     return response
 
 
-def _http_error(exc: HTTPException):
+def _http_error(exc: HTTPException) -> ResponseReturnValue:
     return render_template("console/error.html", code=exc.code, title=exc.name,
                            message=exc.description), exc.code or 500
 
 
-def _redis_error(exc: Exception):
+def _redis_error(exc: Exception) -> ResponseReturnValue:
     if not is_unavailable(exc):
         return _unexpected(exc)
     note_unavailable(exc)
@@ -57,12 +58,12 @@ def _redis_error(exc: Exception):
                            message="The data store is unavailable; try again shortly."), 503
 
 
-def _unexpected(exc: Exception):
+def _unexpected(exc: Exception) -> ResponseReturnValue:
     log.exception("console: unhandled error on %s", request.url_rule.rule if request.url_rule else "?")
     return _http_error(InternalServerError())
 
 
-def _not_found(message: str):
+def _not_found(message: str) -> ResponseReturnValue:
     return render_template("console/error.html", code=404, title="Not Found", message=message), 404
 
 
@@ -122,7 +123,7 @@ def logout():
 
 
 @blp.get("/")
-def instances_page(error: str | None = None, status: int = 200):
+def instances_page(error: str | None = None, status: int = 200) -> ResponseReturnValue:
     return render_template("console/instances.html", instances=instance_rows(redis_clients.client()),
                            error=error), status
 
@@ -146,7 +147,7 @@ def _instance(instance_id: str) -> instances.Instance:
 
 @blp.get("/instances/<instance_id>")
 def instance_page(instance_id: str, form: dict[str, str] | None = None, error: str | None = None,
-                  status: int = 200):
+                  status: int = 200) -> ResponseReturnValue:
     instance = _instance(instance_id)
     client = redis_clients.client()
     dry_run = current_app.config["PUSHLITE_DRY_RUN"]
@@ -162,7 +163,7 @@ def instance_page(instance_id: str, form: dict[str, str] | None = None, error: s
 
 
 @blp.route("/instances/<instance_id>/delete", methods=["GET", "POST"])
-def delete_instance(instance_id: str):
+def delete_instance(instance_id: str) -> ResponseReturnValue:
     instance = _instance(instance_id)
     if request.method == "GET":
         return render_template("console/delete.html", instance=instance)
@@ -175,7 +176,7 @@ def delete_instance(instance_id: str):
 
 
 @blp.post("/instances/<instance_id>/secret_key")
-def rotate_secret(instance_id: str):
+def rotate_secret(instance_id: str) -> ResponseReturnValue:
     _instance(instance_id)
     instance = instances.rotate_secret(redis_clients.client(), instance_id)
     return render_template("console/secret.html", instance=instance, created=False)
@@ -185,7 +186,7 @@ def rotate_secret(instance_id: str):
 
 
 @blp.post("/instances/<instance_id>/test")
-def send_test(instance_id: str):
+def send_test(instance_id: str) -> ResponseReturnValue:
     _instance(instance_id)
     form = {name: request.form.get(name, "").strip() for name in ("kind", "target", "title", "body")}
     problem = _test_problem(instance_id, form)
@@ -228,7 +229,7 @@ def _test_problem(instance_id: str, form: dict[str, str]) -> str | None:
 
 
 @blp.get("/instances/<instance_id>/publishes/<publish_id>")
-def publish_page(instance_id: str, publish_id: str):
+def publish_page(instance_id: str, publish_id: str) -> ResponseReturnValue:
     instance = _instance(instance_id)
     client = redis_clients.client()
     record = publishes.get(client, instance_id, publish_id)

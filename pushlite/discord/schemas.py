@@ -1,6 +1,8 @@
 """Request and response bodies of the Discord-style device endpoints."""
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 PROVIDERS = ("gcm", "apns", "apns_internal", "apns_voip", "apns_internal_voip")
@@ -10,7 +12,7 @@ MAX_SYNC_TOKENS = 100
 _PROVIDER_DOC = "gcm (FCM), apns (APNs production), apns_internal (APNs sandbox), apns_voip, apns_internal_voip"
 
 
-def _string(description: str, required: bool = True, **kwargs) -> fields.String:
+def _string(description: str, required: bool = True, **kwargs: Any) -> fields.String:
     return fields.String(
         required=required,
         allow_none=not required,

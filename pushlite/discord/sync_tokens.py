@@ -13,7 +13,7 @@ import binascii
 import hashlib
 import hmac
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from itsdangerous import BadSignature, TimestampSigner
 

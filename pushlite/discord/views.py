@@ -6,17 +6,16 @@ from __future__ import annotations
 
 from flask import Response, g, request
 from flask.views import MethodView
-from pushlite.parsing import Blueprint
 
-from pushlite.apidoc import document_errors
 from pushlite import platforms, redis_clients
+from pushlite.apidoc import document_errors
 from pushlite.auth import AuthError
+from pushlite.parsing import Blueprint
 from pushlite.platforms import Platform
 from pushlite.storage import devices
 from pushlite.storage.errors import UserDeviceLimit
 from pushlite.user_auth import authenticate
 
-from .sync_tokens import issue as issue_sync_token, verify as verify_sync_token
 from .errors import INVALID_JSON, error, invalid_form_body, max_devices, unauthorized
 from .schemas import (
     VOIP_PROVIDERS,
@@ -26,6 +25,8 @@ from .schemas import (
     SyncResultSchema,
     SyncTokenSchema,
 )
+from .sync_tokens import issue as issue_sync_token
+from .sync_tokens import verify as verify_sync_token
 
 blp = Blueprint(
     "discord_devices",
@@ -82,7 +83,7 @@ class Devices(MethodView):
     @blp.arguments(DiscordRegisterSchema, error_status_code=400)
     @blp.response(204)
     @document_errors(400, 401, 503)
-    def post(self, body: dict):
+    def post(self, body: dict) -> Response:
         """Register the caller's push token (and VoIP token): 204.
 
         The device counts toward the caller's 100 devices; the token and the
@@ -90,11 +91,11 @@ class Devices(MethodView):
         """
         tokens = [device(body["provider"], body["token"])]
         voip_provider, voip_token = body.get("voip_provider"), body.get("voip_token")
-        if voip_token and not voip_provider:
-            raise invalid_form_body("voip_provider", "Required with voip_token.")
-        if voip_provider and not voip_token:
-            raise invalid_form_body("voip_token", "Required with voip_provider.")
-        if voip_provider:
+        if voip_provider or voip_token:
+            if not voip_provider:
+                raise invalid_form_body("voip_provider", "Required with voip_token.")
+            if not voip_token:
+                raise invalid_form_body("voip_token", "Required with voip_provider.")
             if voip_provider not in VOIP_PROVIDERS:
                 raise invalid_form_body("voip_provider", "Must be apns_voip or apns_internal_voip.")
             tokens.append(device(voip_provider, voip_token, "voip_"))
@@ -105,7 +106,7 @@ class Devices(MethodView):
     @blp.arguments(DiscordDeviceSchema, error_status_code=400)
     @blp.response(204)
     @document_errors(400, 401, 503)
-    def delete(self, body: dict):
+    def delete(self, body: dict) -> Response:
         """Unregister the caller's push token: 204.
 
         The caller is detached from the device, which is deleted when no other
@@ -136,7 +137,7 @@ class Sync(MethodView):
     @blp.arguments(DiscordSyncSchema, error_status_code=400)
     @blp.response(200, SyncResultSchema)
     @document_errors(400, 401, 503)
-    def put(self, body: dict):
+    def put(self, body: dict) -> dict:
         """Register the push token for the caller and for every account whose sync token is valid.
 
         Each account is registered in one atomic step. Tokens that are not

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields
+from marshmallow.types import ErrorMessages
 
 from .errors import MISSING
 
-_ERRORS = {"required": MISSING, "invalid": "Must be a string.", "null": "Must not be null."}
+_ERRORS: ErrorMessages = {"required": MISSING, "invalid": "Must be a string.", "null": "Must not be null."}
 
 
 def _string(description: str, required: bool = False, allow_none: bool = True) -> fields.String:

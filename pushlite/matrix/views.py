@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 from flask.views import MethodView
-from pushlite.parsing import Blueprint
 from marshmallow import ValidationError
 
-from pushlite.apidoc import document_errors
 from pushlite import redis_clients, url_guard
+from pushlite.apidoc import document_errors
 from pushlite.auth import AuthError
+from pushlite.parsing import Blueprint
 from pushlite.storage import pushers
 from pushlite.storage.errors import UserDeviceLimit
 from pushlite.user_auth import authenticate

@@ -31,20 +31,19 @@ from rq.worker_registration import REDIS_WORKER_KEYS
 from config import Config
 from pushlite.platforms import PROVIDERS
 from pushlite.storage import keys, publishes, stats
-from pushlite.storage.connection import connect, connect_queue
+from pushlite.storage.connection import DataClient, connect, connect_queue
 
 QUEUES = ("pushlite-fanout", "pushlite-delivery")
 # How many active publishes a scrape reads the status of; beyond, counted as not done.
 PENDING_CHECKED = 1000
 
-Client = Callable[[], redis.Redis]
 
 
 class RedisCollector(Collector):
     """The workers' counters and the queue gauges, read from the data Redis
     (``data``) and the queue Redis (``queue``: RQ's client, bytes)."""
 
-    def __init__(self, data: Client, queue: Client) -> None:
+    def __init__(self, data: Callable[[], DataClient], queue: Callable[[], redis.Redis]) -> None:
         self._data = data
         self._queue = queue
 
@@ -122,7 +121,7 @@ def queue_families(client: redis.Redis, now: Callable[[], float] = time.time) ->
         for key in worker_keys:
             pipe.exists(key)
         found = iter(pipe.execute())
-    for queue, (llen, _, started, scheduled, failed), job_id in zip(queues, per_queue, oldest):
+    for queue, (llen, _, started, scheduled, failed), job_id in zip(queues, per_queue, oldest, strict=True):
         depth.add_metric([queue.name], llen)
         enqueued = _text(next(found)) if job_id else ""
         age.add_metric([queue.name], max(0.0, now() - utcparse(enqueued).timestamp()) if enqueued else 0.0)
@@ -136,7 +135,7 @@ def _text(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else value or ""
 
 
-def pending_family(client: redis.Redis) -> Metric:
+def pending_family(client: DataClient) -> Metric:
     """Publishes not yet done: those on the active list (which the sweep
     leaves a few seconds after they end) whose status is not done."""
     pending = GaugeMetricFamily("pushlite_publishes_pending", "Publishes not yet done")

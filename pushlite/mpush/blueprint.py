@@ -3,7 +3,7 @@
 ``X-MPush-Version: 2`` and a JSON object body."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from flask import current_app, g, request
 
@@ -13,7 +13,13 @@ from pushlite.storage import instances
 from pushlite.view_rules import View, current_view
 
 from .errors import (
-    BAD_CREDENTIALS, BAD_REQUEST, BAD_VERSION, CODES_DOC, SECRET_KEY_REQUIRED, MPushError, install_handlers,
+    BAD_CREDENTIALS,
+    BAD_REQUEST,
+    BAD_VERSION,
+    CODES_DOC,
+    SECRET_KEY_REQUIRED,
+    MPushError,
+    install_handlers,
 )
 
 blp = Blueprint(

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from pushlite.apidoc import document_errors
 from pushlite import platforms, redis_clients
+from pushlite.apidoc import document_errors
 from pushlite.storage import interests, mpush
 from pushlite.storage.devices import MAX_INTERESTS_PER_DEVICE
 
 from .blueprint import blp, instance_id, requires_token
 from .errors import (
-    BAD_PLATFORM, BAD_REQUEST, BAD_TOKEN, BAD_TOPIC, OK, TOO_MANY_TOPICS, MPushError, MPushStatusSchema,
+    BAD_PLATFORM,
+    BAD_REQUEST,
+    BAD_TOKEN,
+    BAD_TOPIC,
+    OK,
+    TOO_MANY_TOPICS,
+    MPushError,
+    MPushStatusSchema,
 )
 from .schemas import MPushDeviceIdSchema, MPushTokensSchema, MPushTopicsSchema
 
@@ -32,7 +39,7 @@ class Tokens(MethodView):
     @blp.arguments(MPushTokensSchema, error_status_code=400)
     @blp.response(200, MPushStatusSchema)
     @document_errors(400, 401, 413, 415, 503)
-    def post(self, body: dict):
+    def post(self, body: dict) -> dict:
         """Register a device token, or give a known device_id its new token (it keeps its topics)."""
         if body["platform"] not in PLATFORMS:
             raise MPushError(BAD_PLATFORM, "platform must be ios or android.")
@@ -49,7 +56,7 @@ class Register(MethodView):
     @blp.arguments(MPushTopicsSchema, error_status_code=400)
     @blp.response(200, MPushStatusSchema)
     @document_errors(400, 401, 404, 413, 415, 503)
-    def post(self, body: dict):
+    def post(self, body: dict) -> dict:
         """Register a device to topics, creating them on first use (at most 5000 per device)."""
         names = check_topics(body["topics"])
         if not names:
@@ -68,7 +75,7 @@ class Unregister(MethodView):
     @blp.arguments(MPushTopicsSchema, error_status_code=400)
     @blp.response(200, MPushStatusSchema)
     @document_errors(400, 401, 404, 413, 415, 503)
-    def post(self, body: dict):
+    def post(self, body: dict) -> dict:
         """Unregister a device from topics; topics it is not registered to are ignored."""
         names = [name for name in body["topics"] if interests.is_interest_name(name)]
         client = redis_clients.client()
@@ -84,7 +91,7 @@ class UnregisterAll(MethodView):
     @blp.arguments(MPushDeviceIdSchema, error_status_code=400)
     @blp.response(200, MPushStatusSchema)
     @document_errors(400, 401, 404, 413, 415, 503)
-    def post(self, body: dict):
+    def post(self, body: dict) -> dict:
         """Unregister a device from all its topics."""
         client = redis_clients.client()
         device = mpush.device_of(client, instance_id(), body["device_id"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+from flask import Blueprint
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
@@ -86,5 +87,5 @@ def from_storage(exc: storage.StorageError) -> MPushError:
     raise exc
 
 
-def install_handlers(blp) -> None:
+def install_handlers(blp: Blueprint) -> None:
     blp.register_error_handler(storage.StorageError, lambda exc: handle_http_exception(from_storage(exc)))

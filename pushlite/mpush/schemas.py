@@ -75,5 +75,7 @@ class MPushSendSchema(_Body):
 
 
 class MPushSendResponseSchema(MPushStatusSchema):
-    publish_id = fields.String(metadata={"description": "pushlite's publish id, for following the delivery "
-                                                         "(`GET /publish_api/v1/instances/<id>/publishes/<publish_id>`)."})
+    publish_id = fields.String(metadata={
+        "description": "pushlite's publish id, for following the delivery "
+                       "(`GET /publish_api/v1/instances/<id>/publishes/<publish_id>`).",
+    })

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from pushlite.apidoc import document_errors
 from pushlite import payloads, publishing
+from pushlite.apidoc import document_errors
 
 from .blueprint import blp, instance_id, requires_token
 from .devices import check_topics
@@ -22,7 +22,7 @@ class Send(MethodView):
     @blp.arguments(MPushSendSchema, error_status_code=400)
     @blp.response(200, MPushSendResponseSchema)
     @document_errors(400, 401, 403, 413, 415, 503)
-    def post(self, body: dict):
+    def post(self, body: dict) -> dict:
         """Send a notification to the devices registered to 1-100 topics (secret key only)."""
         names = check_topics(body["topics"])
         if not names:

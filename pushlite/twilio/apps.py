@@ -8,8 +8,8 @@ from pushlite import redis_clients
 from pushlite.apidoc import document_errors
 from pushlite.storage import apps
 
-from .errors import not_found
 from .blueprint import blp, document_basic_auth, instance_id
+from .errors import not_found
 from .schemas import TwilioAppSchema
 
 
@@ -18,7 +18,7 @@ class App(MethodView):
     @document_basic_auth
     @blp.response(200, TwilioAppSchema)
     @document_errors(401, 404, 503)
-    def get(self, app_name: str):
+    def get(self, app_name: str) -> dict:
         """Get an app: whether it is the default (sends naming no app reach it), and its own credentials."""
         app = apps.get(redis_clients.client(), instance_id(), app_name)
         if app is None:

@@ -28,7 +28,7 @@ install_handlers(blp)
 @blp.before_request
 def check_basic_auth() -> None:
     auth = request.authorization
-    if auth is None or auth.type != "basic" or not instances.is_instance_id(auth.username or ""):
+    if auth is None or auth.type != "basic" or auth.username is None or not instances.is_instance_id(auth.username):
         raise authenticate()
     try:
         secret = instances.secret_key(redis_clients.client(), auth.username)

@@ -4,18 +4,18 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import redis
 from flask.views import MethodView
 
-from pushlite.apidoc import document_errors
 from pushlite import payloads, publishing, redis_clients
+from pushlite.apidoc import document_errors
 from pushlite.storage import apps, publishes
 from pushlite.storage.publishes import PublishNotFound
 
-from .errors import invalid, not_found
 from .blueprint import blp, document_basic_auth, instance_id
+from .errors import invalid, not_found
 from .schemas import TwilioOperationAcceptedSchema, TwilioOperationSchema, TwilioSendSchema
 
 MAX_USERS = 1000
@@ -37,7 +37,7 @@ def publish_id_of(operation: str) -> str | None:
 def iso(timestamp: str | None) -> str | None:
     if not timestamp:
         return None
-    return datetime.fromtimestamp(int(timestamp), timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(int(timestamp), UTC).isoformat().replace("+00:00", "Z")
 
 
 def app_filter(client: redis.Redis, iid: str, app_name: str | None) -> dict[str, str]:
@@ -57,7 +57,7 @@ class PushNotifications(MethodView):
     @blp.arguments(TwilioSendSchema, error_status_code=400)
     @blp.response(202, TwilioOperationAcceptedSchema)
     @document_errors(400, 401, 413, 415, 503)
-    def post(self, body: dict):
+    def post(self, body: dict) -> dict:
         """Send a notification to 1-1000 users: their devices of `appName`, else of the default app and of no app."""
         users = list(dict.fromkeys(recipient["userId"] for recipient in body["to"]))
         if not users:
@@ -83,8 +83,8 @@ class Operation(MethodView):
     @document_basic_auth
     @blp.response(200, TwilioOperationSchema)
     @document_errors(401, 404, 503)
-    def get(self, operation: str):
-        """A send's progress: status, and how many devices were targeted, delivered, failed, retried, removed, skipped."""
+    def get(self, operation: str) -> dict:
+        """A send's progress: status, and how many devices were targeted, delivered, failed, retried, removed, skipped."""  # noqa: E501 (one line: it is the OpenAPI summary)
         publish_id = publish_id_of(operation)
         try:
             if publish_id is None:

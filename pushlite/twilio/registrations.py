@@ -5,14 +5,14 @@ from urllib.parse import quote
 
 from flask.views import MethodView
 
-from pushlite.apidoc import document_errors
 from pushlite import redis_clients
+from pushlite.apidoc import document_errors
 from pushlite.storage import twilio
 from pushlite.storage.records import Device
 from pushlite.storage.twilio import Registration
 
-from .errors import invalid
 from .blueprint import blp, document_basic_auth, instance_id
+from .errors import invalid
 from .schemas import TwilioRegistrationBodySchema, TwilioRegistrationSchema
 
 
@@ -40,7 +40,7 @@ class DeviceRegistrations(MethodView):
     @blp.alt_response(200, schema=TwilioRegistrationSchema, description="The token was already registered so: "
                                                                   "its registration")
     @document_errors(400, 401, 409, 413, 415, 422, 503)
-    def post(self, body: dict):
+    def post(self, body: dict) -> tuple[dict, int]:
         """Register a device token for a user (a new comms_user_ when no userId is given) and an app, with tags."""
         platform = twilio.PLATFORMS[body["provider"]]
         if not platform.accepts(body["token"]):
@@ -57,14 +57,14 @@ class DeviceRegistration(MethodView):
     @document_basic_auth
     @blp.response(200, TwilioRegistrationSchema)
     @document_errors(401, 404, 503)
-    def get(self, registration_id: str):
+    def get(self, registration_id: str) -> dict:
         """Get a device registration."""
         return shown(*twilio.get(redis_clients.client(), instance_id(), registration_id))
 
     @document_basic_auth
     @blp.response(204)
     @document_errors(401, 404, 503)
-    def delete(self, registration_id: str):
+    def delete(self, registration_id: str) -> None:
         """Delete a registration: its user no longer reaches the token (the device goes when nothing else holds it)."""
         client = redis_clients.client()
         registration, _ = twilio.get(client, instance_id(), registration_id)

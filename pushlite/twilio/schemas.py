@@ -19,7 +19,9 @@ class _Body(Schema):
 
 def _string(name: str, description: str, *, required: bool = True, pattern: str | None = None,
             why: str = "") -> fields.String:
-    validators = [validate.Length(min=1, error=f'Invalid parameter "{name}": must not be empty.')]
+    validators: list[validate.Validator] = [
+        validate.Length(min=1, error=f'Invalid parameter "{name}": must not be empty.'),
+    ]
     if pattern:
         validators.append(FullMatch(pattern, error=f'Invalid parameter "{name}": {why}'))
     return fields.String(

@@ -12,8 +12,8 @@ from pushlite import redis_clients
 from pushlite.apidoc import document_errors
 from pushlite.storage import twilio
 
-from .errors import invalid, not_found
 from .blueprint import blp, document_basic_auth, instance_id
+from .errors import invalid, not_found
 from .registrations import shown
 from .schemas import TwilioPageQuerySchema, TwilioRegistrationPageSchema, TwilioUserSchema
 
@@ -44,14 +44,14 @@ class User(MethodView):
     @document_basic_auth
     @blp.response(200, TwilioUserSchema)
     @document_errors(401, 404, 503)
-    def get(self, user_id: str):
+    def get(self, user_id: str) -> dict:
         """Get a user (any user with a device, through any API) and their device registrations."""
         return {"id": user_id, "deviceRegistrations": [shown(r, d) for r, d in registrations_of(user_id)]}
 
     @document_basic_auth
     @blp.response(204)
     @document_errors(401, 404, 503)
-    def delete(self, user_id: str):
+    def delete(self, user_id: str) -> None:
         """Delete a user: detached from every device (a device nothing else holds is deleted), registrations gone."""
         if not twilio.delete_user(redis_clients.client(), instance_id(), user_id):
             raise not_found()
@@ -63,7 +63,7 @@ class UserRegistrations(MethodView):
     @blp.arguments(TwilioPageQuerySchema, location="query", error_status_code=400)
     @blp.response(200, TwilioRegistrationPageSchema)
     @document_errors(400, 401, 404, 503)
-    def get(self, query: dict, user_id: str):
+    def get(self, query: dict, user_id: str) -> dict:
         """List a user's device registrations, oldest first, a page at a time (PageSize, PageToken)."""
         found = registrations_of(user_id)
         if "PageToken" in query:
