@@ -6,9 +6,25 @@ from flask import Flask, send_from_directory
 from flask_smorest import Api
 
 from config import Config
-from pushlite import access, admin, apidoc, beams, console, dashboard, encryption, errors, health, mpush, parsing
-from pushlite import publishing, redis_clients, twilio
-from pushlite import channels, discord, matrix  # the user-authenticated families
+from pushlite import (
+    access,
+    admin,
+    apidoc,
+    beams,
+    channels,
+    console,
+    dashboard,
+    discord,
+    encryption,
+    errors,
+    health,
+    matrix,
+    mpush,
+    parsing,
+    publishing,
+    redis_clients,
+    twilio,
+)
 from pushlite.metrics import web as web_metrics
 
 

@@ -8,8 +8,9 @@ never a stack trace.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import redis
 from flask import Flask, current_app, jsonify, request

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 import redis
 

@@ -5,8 +5,9 @@ sets, its users and the token index always change together.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import redis
 from redis.exceptions import TryAgainError

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, Sequence
+from typing import Any
 
 import redis
 from redis.exceptions import ClusterError, ResponseError

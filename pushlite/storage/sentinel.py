@@ -97,7 +97,7 @@ class FollowingPool(SentinelConnectionPool):
     """A master pool whose connections, even those in use, can be sent to a
     new master."""
 
-    def __init__(self, watch: "MasterWatch", **kwargs: Any) -> None:
+    def __init__(self, watch: MasterWatch, **kwargs: Any) -> None:
         kwargs["connection_class"] = FencedSSLConnection if kwargs.pop("ssl", False) else FencedConnection
         super().__init__(watch.service, watch.sentinel, fence=watch.fence, **kwargs)
         self.watch = watch

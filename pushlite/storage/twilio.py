@@ -13,8 +13,9 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import redis
 
@@ -42,7 +43,7 @@ class RegistrationNotFound(StorageError):
 class RegistrationConflict(StorageError):
     """The token is already registered, for another user or app."""
 
-    def __init__(self, existing: "Registration") -> None:
+    def __init__(self, existing: Registration) -> None:
         super().__init__(existing.id)
         self.existing = existing
 

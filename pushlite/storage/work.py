@@ -10,8 +10,8 @@ is atomic.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import redis
 
@@ -38,7 +38,7 @@ class BatchResult:
     retry: list[tuple[str, float | None]] = field(default_factory=list)  # (device id, Retry-After seconds)
     gone: list[str] = field(default_factory=list)  # no longer a target (deleted meanwhile)
 
-    def extend(self, other: "BatchResult") -> None:
+    def extend(self, other: BatchResult) -> None:
         for name in ("delivered", "removed", "failed", "skipped", "retry", "gone"):
             getattr(self, name).extend(getattr(other, name))
 
