@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import swagger_ui_bundle
-from flask import Flask, send_from_directory
+from flask import Flask, Response, send_from_directory
 from flask_smorest import Api
 
 from config import Config
@@ -64,7 +64,7 @@ def create_app(config: object | None = None) -> Flask:
     console.init_app(app)
 
     @app.get("/docs/assets/<path:filename>")
-    def swagger_assets(filename: str):
+    def swagger_assets(filename: str) -> Response:
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
 
     return app
