@@ -10,8 +10,9 @@ import sys
 
 from config import Config
 from pushlite import encryption, logs, redis_clients
-from pushlite.metrics import collectors, web as web_metrics
 from pushlite.app import create_app
+from pushlite.metrics import collectors
+from pushlite.metrics import web as web_metrics
 from pushlite.storage import instances, vapid
 
 

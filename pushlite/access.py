@@ -17,7 +17,7 @@ import os
 import re
 import time
 
-from flask import Flask, current_app, request
+from flask import Flask, Request, current_app, request
 
 from pushlite import logs
 from pushlite.errors import family_of
@@ -50,7 +50,7 @@ def _begin() -> None:
     environ[STATE] = (request_id, time.perf_counter(), token)
 
 
-def _labels(app: Flask, req) -> tuple[str, str]:
+def _labels(app: Flask, req: Request) -> tuple[str, str]:
     rule = req.url_rule
     if rule is None:
         return family_label(app, req.path), UNMATCHED

@@ -2,13 +2,29 @@
 from __future__ import annotations
 
 import swagger_ui_bundle
-from flask import Flask, send_from_directory
+from flask import Flask, Response, send_from_directory
 from flask_smorest import Api
 
 from config import Config
-from pushlite import access, admin, apidoc, beams, console, dashboard, encryption, errors, health, mpush, parsing
-from pushlite import publishing, redis_clients, twilio
-from pushlite import channels, discord, matrix  # the user-authenticated families
+from pushlite import (
+    access,
+    admin,
+    apidoc,
+    beams,
+    channels,
+    console,
+    dashboard,
+    discord,
+    encryption,
+    errors,
+    health,
+    matrix,
+    mpush,
+    parsing,
+    publishing,
+    redis_clients,
+    twilio,
+)
 from pushlite.metrics import web as web_metrics
 
 
@@ -48,7 +64,7 @@ def create_app(config: object | None = None) -> Flask:
     console.init_app(app)
 
     @app.get("/docs/assets/<path:filename>")
-    def swagger_assets(filename: str):
+    def swagger_assets(filename: str) -> Response:
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
 
     return app

@@ -8,11 +8,12 @@ never a stack trace.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import redis
-from flask import Flask, current_app, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from redis.exceptions import RedisClusterException
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
@@ -92,7 +93,7 @@ def register_family(app: Flask, family: Family, api: Any = None) -> None:
             api.spec.components.schema(name, schema=family.schema)
 
 
-def handle_http_exception(exc: HTTPException):
+def handle_http_exception(exc: HTTPException) -> Response:
     status, body = family_of(current_app, request.path).render(exc)
     response = jsonify(body)
     response.status_code = status
@@ -108,7 +109,7 @@ def note_unavailable(exc: Exception) -> None:
     current_app.extensions["pushlite.metrics"].redis_errors.labels(type(exc).__name__).inc()
 
 
-def handle_redis_error(exc: Exception):
+def handle_redis_error(exc: Exception) -> Response:
     """A Redis (or Redis Cluster client) error: a 503 when it means "try again"
     (``storage.errors.is_unavailable``); any other is a bug, answered as one."""
     if not is_unavailable(exc):
@@ -119,7 +120,7 @@ def handle_redis_error(exc: Exception):
     )
 
 
-def handle_unexpected(exc: Exception):
+def handle_unexpected(exc: Exception) -> Response:
     # The route template, not the path: a path may hold a push token.
     route = request.url_rule.rule if request.url_rule else "<unmatched>"
     current_app.logger.exception("unhandled error on %s %s", request.method, route)

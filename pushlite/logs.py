@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -33,7 +34,7 @@ EXTRA_FIELDS = ("method", "route", "status", "job", "duration_ms")
 # Authorization headers provider tokens) at INFO or DEBUG.
 QUIET_LOGGERS = ("httpx", "httpcore", "h2", "hpack", "urllib3", "werkzeug")
 
-_context: ContextVar[Mapping[str, str]] = ContextVar("pushlite_log_context", default={})
+_context: ContextVar[Mapping[str, str]] = ContextVar("pushlite_log_context", default=MappingProxyType({}))
 
 
 def current() -> Mapping[str, str]:
@@ -90,7 +91,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + ".%03dZ" % record.msecs,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

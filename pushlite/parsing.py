@@ -1,11 +1,12 @@
 """Request parsing shared by the families."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import flask_smorest as smorest
 import orjson
-from flask import Response, current_app
+from flask import Flask, Response, current_app
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import ValidationError, validate
 from webargs import core
@@ -29,6 +30,9 @@ class JSONProvider(DefaultJSONProvider):
     """
 
     OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+    # Flask types the app as its sansio base, whose response class takes no body;
+    # this provider is made for a Flask app (``create_app``).
+    _app: Flask
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return orjson.loads(s)
@@ -62,10 +66,14 @@ class FullMatch(validate.Regexp):
     """A field validator: the whole value must match ``regex`` (marshmallow's
     Regexp only anchors at the start), documented by ``whole_value_pattern``."""
 
+    regex: re.Pattern[str]
+
     def __init__(self, regex: str, *, error: str) -> None:
         super().__init__(whole_value_pattern(regex), error=error)
 
-    def __call__(self, value: str) -> str:
+    # marshmallow's Regexp is not generic over str/bytes: it declares both
+    # overloads; built from a str, this one validates str values only.
+    def __call__(self, value: str) -> str:  # type: ignore[override]
         if self.regex.fullmatch(value) is None:
             raise ValidationError(self._format_error(value))
         return value

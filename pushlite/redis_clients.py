@@ -20,7 +20,7 @@ from pushlite.errors import handle_http_exception
 from pushlite.storage import keys
 from pushlite.storage.breaker import Breaker
 from pushlite.storage.cluster import is_cluster
-from pushlite.storage.connection import ThreadClients, connect
+from pushlite.storage.connection import DataClient, ThreadClients, connect
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -56,7 +56,7 @@ class _Ping:
 
     def __init__(self, url: str, socket_timeout: float, connect_timeout: float) -> None:
         self.url, self.socket_timeout, self.connect_timeout = url, socket_timeout, connect_timeout
-        self._client: redis.Redis | None = None
+        self._client: DataClient | None = None
 
     def __call__(self) -> None:
         if self._client is None:

@@ -30,8 +30,9 @@ import functools
 import ipaddress
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_ALLOWLIST = "https://*"

@@ -4,7 +4,8 @@ the view itself by a decorator (``beams.blueprint.json_body``,
 rules, and a reader finds them where the view is."""
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Flask, Request
 

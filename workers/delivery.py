@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 import redis
 
@@ -65,7 +65,7 @@ def send_batch(rt: Runtime, instance_id: str, publish_id: str, device_ids: Seque
             continue
         jobs.append(sender.send(group, payload[platform]))
         providers.append(PROVIDER_OF[platform])
-    for provider, outcome in zip(providers, rt.run(_gather(jobs))):
+    for provider, outcome in zip(providers, rt.run(_gather(jobs)), strict=True):
         result.delivered.extend(outcome.delivered)
         result.removed.extend(outcome.dead)
         result.failed.extend(outcome.failed)

@@ -35,7 +35,7 @@ CACHE_SECONDS = 60
 PLATFORM_SAMPLE = 20_000
 SCAN_CALLS = 200
 SCAN_COUNT = 1000
-BUCKETS = ["%03x" % n for n in range(16 ** keys.DEVICE_BUCKET_WIDTH)]
+BUCKETS = [f"{n:03x}" for n in range(16 ** keys.DEVICE_BUCKET_WIDTH)]
 
 
 @dataclass
@@ -67,7 +67,7 @@ def count(client: redis.Redis, instance_id: str, *, platform_sample: int = PLATF
         for bucket in BUCKETS:
             pipe.hlen(device_prefix + bucket)
         for n in range(keys.USER_BUCKETS):
-            pipe.hlen(user_prefix + "%03x" % n)
+            pipe.hlen(user_prefix + f"{n:03x}")
         lengths = pipe.execute()
     per_bucket, users = lengths[:len(BUCKETS)], sum(lengths[len(BUCKETS):])
     total = sum(per_bucket)
@@ -82,7 +82,7 @@ def count(client: redis.Redis, instance_id: str, *, platform_sample: int = PLATF
 def _platforms(client: redis.Redis, device_prefix: str, per_bucket: list[int], sample: int) -> tuple[Counter[str], int]:
     """Devices by platform in the first buckets holding ``sample`` devices, and how many were read."""
     chosen, sampled = [], 0
-    for bucket, n in zip(BUCKETS, per_bucket):
+    for bucket, n in zip(BUCKETS, per_bucket, strict=True):
         if sampled >= sample:
             break
         if n:

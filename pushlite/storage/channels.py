@@ -10,7 +10,7 @@ the caller's pusher.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import redis
 

@@ -10,7 +10,7 @@ by redis-py as for any other keyed command.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 from redis.cluster import PRIMARY, ClusterNode, ClusterPipeline, RedisCluster
 from redis.exceptions import ClusterDownError, ConnectionError, RedisClusterException, SlotNotCoveredError
@@ -19,7 +19,9 @@ _FUNCTION_CALLS = ("FCALL", "FCALL_RO")
 
 
 class _RoutesFunctionCalls:
-    def get_node(self, host: str | None = None, port: int | None = None, node_name: str | None = None):
+    def get_node(
+        self, host: str | None = None, port: int | None = None, node_name: str | None = None
+    ) -> ClusterNode | None:
         node = super().get_node(host, port, node_name)  # type: ignore[misc]
         if node is None and node_name and ":" in node_name:
             # An ASK may send a call to a master the client has not met: one
@@ -46,7 +48,8 @@ class ClusterPipe(_RoutesFunctionCalls, ClusterPipeline):
 class Cluster(_RoutesFunctionCalls, RedisCluster):
     # A timeout is not retried: a node that hangs gives its callers a 503
     # after one socket timeout, not after several.
-    ERRORS_ALLOW_RETRY = (ConnectionError, ClusterDownError, SlotNotCoveredError)
+    # (redis-py annotates the attribute as its own 4-tuple, so any other set is refused.)
+    ERRORS_ALLOW_RETRY = (ConnectionError, ClusterDownError, SlotNotCoveredError)  # type: ignore[assignment]
     # How long a function call refused while its slot moves is tried again
     # after redis-py gave up (scripts.run), in seconds.
     moving_slot_patience = 1.0
@@ -57,7 +60,8 @@ class Cluster(_RoutesFunctionCalls, RedisCluster):
         return ClusterPipe(
             nodes_manager=self.nodes_manager,
             commands_parser=self.commands_parser,
-            startup_nodes=self.nodes_manager.startup_nodes,
+            # A dict, as redis-py's own pipeline() passes it (ClusterPipeline's annotation says list).
+            startup_nodes=self.nodes_manager.startup_nodes,  # type: ignore[arg-type]
             result_callbacks=self.result_callbacks,
             cluster_response_callbacks=self.cluster_response_callbacks,
             read_from_replicas=self.read_from_replicas,
@@ -70,8 +74,9 @@ class Cluster(_RoutesFunctionCalls, RedisCluster):
         )
 
 
-def is_cluster(client: object) -> bool:
-    return isinstance(client, RedisCluster)
+def is_cluster(client: object) -> TypeGuard[Cluster]:
+    """Whether ``client`` is a cluster client (every one pushlite makes is a ``Cluster``)."""
+    return isinstance(client, Cluster)
 
 
 def scan_slot_of(client: Any, key: str, cursor: int, match: str, count: int) -> tuple[int, list[str]]:
@@ -81,5 +86,7 @@ def scan_slot_of(client: Any, key: str, cursor: int, match: str, count: int) -> 
     if not is_cluster(client):
         return client.scan(cursor, match=match, count=count)
     node = client.get_node_from_key(key)
-    cursors, names = client.scan(cursor, match=match, count=count, target_nodes=node)
+    # redis-py types a cluster's SCAN as one Redis's; its reply has a cursor per node.
+    reply = client.scan(cursor, match=match, count=count, target_nodes=node)
+    cursors, names = cast("tuple[dict[str, int], list[str]]", reply)
     return cursors[node.name], names

@@ -11,7 +11,7 @@ cannot hold ``/``).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import redis
 from cryptography.fernet import Fernet, InvalidToken
@@ -66,7 +66,8 @@ def load(client: redis.Redis, fernet: Fernet, instance_id: str) -> dict[tuple[st
     """(app, provider) -> (ciphertext, credential) for the instance (app "")
     and every app of it; the ciphertext identifies the version."""
     out = {}
-    for name, token in client.hgetall(keys.credentials(instance_id)).items():
+    stored = cast("dict[str, str]", client.hgetall(keys.credentials(instance_id)))
+    for name, token in stored.items():
         app, provider = parse_field(name)
         try:
             out[app, provider] = (token, json.loads(fernet.decrypt(token.encode())))
@@ -89,7 +90,7 @@ def summary(client: redis.Redis, fernet: Fernet, instance_id: str, app: str = IN
 def has(client: redis.Redis, instance_id: str, app: str) -> dict[str, bool]:
     """Which providers the app has a credential of its own for (nothing decrypted)."""
     found = client.hmget(keys.credentials(instance_id), [field(provider, app) for provider in CREDENTIAL_PROVIDERS])
-    return {provider: value is not None for provider, value in zip(CREDENTIAL_PROVIDERS, found)}
+    return {provider: value is not None for provider, value in zip(CREDENTIAL_PROVIDERS, found, strict=True)}
 
 
 def delete(client: redis.Redis, instance_id: str, provider: str, app: str = INSTANCE) -> bool:

@@ -5,8 +5,9 @@ sets, its users and the token index always change together.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import redis
 from redis.exceptions import TryAgainError
@@ -88,7 +89,7 @@ def call_many(client: redis.Redis, instance_id: str, commands: Sequence[Command]
         else:
             answers = run_many(client, calls)
         asking = []
-        for i, answer in zip(pending, answers):
+        for i, answer in zip(pending, answers, strict=True):
             if answer[0] == "need":
                 manifests[i] += [entry for entry in answer[1:] if entry not in manifests[i]]
                 asking.append(i)
@@ -277,8 +278,8 @@ def load_many(client: redis.Redis, instance_id: str, device_ids: Sequence[str]) 
         found = pipe.execute()
     return {
         device_id: records.unpack(device_id, record)
-        for ids, records_ in zip(by_bucket.values(), found)
-        for device_id, record in zip(ids, records_)
+        for ids, records_ in zip(by_bucket.values(), found, strict=True)
+        for device_id, record in zip(ids, records_, strict=True)
         if record is not None
     }
 

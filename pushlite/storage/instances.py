@@ -6,7 +6,9 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import cast
 
 import redis
 
@@ -52,8 +54,10 @@ def find_by_token(client: redis.Redis, token: str) -> tuple[Instance, str] | Non
     The index only finds the candidate; the instance hash decides, so a stale
     index entry (a rotated secret) never authenticates.
     """
-    instance_id = client.get(keys.instance_token(token_digest(token)))
-    data = client.hgetall(keys.instance(instance_id)) if instance_id else None
+    instance_id = cast("str | None", client.get(keys.instance_token(token_digest(token))))
+    if not instance_id:
+        return None
+    data = cast("dict[str, str]", client.hgetall(keys.instance(instance_id)))
     if not data:
         return None
     instance = _from_hash(instance_id, data)
@@ -108,7 +112,7 @@ def _from_hash(instance_id: str, data: dict[str, str]) -> Instance:
 
 
 def get(client: redis.Redis, instance_id: str) -> Instance:
-    data = client.hgetall(keys.instance(instance_id))
+    data = cast("dict[str, str]", client.hgetall(keys.instance(instance_id)))
     if not data:
         raise InstanceNotFound(instance_id)
     return _from_hash(instance_id, data)
@@ -119,7 +123,7 @@ def list_all(client: redis.Redis, *, now: float | None = None) -> list[Instance]
     deletion (its entry says "deleting"), and a create whose entry has waited
     ``UNFINISHED_GRACE`` seconds for its instance hash; so nothing either of
     them wrote stays behind."""
-    entries = client.hgetall(keys.INSTANCE_INDEX)
+    entries = cast("dict[str, str]", client.hgetall(keys.INSTANCE_INDEX))
     ids = sorted(entries)
     with client.pipeline(transaction=False) as pipe:
         for instance_id in ids:
@@ -127,7 +131,7 @@ def list_all(client: redis.Redis, *, now: float | None = None) -> list[Instance]
         found = pipe.execute()
     now = time.time() if now is None else now
     listed = []
-    for instance_id, data in zip(ids, found):
+    for instance_id, data in zip(ids, found, strict=True):
         entry = entries[instance_id]
         if entry == DELETING or (not data and now - float(entry) > UNFINISHED_GRACE):
             _remove(client, instance_id)
@@ -137,7 +141,7 @@ def list_all(client: redis.Redis, *, now: float | None = None) -> list[Instance]
 
 
 def secret_key(client: redis.Redis, instance_id: str) -> str:
-    value = client.hget(keys.instance(instance_id), "secret_key")
+    value = cast("str | None", client.hget(keys.instance(instance_id), "secret_key"))
     if value is None:
         raise InstanceNotFound(instance_id)
     return value
@@ -184,7 +188,7 @@ def _remove(client: redis.Redis, instance_id: str) -> None:
     # The instance hash goes first, so every device script sees "no_instance"
     # from here on and nothing new is written while the rest is removed.
     client.unlink(keys.instance(instance_id))
-    _unindex_tokens(client, instance_id, list(client.smembers(keys.auth_digests(instance_id))))
+    _unindex_tokens(client, instance_id, list(cast("set[str]", client.smembers(keys.auth_digests(instance_id)))))
     batch: list[str] = []
     for key in _instance_keys(client, instance_id):
         batch.append(key)
@@ -203,8 +207,9 @@ def reindex(client: redis.Redis) -> int:
     restored backup; running it again changes nothing. Returns how many
     instances it found."""
     found = 0
+    hgetall = cast("Callable[[str], dict[str, str]]", client.hgetall)  # typed once, outside the loop
     for key in client.scan_iter(match=keys.ANY_INSTANCE, count=1000):
-        data = client.hgetall(key)
+        data = hgetall(key)
         if not data:
             continue
         instance_id = keys.instance_id_of(key)
@@ -216,7 +221,7 @@ def reindex(client: redis.Redis) -> int:
     return found
 
 
-def _instance_keys(client: redis.Redis, instance_id: str):
+def _instance_keys(client: redis.Redis, instance_id: str) -> Iterator[str]:
     """Every key of the instance: on a Cluster, only the master that holds
     its slot is scanned."""
     match = keys.instance_pattern(instance_id)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import bisect
 import re
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import cast
 
 import redis
 
@@ -76,16 +77,17 @@ def sizes(client: redis.Redis, instance_id: str, names: Sequence[str]) -> list[i
 
 def members(client: redis.Redis, instance_id: str, name: str) -> set[str]:
     """Every device of a small interest (use ``scan`` for a large one)."""
-    return client.smembers(keys.interest(instance_id, name))
+    return cast("set[str]", client.smembers(keys.interest(instance_id, name)))
 
 
 def scan(client: redis.Redis, instance_id: str, name: str, count: int) -> Iterator[list[str]]:
     """The devices of an interest in chunks of about ``count``, without loading
     the whole set (SSCAN; a device may come twice if the set is resized meanwhile)."""
     key = keys.interest(instance_id, name)
+    sscan = cast("Callable[..., tuple[int, list[str]]]", client.sscan)  # typed once, outside the loop
     cursor, chunk = 0, []
     while True:
-        cursor, ids = client.sscan(key, cursor, count=count)
+        cursor, ids = sscan(key, cursor, count=count)
         chunk.extend(ids)
         if len(chunk) >= count or (cursor == 0 and chunk):
             yield chunk

@@ -86,7 +86,7 @@ USER_BUCKETS = 4096
 
 
 def tag(instance_id: str) -> str:
-    return "{%s}" % instance_id
+    return f"{{{instance_id}}}"
 
 
 def instance(instance_id: str) -> str:
@@ -192,7 +192,7 @@ def recent_publishes(instance_id: str) -> str:
 
 def instance_minute(instance_id: str, minute: int) -> str:
     """The instance's delivery counts of the minute starting at ``minute`` (unix seconds)."""
-    return tag(instance_id) + ":stats:%d" % minute
+    return tag(instance_id) + f":stats:{minute:d}"
 
 
 def census(instance_id: str) -> str:

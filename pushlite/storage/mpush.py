@@ -6,6 +6,8 @@ again whenever it changes; the device keeps its topics (interests) and users.
 """
 from __future__ import annotations
 
+from typing import cast
+
 import redis
 
 from . import devices, keys
@@ -20,7 +22,7 @@ _ATTEMPTS = 3
 def device_of(client: redis.Redis, instance_id: str, app_device_id: str) -> Device:
     """The device an app device_id names; DeviceNotFound when it names none
     (never registered, or its device was deleted since, e.g. a dead token)."""
-    device_id = client.hget(keys.mpush_devices(instance_id), app_device_id)
+    device_id = cast("str | None", client.hget(keys.mpush_devices(instance_id), app_device_id))
     if device_id is None:
         raise DeviceNotFound(app_device_id)
     return devices.get(client, instance_id, device_id)
@@ -28,7 +30,7 @@ def device_of(client: redis.Redis, instance_id: str, app_device_id: str) -> Devi
 
 def _mapped(client: redis.Redis, instance_id: str, app_device_id: str) -> tuple[str, Device | None]:
     """What the map holds for the device_id ("" for nothing) and its device, if it still exists."""
-    current = client.hget(keys.mpush_devices(instance_id), app_device_id) or ""
+    current = cast("str | None", client.hget(keys.mpush_devices(instance_id), app_device_id)) or ""
     if not current:
         return "", None
     try:

@@ -11,8 +11,9 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, cast
 
 import redis
 
@@ -127,7 +128,8 @@ def get(client: redis.Redis, instance_id: str, publish_id: str) -> dict[str, Any
     if not record:
         raise PublishNotFound(publish_id)
     record = _shown(record)
-    record["failures"] = [dict(zip(("device_id", "reason"), f.split("\t", 1))) for f in failures]
+    # An entry is "<device id>\t<reason>"; one without the tab shows its device id only.
+    record["failures"] = [dict(zip(("device_id", "reason"), f.split("\t", 1), strict=False)) for f in failures]
     record["stalled_since"] = None
     if oldest and record.get("status") != "done":
         since = int(oldest[0][1] // 1000)
@@ -150,13 +152,14 @@ def _index_recent(pipe: Any, instance_id: str, publish_id: str) -> None:
 def recent(client: redis.Redis, instance_id: str, limit: int = RECENT) -> list[dict[str, Any]]:
     """The instance's latest publishes, newest first, each as ``get`` shows
     it without its failures and with its ``id`` (two round trips)."""
-    ids = [i for i in client.lrange(keys.recent_publishes(instance_id), 0, limit - 1) if is_publish_id(i)]
+    listed = cast("list[str]", client.lrange(keys.recent_publishes(instance_id), 0, limit - 1))
+    ids = [i for i in listed if is_publish_id(i)]
     with client.pipeline(transaction=False) as pipe:
         for publish_id in ids:
             pipe.hgetall(keys.publish(instance_id, publish_id))
         found = pipe.execute()
     out = []
-    for publish_id, record in zip(ids, found):
+    for publish_id, record in zip(ids, found, strict=True):
         if record:
             out.append({"id": publish_id, **_shown(record)})
     return out
@@ -172,9 +175,9 @@ def _shown(record: dict[str, str]) -> dict[str, Any]:
 
 def content(client: redis.Redis, instance_id: str, publish_id: str) -> Content | None:
     """What the publish asks for (None once it expired)."""
-    kind, targets, payload, app, apps = client.hmget(
+    kind, targets, payload, app, apps = cast("list[str | None]", client.hmget(
         keys.publish(instance_id, publish_id), "kind", "targets", "payload", "app", "apps"
-    )
+    ))
     if kind is None:
         return None
     # "apps" (a JSON list) is what the Twilio-style send limits the publish
@@ -198,7 +201,8 @@ def watch(client: redis.Redis, instance_id: str, publish_id: str) -> None:
 
 def active(client: redis.Redis, limit: int = 1000) -> list[tuple[str, str]]:
     """The oldest ``limit`` publishes not known to be done, as (instance id, publish id)."""
-    return [tuple(m.split(" ", 1)) for m in client.zrange(keys.ACTIVE_PUBLISHES, 0, limit - 1)]  # type: ignore[misc]
+    members = cast("list[str]", client.zrange(keys.ACTIVE_PUBLISHES, 0, limit - 1))
+    return [(instance_id, publish_id) for instance_id, publish_id in (m.split(" ", 1) for m in members)]
 
 
 def forget(client: redis.Redis, instance_id: str, publish_id: str) -> None:

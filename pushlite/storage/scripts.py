@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, Sequence
+from typing import Any
 
 import redis
 from redis.exceptions import ClusterError, ResponseError
@@ -117,7 +118,7 @@ def run_many(client: redis.Redis, calls: Sequence[Call]) -> list[Any]:
                 pipe.execute_command(*calls[i].command())
             results = pipe.execute(raise_on_error=False)
         missing = []
-        for i, result in zip(pending, results):
+        for i, result in zip(pending, results, strict=True):
             if isinstance(result, ResponseError) and _missing(result) and attempt == 0:
                 missing.append(i)
             elif isinstance(result, Exception):

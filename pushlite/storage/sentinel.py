@@ -34,7 +34,7 @@ import weakref
 from typing import Any
 
 import redis
-from redis.connection import SSLConnection
+from redis.connection import Connection, SSLConnection
 from redis.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool, SentinelManagedConnection
 
 from .urls import RedisTarget
@@ -72,7 +72,7 @@ class FencedConnection(SentinelManagedConnection):
         # Every (re)connection asks Sentinel for the master: redis-py's own
         # sentinel connection does so in connect() only, and reconnects to the
         # old address when a command finds the connection closed.
-        if self._sock:
+        if self.is_connected:
             return
         self.fence.check()
         self.host, self.port = self.connection_pool.get_master_address()
@@ -97,7 +97,7 @@ class FollowingPool(SentinelConnectionPool):
     """A master pool whose connections, even those in use, can be sent to a
     new master."""
 
-    def __init__(self, watch: "MasterWatch", **kwargs: Any) -> None:
+    def __init__(self, watch: MasterWatch, **kwargs: Any) -> None:
         kwargs["connection_class"] = FencedSSLConnection if kwargs.pop("ssl", False) else FencedConnection
         super().__init__(watch.service, watch.sentinel, fence=watch.fence, **kwargs)
         self.watch = watch
@@ -105,7 +105,7 @@ class FollowingPool(SentinelConnectionPool):
         self._handed_out_lock = threading.Lock()
         watch.pools.add(self)
 
-    def get_connection(self, *args: Any, **kwargs: Any):
+    def get_connection(self, *args: Any, **kwargs: Any) -> Connection:
         self.watch.ensure_running()  # again in a forked child, which has no thread
         connection = super().get_connection(*args, **kwargs)
         with self._handed_out_lock:

@@ -21,6 +21,7 @@ import bisect
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import cast
 
 import redis
 
@@ -69,7 +70,8 @@ class Tally:
         out += [(SEP.join(("r", provider, reason)), n) for (provider, reason), n in self.retries.items()]
         for provider, counts in self.latency.items():
             bounds = [str(b) for b in LATENCY_BUCKETS] + ["+Inf"]
-            out += [(SEP.join(("l", provider, le)), n) for le, n in zip(bounds, counts) if n]
+            # counts ends with the sum, which has no bound: zip stops before it.
+            out += [(SEP.join(("l", provider, le)), n) for le, n in zip(bounds, counts, strict=False) if n]
             out.append((SEP.join(("l", provider, "sum")), counts[-1]))
             out.append((SEP.join(("l", provider, "count")), sum(counts[:-1])))
         return out
@@ -84,11 +86,11 @@ def record(client: redis.Redis, instance_id: str, tally: Tally, now: float | Non
     for (_, outcome), n in tally.notifications.items():
         by_outcome[outcome] += n
     with client.pipeline(transaction=False) as pipe:
-        for name, n in tally.fields():
-            if float(n).is_integer():
-                pipe.hincrby(keys.DELIVERY_STATS, name, int(n))
+        for name, increment in tally.fields():
+            if float(increment).is_integer():
+                pipe.hincrby(keys.DELIVERY_STATS, name, int(increment))
             else:
-                pipe.hincrbyfloat(keys.DELIVERY_STATS, name, n)
+                pipe.hincrbyfloat(keys.DELIVERY_STATS, name, increment)
         if by_outcome:
             for outcome, n in by_outcome.items():
                 pipe.hincrby(minute, outcome, n)
@@ -103,7 +105,8 @@ def minute_of(timestamp: float) -> int:
 def totals(client: redis.Redis) -> dict[str, dict[tuple[str, ...], float]]:
     """The global counters: kind ("n", "r", "l") -> (provider, name) -> value."""
     out: dict[str, dict[tuple[str, ...], float]] = {"n": {}, "r": {}, "l": {}}
-    for name, value in client.hgetall(keys.DELIVERY_STATS).items():
+    stored = cast("dict[str, str]", client.hgetall(keys.DELIVERY_STATS))
+    for name, value in stored.items():
         kind, *rest = name.split(SEP)
         if kind in out and len(rest) == 2:
             out[kind][tuple(rest)] = float(value)
@@ -120,4 +123,4 @@ def per_minute(client: redis.Redis, instance_id: str, minutes: int = 60,
         for start in starts:
             pipe.hgetall(keys.instance_minute(instance_id, start))
         found = pipe.execute()
-    return [(start, {o: int(counts.get(o, 0)) for o in OUTCOMES}) for start, counts in zip(starts, found)]
+    return [(start, {o: int(counts.get(o, 0)) for o in OUTCOMES}) for start, counts in zip(starts, found, strict=True)]

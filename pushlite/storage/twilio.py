@@ -13,8 +13,9 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, cast
 
 import redis
 
@@ -42,7 +43,7 @@ class RegistrationNotFound(StorageError):
 class RegistrationConflict(StorageError):
     """The token is already registered, for another user or app."""
 
-    def __init__(self, existing: "Registration") -> None:
+    def __init__(self, existing: Registration) -> None:
         super().__init__(existing.id)
         self.existing = existing
 
@@ -108,7 +109,7 @@ def _live_device(client: redis.Redis, instance_id: str, registration: Registrati
 
 def get(client: redis.Redis, instance_id: str, registration_id: str) -> tuple[Registration, Device]:
     """The registration and its device; RegistrationNotFound when either has gone."""
-    raw = client.hget(keys.twilio_registrations(instance_id), registration_id)
+    raw = cast("str | None", client.hget(keys.twilio_registrations(instance_id), registration_id))
     if raw is None:
         if not client.exists(keys.instance(instance_id)):
             raise InstanceNotFound(instance_id)
@@ -121,8 +122,10 @@ def get(client: redis.Redis, instance_id: str, registration_id: str) -> tuple[Re
     return registration, device
 
 
-def find_by_token(client: redis.Redis, instance_id: str, provider: str, token: str) -> tuple[Registration, Device] | None:
-    registration_id = client.hget(keys.twilio_tokens(instance_id), token_digest(provider, token))
+def find_by_token(
+    client: redis.Redis, instance_id: str, provider: str, token: str
+) -> tuple[Registration, Device] | None:
+    registration_id = cast("str | None", client.hget(keys.twilio_tokens(instance_id), token_digest(provider, token)))
     if registration_id is None:
         return None
     try:
@@ -176,7 +179,7 @@ def _retag(client: redis.Redis, instance_id: str, registration: Registration, ta
     """The registration with new tags: a compare-and-set of its record, tried
     again if another request changed it in between."""
     for _ in range(3):
-        raw = client.hget(keys.twilio_registrations(instance_id), registration.id)
+        raw = cast("str | None", client.hget(keys.twilio_registrations(instance_id), registration.id))
         if raw is None:
             raise RegistrationNotFound(registration.id)
         changed = _parse(registration.id, raw)
@@ -229,11 +232,13 @@ def of_user(client: redis.Redis, instance_id: str, user_id: str) -> list[tuple[R
     if not found:
         return []
     digests = [token_digest(TWILIO_NAME[d.platform], d.token) for d in found]
-    registration_ids = client.hmget(keys.twilio_tokens(instance_id), digests)
-    wanted = [(i, d) for i, d in zip(registration_ids, found) if i]
-    raws = client.hmget(keys.twilio_registrations(instance_id), [i for i, _ in wanted]) if wanted else []
+    registration_ids = cast("list[str | None]", client.hmget(keys.twilio_tokens(instance_id), digests))
+    wanted = [(i, d) for i, d in zip(registration_ids, found, strict=True) if i]
+    raws: list[str | None] = []
+    if wanted:
+        raws = cast("list[str | None]", client.hmget(keys.twilio_registrations(instance_id), [i for i, _ in wanted]))
     result = []
-    for (registration_id, device), raw in zip(wanted, raws):
+    for (registration_id, device), raw in zip(wanted, raws, strict=True):
         if raw is None:
             continue
         registration = _parse(registration_id, raw)

@@ -11,7 +11,7 @@ its public key is, where a browser needs it.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import redis
 from cryptography.fernet import Fernet, InvalidToken
@@ -69,7 +69,7 @@ def _public_key(fernet: Fernet, instance_id: str, token: str) -> str:
 def ensure(client: redis.Redis, fernet: Fernet, instance_id: str) -> str:
     """The instance's VAPID public key, made now when it has none (an
     instance created before Web Push). Concurrent first calls agree on one."""
-    token = client.hget(keys.credentials(instance_id), PROVIDER)
+    token = cast("str | None", client.hget(keys.credentials(instance_id), PROVIDER))
     if token is None:
         new = fernet.encrypt(json.dumps(generate()).encode()).decode()
         token = client.eval(_ENSURE, 2, keys.instance(instance_id), keys.credentials(instance_id), PROVIDER, new)

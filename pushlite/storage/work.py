@@ -10,8 +10,9 @@ is atomic.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, cast
 
 import redis
 
@@ -38,7 +39,7 @@ class BatchResult:
     retry: list[tuple[str, float | None]] = field(default_factory=list)  # (device id, Retry-After seconds)
     gone: list[str] = field(default_factory=list)  # no longer a target (deleted meanwhile)
 
-    def extend(self, other: "BatchResult") -> None:
+    def extend(self, other: BatchResult) -> None:
         for name in ("delivered", "removed", "failed", "skipped", "retry", "gone"):
             getattr(self, name).extend(getattr(other, name))
 
@@ -77,7 +78,9 @@ class Due:
     takeovers: int
 
 
-def _call(client: redis.Redis, instance_id: str, publish_id: str, args: list, extra_keys: Sequence[str] = ()):
+def _call(
+    client: redis.Redis, instance_id: str, publish_id: str, args: list[Any], extra_keys: Sequence[str] = ()
+) -> Any:
     return run(client, "publish.lua", [*publish_keys(instance_id, publish_id), *extra_keys], args)
 
 
@@ -91,7 +94,9 @@ def claim(client: redis.Redis, instance_id: str, publish_id: str, item: str, own
     return Claim("ok", int(reply[1]), int(reply[2]), int(reply[3]), untried + retry)
 
 
-def renew(client: redis.Redis, instance_id: str, publish_id: str, owner: str, lease_ms: int, items: Sequence[str]) -> list[str]:
+def renew(
+    client: redis.Redis, instance_id: str, publish_id: str, owner: str, lease_ms: int, items: Sequence[str]
+) -> list[str]:
     """Push the leases further; returns the items still held."""
     return _call(client, instance_id, publish_id, ["renew", owner, lease_ms, *items])
 
@@ -215,9 +220,9 @@ def reopen(
 def unfinished(client: redis.Redis, instance_id: str, publish_id: str, limit: int = 100) -> list[tuple[str, int]]:
     """The publish's work items not done yet, with their job generation
     (the state's fifth field, see ``lua/publish.lua``): which RQ jobs to look at."""
-    items = client.zrange(keys.publish_work(instance_id, publish_id), 0, limit - 1)
+    items = cast("list[str]", client.zrange(keys.publish_work(instance_id, publish_id), 0, limit - 1))
     with client.pipeline(transaction=False) as pipe:
         for item in items:
             pipe.hget(keys.publish_batches(instance_id, publish_id), f"{item}:st")
         states = pipe.execute()
-    return [(item, int(state.split("|")[4])) for item, state in zip(items, states) if state]
+    return [(item, int(state.split("|")[4])) for item, state in zip(items, states, strict=True) if state]
