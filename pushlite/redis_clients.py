@@ -64,11 +64,11 @@ class _Ping:
         self._client.ping()
 
 
-def client() -> redis.Redis:
+def client() -> DataClient:
     return current_app.extensions["pushlite.redis"]()
 
 
-def client_of(app: Flask) -> redis.Redis:
+def client_of(app: Flask) -> DataClient:
     return app.extensions["pushlite.redis"]()
 
 

@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass, field
 
 import jwt
-import redis
 
 from pushlite.auth import AuthError, bearer, verify_user_token
 from pushlite.storage import instances
+from pushlite.storage.cluster import DataClient
 from pushlite.storage.errors import InstanceNotFound
 
 ISSUER = re.compile(
@@ -47,7 +47,7 @@ def instance_of(token: str) -> str:
     return instance_id
 
 
-def authenticate(client: redis.Redis, header: str | None) -> Caller:
+def authenticate(client: DataClient, header: str | None) -> Caller:
     """The caller named by a user JWT, or AuthError. Every refusal is a 401
     here: these families have no instance in the path to be "forbidden" from."""
     token = bearer(header)

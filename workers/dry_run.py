@@ -6,16 +6,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import redis
-
 from pushlite.storage import outbox
+from pushlite.storage.cluster import DataClient
 from workers.senders import Outcome, Sender, SenderSettings, Target
 
 
 class DryRunSender(Sender):
     provider = "dry-run"
 
-    def __init__(self, client: redis.Redis, instance_id: str, provider: str) -> None:
+    def __init__(self, client: DataClient, instance_id: str, provider: str) -> None:
         super().__init__({}, SenderSettings())
         self.client = client
         self.instance_id = instance_id

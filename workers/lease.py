@@ -19,6 +19,7 @@ from typing import Protocol
 import redis
 
 from pushlite.storage import work
+from pushlite.storage.cluster import DataClient
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class Holder(Protocol):
     ``delivery`` after the runtime is built."""
 
     @property
-    def redis(self) -> redis.Redis: ...
+    def redis(self) -> DataClient: ...
     @property
     def owner(self) -> str: ...
     @property

@@ -25,6 +25,7 @@ from rq import Queue
 from config import Config
 from pushlite import logs
 from pushlite.storage import credentials
+from pushlite.storage.cluster import DataClient
 from pushlite.storage.connection import connect, connect_queue
 from workers.lease import Leases
 from workers.logged_job import LoggedJob
@@ -55,7 +56,7 @@ class DeliverySettings:
 class Runtime:
     def __init__(
         self,
-        data: redis.Redis,
+        data: DataClient,
         queue_connection: redis.Redis,
         fernet: Fernet,
         sender_settings: SenderSettings,
@@ -86,9 +87,7 @@ class Runtime:
     def from_config(cls, config: Config) -> Runtime:
         if config.PUSHLITE_ENCRYPTION_KEY is None:  # Config.validate() refuses this too
             raise RuntimeError("PUSHLITE_ENCRYPTION_KEY must be set when REDIS_URL is set")
-        # connect() may return a Cluster client: pushlite.storage's functions,
-        # and so Runtime, are annotated redis.Redis only, though they take both.
-        data: redis.Redis = connect(config.REDIS_URL, socket_timeout=None)  # type: ignore[assignment]
+        data = connect(config.REDIS_URL, socket_timeout=None)
         return cls(
             data,
             connect_queue(config.PUSHLITE_QUEUE_URL, data, socket_timeout=None),

@@ -15,6 +15,7 @@ from rq.registry import FailedJobRegistry
 
 from pushlite.storage import credentials, instances, keys, stats, work
 from pushlite.storage.census import Census
+from pushlite.storage.cluster import DataClient
 from pushlite.storage.credentials import CredentialDecryptError
 from workers.jobs import job_id
 from workers.runtime import DELIVERY_QUEUE
@@ -31,7 +32,7 @@ class InstanceRow:
     census: Census | None  # when one was counted in the last minute
 
 
-def instance_rows(client: redis.Redis) -> list[InstanceRow]:
+def instance_rows(client: DataClient) -> list[InstanceRow]:
     """Every instance, with what is known without counting anything."""
     found = instances.list_all(client)
     with client.pipeline(transaction=False) as pipe:
@@ -59,7 +60,7 @@ class Credentials:
     problem: str | None = None
 
 
-def credentials_of(client: redis.Redis, fernet: Fernet, instance_id: str) -> Credentials:
+def credentials_of(client: DataClient, fernet: Fernet, instance_id: str) -> Credentials:
     """Which providers the instance and each app have credentials for, with their public identifiers."""
     out = Credentials(owners={"": {}})
     try:
@@ -93,7 +94,7 @@ class PublishJob:
     what: str
 
 
-def jobs(client: redis.Redis, queue_client: redis.Redis, instance_id: str, publish_id: str,
+def jobs(client: DataClient, queue_client: redis.Redis, instance_id: str, publish_id: str,
          record: dict[str, Any]) -> list[PublishJob]:
     """The RQ jobs of a publish that /rq can show: those of its unfinished
     work items (finished jobs leave nothing behind), and its ``undelivered``

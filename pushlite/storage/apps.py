@@ -18,7 +18,7 @@ import json
 import re
 from dataclasses import dataclass
 
-import redis
+from pushlite.storage.cluster import DataClient
 
 from . import credentials, keys
 from .errors import InstanceNotFound
@@ -40,7 +40,7 @@ class App:
     credentials: dict[str, bool]  # provider -> whether the app has its own
 
 
-def _index_registrations(client: redis.Redis, instance_id: str) -> None:
+def _index_registrations(client: DataClient, instance_id: str) -> None:
     """Index registrations made before the apps set existed (once)."""
     names: set[str] = set()
     oldest: tuple[int, str, str] | None = None
@@ -58,7 +58,7 @@ def _index_registrations(client: redis.Redis, instance_id: str) -> None:
         pipe.execute()
 
 
-def default_app(client: redis.Redis, instance_id: str) -> str | None:
+def default_app(client: DataClient, instance_id: str) -> str | None:
     """The instance's default app (None before any app was registered), after
     indexing older registrations if that is still to do."""
     exists, default, indexed = _read(client, instance_id)
@@ -70,7 +70,7 @@ def default_app(client: redis.Redis, instance_id: str) -> str | None:
     return _read(client, instance_id)[1]
 
 
-def _read(client: redis.Redis, instance_id: str) -> tuple[bool, str | None, bool]:
+def _read(client: DataClient, instance_id: str) -> tuple[bool, str | None, bool]:
     with client.pipeline(transaction=False) as pipe:
         pipe.exists(keys.instance(instance_id))
         pipe.hmget(keys.instance(instance_id), DEFAULT_APP, APPS_INDEXED)
@@ -78,7 +78,7 @@ def _read(client: redis.Redis, instance_id: str) -> tuple[bool, str | None, bool
     return bool(exists), default, bool(indexed)
 
 
-def set_default(client: redis.Redis, instance_id: str, name: str) -> None:
+def set_default(client: DataClient, instance_id: str, name: str) -> None:
     """Make ``name`` the default app (it need not have devices yet)."""
     stored = client.eval(
         "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
@@ -89,7 +89,7 @@ def set_default(client: redis.Redis, instance_id: str, name: str) -> None:
         raise InstanceNotFound(instance_id)
 
 
-def get(client: redis.Redis, instance_id: str, name: str) -> App | None:
+def get(client: DataClient, instance_id: str, name: str) -> App | None:
     """The app, or None when the instance knows no app of that name."""
     default = default_app(client, instance_id)
     registered = client.sismember(keys.apps(instance_id), name)

@@ -29,9 +29,12 @@ from typing import Any, TypeVar
 
 import redis
 
+from pushlite.storage.cluster import DataClient
+
 from .errors import is_unavailable
 
 T = TypeVar("T")
+AnyClient = TypeVar("AnyClient", bound=DataClient)
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,7 @@ class Breaker:
                 self._prober = None
             return
 
-    def guard(self, client: redis.Redis) -> redis.Redis:
+    def guard(self, client: AnyClient) -> AnyClient:
         """Route the client's commands and pipelines through this breaker (in place)."""
         execute_command = client.execute_command
         make_pipeline = client.pipeline

@@ -24,9 +24,8 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-import redis
-
 from pushlite.platforms import NAMES_BY_CODE
+from pushlite.storage.cluster import DataClient
 
 from . import keys, records
 from .cluster import scan_slot_of
@@ -49,7 +48,7 @@ class Census:
     counted_at: int = 0
 
 
-def get(client: redis.Redis, instance_id: str) -> Census:
+def get(client: DataClient, instance_id: str) -> Census:
     """The cached census, or a new one."""
     cached = client.get(keys.census(instance_id))
     if cached:
@@ -59,7 +58,7 @@ def get(client: redis.Redis, instance_id: str) -> Census:
     return census
 
 
-def count(client: redis.Redis, instance_id: str, *, platform_sample: int = PLATFORM_SAMPLE,
+def count(client: DataClient, instance_id: str, *, platform_sample: int = PLATFORM_SAMPLE,
           scan_calls: int = SCAN_CALLS) -> Census:
     device_prefix = keys.device_prefix(instance_id)
     user_prefix = keys.user_prefix(instance_id)
@@ -79,7 +78,7 @@ def count(client: redis.Redis, instance_id: str, *, platform_sample: int = PLATF
     return Census(total, dict(platforms.most_common()), estimated, users, interests, not complete, int(time.time()))
 
 
-def _platforms(client: redis.Redis, device_prefix: str, per_bucket: list[int], sample: int) -> tuple[Counter[str], int]:
+def _platforms(client: DataClient, device_prefix: str, per_bucket: list[int], sample: int) -> tuple[Counter[str], int]:
     """Devices by platform in the first buckets holding ``sample`` devices, and how many were read."""
     chosen, sampled = [], 0
     for bucket, n in zip(BUCKETS, per_bucket, strict=True):
@@ -98,7 +97,7 @@ def _platforms(client: redis.Redis, device_prefix: str, per_bucket: list[int], s
     return platforms, sampled
 
 
-def _interests(client: redis.Redis, instance_id: str, calls: int) -> tuple[int, bool]:
+def _interests(client: DataClient, instance_id: str, calls: int) -> tuple[int, bool]:
     """How many interest sets SCAN found, and whether it went through the whole keyspace."""
     pattern = keys.interest(instance_id, "*")
     found, cursor = 0, 0

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-import redis
-
 from pushlite import platforms
+from pushlite.storage.cluster import DataClient
 
 from . import devices
 from .devices import MAX_INTERESTS_PER_DEVICE
@@ -24,7 +23,7 @@ from .records import Device
 ENABLED, DISABLED = "enabled", "disabled"
 
 
-def devices_with_token(client: redis.Redis, instance_id: str, user_id: str, token: str) -> list[Device]:
+def devices_with_token(client: DataClient, instance_id: str, user_id: str, token: str) -> list[Device]:
     """The user's devices whose push token or pushkey is ``token`` (normally one)."""
     ids = devices.user_device_ids(client, instance_id, user_id)
     found = devices.load_many(client, instance_id, ids)
@@ -32,7 +31,7 @@ def devices_with_token(client: redis.Redis, instance_id: str, user_id: str, toke
 
 
 def set_channels(
-    client: redis.Redis, instance_id: str, user_id: str, token: str, channels: Mapping[str, bool]
+    client: DataClient, instance_id: str, user_id: str, token: str, channels: Mapping[str, bool]
 ) -> None:
     """Enable (True) or disable (False) channels on the user's device with that
     token, in one script call (which checks again that each device is still
@@ -62,7 +61,7 @@ def statuses(found: Iterable[Device]) -> list[dict[str, str]]:
     return [{"id": name, "status": state[name]} for name in sorted(state)]
 
 
-def of_user(client: redis.Redis, instance_id: str, user_id: str) -> list[dict[str, str]]:
+def of_user(client: DataClient, instance_id: str, user_id: str) -> list[dict[str, str]]:
     """The channels of all the user's devices."""
     ids = devices.user_device_ids(client, instance_id, user_id)
     return statuses(devices.load_many(client, instance_id, ids).values())

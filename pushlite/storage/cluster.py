@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, TypeGuard, cast
 
+import redis
 from redis.cluster import PRIMARY, ClusterNode, ClusterPipeline, RedisCluster
 from redis.exceptions import ClusterDownError, ConnectionError, RedisClusterException, SlotNotCoveredError
 
@@ -90,3 +91,7 @@ def scan_slot_of(client: Any, key: str, cursor: int, match: str, count: int) -> 
     reply = client.scan(cursor, match=match, count=count, target_nodes=node)
     cursors, names = cast("tuple[dict[str, int], list[str]]", reply)
     return cursors[node.name], names
+
+
+DataClient = redis.Redis | Cluster
+"""What pushlite keeps its data in: one Redis (or Sentinel's master), or a Cluster."""

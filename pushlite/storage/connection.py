@@ -27,9 +27,7 @@ from redis.retry import Retry
 
 from . import sentinel, urls
 from .breaker import Breaker
-from .cluster import Cluster
-
-DataClient = redis.Redis | Cluster
+from .cluster import Cluster, DataClient
 
 
 def connect(

@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-import redis
 from cryptography.fernet import Fernet, InvalidToken
 
 from pushlite.platforms import CREDENTIAL_PROVIDERS
+from pushlite.storage.cluster import DataClient
 
 from . import keys
 from .errors import InstanceNotFound
@@ -45,7 +45,7 @@ def parse_field(name: str) -> tuple[str, str]:
 
 
 def put(
-    client: redis.Redis, fernet: Fernet, instance_id: str, provider: str, credential: dict[str, Any],
+    client: DataClient, fernet: Fernet, instance_id: str, provider: str, credential: dict[str, Any],
     app: str = INSTANCE,
 ) -> None:
     token = fernet.encrypt(json.dumps(credential).encode()).decode()
@@ -62,7 +62,7 @@ def put(
         raise InstanceNotFound(instance_id)
 
 
-def load(client: redis.Redis, fernet: Fernet, instance_id: str) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
+def load(client: DataClient, fernet: Fernet, instance_id: str) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
     """(app, provider) -> (ciphertext, credential) for the instance (app "")
     and every app of it; the ciphertext identifies the version."""
     out = {}
@@ -77,7 +77,7 @@ def load(client: redis.Redis, fernet: Fernet, instance_id: str) -> dict[tuple[st
     return out
 
 
-def summary(client: redis.Redis, fernet: Fernet, instance_id: str, app: str = INSTANCE) -> dict[str, dict[str, Any]]:
+def summary(client: DataClient, fernet: Fernet, instance_id: str, app: str = INSTANCE) -> dict[str, dict[str, Any]]:
     """Which providers the instance (or one app) has, with their public
     identifiers only (the VAPID pair, ``vapid.py``, is not one of them)."""
     return {
@@ -87,11 +87,11 @@ def summary(client: redis.Redis, fernet: Fernet, instance_id: str, app: str = IN
     }
 
 
-def has(client: redis.Redis, instance_id: str, app: str) -> dict[str, bool]:
+def has(client: DataClient, instance_id: str, app: str) -> dict[str, bool]:
     """Which providers the app has a credential of its own for (nothing decrypted)."""
     found = client.hmget(keys.credentials(instance_id), [field(provider, app) for provider in CREDENTIAL_PROVIDERS])
     return {provider: value is not None for provider, value in zip(CREDENTIAL_PROVIDERS, found, strict=True)}
 
 
-def delete(client: redis.Redis, instance_id: str, provider: str, app: str = INSTANCE) -> bool:
+def delete(client: DataClient, instance_id: str, provider: str, app: str = INSTANCE) -> bool:
     return bool(client.hdel(keys.credentials(instance_id), field(provider, app)))

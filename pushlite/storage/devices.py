@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 from redis.exceptions import TryAgainError
 
 from pushlite import platforms
+from pushlite.storage.cluster import DataClient
 
 from . import keys, records
 from .errors import DeviceNotFound, InstanceNotFound, InterestLimit, UserAlreadySet, UserDeviceLimit
@@ -36,7 +36,7 @@ def platform_code(platform: str | None) -> str:
 
 
 def call(
-    client: redis.Redis,
+    client: DataClient,
     instance_id: str,
     command: str,
     args: Sequence[Any],
@@ -71,7 +71,7 @@ class Command:
     users: Sequence[str] = ()
 
 
-def call_many(client: redis.Redis, instance_id: str, commands: Sequence[Command]) -> list[list[Any]]:
+def call_many(client: DataClient, instance_id: str, commands: Sequence[Command]) -> list[list[Any]]:
     """Run device.lua commands in one round trip (two or three when a command
     turns out to touch keys nobody could name beforehand, such as the
     interest sets of a device being deleted), and return their answers."""
@@ -118,7 +118,7 @@ def _script_call(instance_id: str, command: Command, manifest: list[str]) -> Cal
 
 
 def register(
-    client: redis.Redis,
+    client: DataClient,
     instance_id: str,
     platform: str,
     token: str,
@@ -173,7 +173,7 @@ def registered(result: list[Any]) -> tuple[str, list[str]]:
     return device_id, interests.split(records.LIST_SEP) if interests else []
 
 
-def get(client: redis.Redis, instance_id: str, device_id: str, platform: str | None = None) -> Device:
+def get(client: DataClient, instance_id: str, device_id: str, platform: str | None = None) -> Device:
     """The device, checking in the same round trip that the instance exists."""
     with client.pipeline(transaction=False) as pipe:
         pipe.exists(keys.instance(instance_id))
@@ -189,12 +189,12 @@ def get(client: redis.Redis, instance_id: str, device_id: str, platform: str | N
     return device
 
 
-def delete(client: redis.Redis, instance_id: str, device_id: str, platform: str | None = None) -> None:
+def delete(client: DataClient, instance_id: str, device_id: str, platform: str | None = None) -> None:
     call(client, instance_id, "delete", [device_id, platform_code(platform)], devices=[device_id])
 
 
 def set_metadata(
-    client: redis.Redis, instance_id: str, device_id: str, platform: str | None, metadata: dict[str, str]
+    client: DataClient, instance_id: str, device_id: str, platform: str | None, metadata: dict[str, str]
 ) -> None:
     call(
         client,
@@ -206,7 +206,7 @@ def set_metadata(
 
 
 def set_token(
-    client: redis.Redis,
+    client: DataClient,
     instance_id: str,
     device_id: str,
     platform: str,
@@ -226,7 +226,7 @@ def set_token(
 
 
 def add_user(
-    client: redis.Redis,
+    client: DataClient,
     instance_id: str,
     device_id: str,
     platform: str | None,
@@ -249,16 +249,16 @@ def add_user(
     )
 
 
-def delete_user(client: redis.Redis, instance_id: str, user_id: str) -> int:
+def delete_user(client: DataClient, instance_id: str, user_id: str) -> int:
     """Delete the user and every device of theirs; returns how many devices."""
     return int(call(client, instance_id, "delete_user", [user_id], users=[user_id])[1])
 
 
-def user_device_ids(client: redis.Redis, instance_id: str, user_id: str) -> list[str]:
+def user_device_ids(client: DataClient, instance_id: str, user_id: str) -> list[str]:
     return users_device_ids(client, instance_id, [user_id])
 
 
-def users_device_ids(client: redis.Redis, instance_id: str, user_ids: Sequence[str]) -> list[str]:
+def users_device_ids(client: DataClient, instance_id: str, user_ids: Sequence[str]) -> list[str]:
     """The devices of these users, each once, in one round trip."""
     with client.pipeline(transaction=False) as pipe:
         for user_id in user_ids:
@@ -267,7 +267,7 @@ def users_device_ids(client: redis.Redis, instance_id: str, user_ids: Sequence[s
     return list(dict.fromkeys(i for value in values if value for i in value.split(",")))
 
 
-def load_many(client: redis.Redis, instance_id: str, device_ids: Sequence[str]) -> dict[str, Device]:
+def load_many(client: DataClient, instance_id: str, device_ids: Sequence[str]) -> dict[str, Device]:
     """The devices that still exist among ``device_ids``, in one round trip."""
     by_bucket: dict[str, list[str]] = {}
     for device_id in device_ids:
@@ -284,7 +284,7 @@ def load_many(client: redis.Redis, instance_id: str, device_ids: Sequence[str]) 
     }
 
 
-def delete_many(client: redis.Redis, instance_id: str, device_ids: Sequence[str]) -> None:
+def delete_many(client: DataClient, instance_id: str, device_ids: Sequence[str]) -> None:
     """Delete devices (e.g. dead tokens) in one round trip; missing ones are skipped."""
     call_many(client, instance_id,
               [Command("delete", [device_id, ""], devices=[device_id]) for device_id in device_ids])
@@ -294,7 +294,7 @@ def delete_many(client: redis.Redis, instance_id: str, device_ids: Sequence[str]
 
 
 def register_for_user(
-    client: redis.Redis,
+    client: DataClient,
     instance_id: str,
     user_id: str,
     tokens: Sequence[tuple[str, str | None, str]],
@@ -322,7 +322,7 @@ def register_for_user(
     return list(result[1:])
 
 
-def unregister_for_user(client: redis.Redis, instance_id: str, user_id: str, platform: str, token: str) -> str:
+def unregister_for_user(client: DataClient, instance_id: str, user_id: str, platform: str, token: str) -> str:
     """Detach the user from their device with that token; the device is deleted
     when no user is left. Another user's device is never touched.
 
@@ -337,7 +337,7 @@ def unregister_for_user(client: redis.Redis, instance_id: str, user_id: str, pla
     return result[1]
 
 
-def detach_user(client: redis.Redis, instance_id: str, user_id: str) -> int:
+def detach_user(client: DataClient, instance_id: str, user_id: str) -> int:
     """Detach the user from every device of theirs and forget the user, in one
     script call: a device nothing else holds (no other user, no interest) is
     deleted, and so is the user's Matrix pusher. Returns how many devices went."""

@@ -4,7 +4,7 @@ device that said the notification reached it counts once in the publish's
 ``delivered`` (what the providers accepted)."""
 from __future__ import annotations
 
-import redis
+from pushlite.storage.cluster import DataClient
 
 from . import keys, records
 from .errors import InstanceNotFound
@@ -15,7 +15,7 @@ from .scripts import run
 COUNTERS = {"delivery": "acknowledged", "open": "opened"}
 
 
-def record(client: redis.Redis, instance_id: str, publish_id: str, device_id: str, event: str) -> bool:
+def record(client: DataClient, instance_id: str, publish_id: str, device_id: str, event: str) -> bool:
     """Count a device's ``event`` ("delivery" or "open") of a publish, once.
     False when nothing was counted: an unknown publish (or one expired) or
     device, or a repeat. InstanceNotFound for an unknown instance.

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import cast
 
-import redis
+from pushlite.storage.cluster import DataClient
 
 from . import keys
 from .cluster import is_cluster
@@ -48,7 +48,7 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def find_by_token(client: redis.Redis, token: str) -> tuple[Instance, str] | None:
+def find_by_token(client: DataClient, token: str) -> tuple[Instance, str] | None:
     """The instance whose secret key ("secret") or client token ("client") this is.
 
     The index only finds the candidate; the instance hash decides, so a stale
@@ -67,7 +67,7 @@ def find_by_token(client: redis.Redis, token: str) -> tuple[Instance, str] | Non
     return None
 
 
-def create(client: redis.Redis, name: str) -> Instance:
+def create(client: DataClient, name: str) -> Instance:
     """Make a new instance. Each step writes one key (on a Cluster they live
     on different nodes), in an order that a crash at any point leaves
     something ``list_all`` or a retried ``delete`` finishes: the index entry
@@ -94,7 +94,7 @@ def create(client: redis.Redis, name: str) -> Instance:
     return instance
 
 
-def _index_tokens(client: redis.Redis, instance_id: str, tokens: list[str]) -> None:
+def _index_tokens(client: DataClient, instance_id: str, tokens: list[str]) -> None:
     digests = [token_digest(t) for t in tokens]
     client.sadd(keys.auth_digests(instance_id), *digests)
     for digest in digests:
@@ -111,14 +111,14 @@ def _from_hash(instance_id: str, data: dict[str, str]) -> Instance:
     )
 
 
-def get(client: redis.Redis, instance_id: str) -> Instance:
+def get(client: DataClient, instance_id: str) -> Instance:
     data = cast("dict[str, str]", client.hgetall(keys.instance(instance_id)))
     if not data:
         raise InstanceNotFound(instance_id)
     return _from_hash(instance_id, data)
 
 
-def list_all(client: redis.Redis, *, now: float | None = None) -> list[Instance]:
+def list_all(client: DataClient, *, now: float | None = None) -> list[Instance]:
     """Every instance, by id. This also finishes what a crash cut short: a
     deletion (its entry says "deleting"), and a create whose entry has waited
     ``UNFINISHED_GRACE`` seconds for its instance hash; so nothing either of
@@ -140,14 +140,14 @@ def list_all(client: redis.Redis, *, now: float | None = None) -> list[Instance]
     return listed
 
 
-def secret_key(client: redis.Redis, instance_id: str) -> str:
+def secret_key(client: DataClient, instance_id: str) -> str:
     value = cast("str | None", client.hget(keys.instance(instance_id), "secret_key"))
     if value is None:
         raise InstanceNotFound(instance_id)
     return value
 
 
-def rotate_secret(client: redis.Redis, instance_id: str) -> Instance:
+def rotate_secret(client: DataClient, instance_id: str) -> Instance:
     """Give the instance a new secret key; the old one stops working at once."""
     new = _new_secret()
     # Indexed first: until the HSET below, the instance hash refuses it anyway.
@@ -167,14 +167,14 @@ def rotate_secret(client: redis.Redis, instance_id: str) -> Instance:
     return get(client, instance_id)
 
 
-def _unindex_tokens(client: redis.Redis, instance_id: str, digests: list[str]) -> None:
+def _unindex_tokens(client: DataClient, instance_id: str, digests: list[str]) -> None:
     for digest in digests:
         client.delete(keys.instance_token(digest))
     if digests:
         client.srem(keys.auth_digests(instance_id), *digests)
 
 
-def delete(client: redis.Redis, instance_id: str) -> None:
+def delete(client: DataClient, instance_id: str) -> None:
     """Remove the instance and every key under its hash tag. Raises
     InstanceNotFound when there is nothing to remove; run again after a
     failure, it finishes what the failed run left."""
@@ -183,7 +183,7 @@ def delete(client: redis.Redis, instance_id: str) -> None:
     _remove(client, instance_id)
 
 
-def _remove(client: redis.Redis, instance_id: str) -> None:
+def _remove(client: DataClient, instance_id: str) -> None:
     client.hset(keys.INSTANCE_INDEX, instance_id, DELETING)
     # The instance hash goes first, so every device script sees "no_instance"
     # from here on and nothing new is written while the rest is removed.
@@ -200,7 +200,7 @@ def _remove(client: redis.Redis, instance_id: str) -> None:
     client.hdel(keys.INSTANCE_INDEX, instance_id)
 
 
-def reindex(client: redis.Redis) -> int:
+def reindex(client: DataClient) -> int:
     """Rebuild the index entry and token keys of every instance from the
     instances themselves (every master is scanned), and drop the indexes of
     versions before them. Run once after such an upgrade, or to repair a
@@ -221,7 +221,7 @@ def reindex(client: redis.Redis) -> int:
     return found
 
 
-def _instance_keys(client: redis.Redis, instance_id: str) -> Iterator[str]:
+def _instance_keys(client: DataClient, instance_id: str) -> Iterator[str]:
     """Every key of the instance: on a Cluster, only the master that holds
     its slot is scanned."""
     match = keys.instance_pattern(instance_id)

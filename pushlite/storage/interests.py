@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import cast
 
-import redis
+from pushlite.storage.cluster import DataClient
 
 from . import devices, keys
 from .devices import MAX_INTERESTS_PER_DEVICE
@@ -19,7 +19,7 @@ def is_interest_name(name: object) -> bool:
     return isinstance(name, str) and INTEREST_NAME.fullmatch(name) is not None
 
 
-def add(client: redis.Redis, instance_id: str, device_id: str, platform: str | None, names: Iterable[str]) -> None:
+def add(client: DataClient, instance_id: str, device_id: str, platform: str | None, names: Iterable[str]) -> None:
     command = add_command(device_id, platform, names)
     devices.call(client, instance_id, command.name, command.args, devices=command.devices,
                  interests=command.interests)
@@ -35,7 +35,7 @@ def add_command(device_id: str, platform: str | None, names: Iterable[str]) -> d
 
 
 def replace(
-    client: redis.Redis, instance_id: str, device_id: str, platform: str | None, names: Iterable[str]
+    client: DataClient, instance_id: str, device_id: str, platform: str | None, names: Iterable[str]
 ) -> None:
     names = list(names)
     devices.call(
@@ -46,7 +46,7 @@ def replace(
 
 
 def remove(
-    client: redis.Redis, instance_id: str, device_id: str, platform: str | None, names: Iterable[str]
+    client: DataClient, instance_id: str, device_id: str, platform: str | None, names: Iterable[str]
 ) -> None:
     names = list(names)
     devices.call(
@@ -68,19 +68,19 @@ def page(names: list[str], limit: int, after: str | None) -> tuple[list[str], st
     return chunk, (chunk[-1] if more and chunk else None)
 
 
-def sizes(client: redis.Redis, instance_id: str, names: Sequence[str]) -> list[int]:
+def sizes(client: DataClient, instance_id: str, names: Sequence[str]) -> list[int]:
     with client.pipeline(transaction=False) as pipe:
         for name in names:
             pipe.scard(keys.interest(instance_id, name))
         return pipe.execute()
 
 
-def members(client: redis.Redis, instance_id: str, name: str) -> set[str]:
+def members(client: DataClient, instance_id: str, name: str) -> set[str]:
     """Every device of a small interest (use ``scan`` for a large one)."""
     return cast("set[str]", client.smembers(keys.interest(instance_id, name)))
 
 
-def scan(client: redis.Redis, instance_id: str, name: str, count: int) -> Iterator[list[str]]:
+def scan(client: DataClient, instance_id: str, name: str, count: int) -> Iterator[list[str]]:
     """The devices of an interest in chunks of about ``count``, without loading
     the whole set (SSCAN; a device may come twice if the set is resized meanwhile)."""
     key = keys.interest(instance_id, name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import cast
 
-import redis
+from pushlite.storage.cluster import DataClient
 
 from . import devices, keys
 from .errors import DeviceNotFound
@@ -19,7 +19,7 @@ from .scripts import run
 _ATTEMPTS = 3
 
 
-def device_of(client: redis.Redis, instance_id: str, app_device_id: str) -> Device:
+def device_of(client: DataClient, instance_id: str, app_device_id: str) -> Device:
     """The device an app device_id names; DeviceNotFound when it names none
     (never registered, or its device was deleted since, e.g. a dead token)."""
     device_id = cast("str | None", client.hget(keys.mpush_devices(instance_id), app_device_id))
@@ -28,7 +28,7 @@ def device_of(client: redis.Redis, instance_id: str, app_device_id: str) -> Devi
     return devices.get(client, instance_id, device_id)
 
 
-def _mapped(client: redis.Redis, instance_id: str, app_device_id: str) -> tuple[str, Device | None]:
+def _mapped(client: DataClient, instance_id: str, app_device_id: str) -> tuple[str, Device | None]:
     """What the map holds for the device_id ("" for nothing) and its device, if it still exists."""
     current = cast("str | None", client.hget(keys.mpush_devices(instance_id), app_device_id)) or ""
     if not current:
@@ -39,11 +39,11 @@ def _mapped(client: redis.Redis, instance_id: str, app_device_id: str) -> tuple[
         return current, None
 
 
-def _swap(client: redis.Redis, instance_id: str, app_device_id: str, expected: str, device_id: str) -> bool:
+def _swap(client: DataClient, instance_id: str, app_device_id: str, expected: str, device_id: str) -> bool:
     return bool(run(client, "mpush.lua", [keys.mpush_devices(instance_id)], [app_device_id, expected, device_id]))
 
 
-def set_token(client: redis.Redis, instance_id: str, app_device_id: str, platform: str, token: str) -> str:
+def set_token(client: DataClient, instance_id: str, app_device_id: str, platform: str, token: str) -> str:
     """Register the token of an app device, or move the device to it (to
     another platform too), keeping its id, topics and users. Returns the device id.
 

@@ -5,14 +5,14 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-import redis
+from pushlite.storage.cluster import DataClient
 
 from . import keys
 
 SIZE = 100
 
 
-def record(client: redis.Redis, instance_id: str, entries: Iterable[dict[str, Any]]) -> None:
+def record(client: DataClient, instance_id: str, entries: Iterable[dict[str, Any]]) -> None:
     encoded = [json.dumps(entry, separators=(",", ":")) for entry in entries][-SIZE:]
     if not encoded:
         return
@@ -23,6 +23,6 @@ def record(client: redis.Redis, instance_id: str, entries: Iterable[dict[str, An
         pipe.execute()
 
 
-def latest(client: redis.Redis, instance_id: str) -> list[dict[str, Any]]:
+def latest(client: DataClient, instance_id: str) -> list[dict[str, Any]]:
     """Newest first."""
     return [json.loads(entry) for entry in client.lrange(keys.outbox(instance_id), 0, SIZE - 1)]

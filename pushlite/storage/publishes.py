@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-import redis
+from pushlite.storage.cluster import DataClient
 
 from . import keys
 from .errors import InstanceNotFound
@@ -72,7 +72,7 @@ def publish_keys(instance_id: str, publish_id: str) -> list[str]:
 
 
 def create(
-    client: redis.Redis,
+    client: DataClient,
     instance_id: str,
     kind: str,
     targets: list[str],
@@ -115,7 +115,7 @@ def create(
     return publish_id
 
 
-def get(client: redis.Redis, instance_id: str, publish_id: str) -> dict[str, Any]:
+def get(client: DataClient, instance_id: str, publish_id: str) -> dict[str, Any]:
     """The record as the status APIs show it, with the latest failures and,
     while its unfinished work is looked after by nobody, ``stalled_since``."""
     if not is_publish_id(publish_id):
@@ -149,7 +149,7 @@ def _index_recent(pipe: Any, instance_id: str, publish_id: str) -> None:
     pipe.expire(key, TTL_SECONDS)
 
 
-def recent(client: redis.Redis, instance_id: str, limit: int = RECENT) -> list[dict[str, Any]]:
+def recent(client: DataClient, instance_id: str, limit: int = RECENT) -> list[dict[str, Any]]:
     """The instance's latest publishes, newest first, each as ``get`` shows
     it without its failures and with its ``id`` (two round trips)."""
     listed = cast("list[str]", client.lrange(keys.recent_publishes(instance_id), 0, limit - 1))
@@ -173,7 +173,7 @@ def _shown(record: dict[str, str]) -> dict[str, Any]:
     return shown
 
 
-def content(client: redis.Redis, instance_id: str, publish_id: str) -> Content | None:
+def content(client: DataClient, instance_id: str, publish_id: str) -> Content | None:
     """What the publish asks for (None once it expired)."""
     kind, targets, payload, app, apps = cast("list[str | None]", client.hmget(
         keys.publish(instance_id, publish_id), "kind", "targets", "payload", "app", "apps"
@@ -193,18 +193,18 @@ def active_member(instance_id: str, publish_id: str) -> str:
     return f"{instance_id} {publish_id}"
 
 
-def watch(client: redis.Redis, instance_id: str, publish_id: str) -> None:
+def watch(client: DataClient, instance_id: str, publish_id: str) -> None:
     """Put a publish on the active list (before it gets work), so that the
     sweep looks after it until it is done."""
     client.zadd(keys.ACTIVE_PUBLISHES, {active_member(instance_id, publish_id): time.time()})
 
 
-def active(client: redis.Redis, limit: int = 1000) -> list[tuple[str, str]]:
+def active(client: DataClient, limit: int = 1000) -> list[tuple[str, str]]:
     """The oldest ``limit`` publishes not known to be done, as (instance id, publish id)."""
     members = cast("list[str]", client.zrange(keys.ACTIVE_PUBLISHES, 0, limit - 1))
     return [(instance_id, publish_id) for instance_id, publish_id in (m.split(" ", 1) for m in members)]
 
 
-def forget(client: redis.Redis, instance_id: str, publish_id: str) -> None:
+def forget(client: DataClient, instance_id: str, publish_id: str) -> None:
     """Take a publish off the active list (it is done or expired)."""
     client.zrem(keys.ACTIVE_PUBLISHES, active_member(instance_id, publish_id))

@@ -19,9 +19,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import redis
-
 from pushlite import platforms
+from pushlite.storage.cluster import DataClient
 
 from . import devices, records
 from .devices import MAX_DEVICES_PER_USER
@@ -44,7 +43,7 @@ def own_id(instance_id: str, user_id: str, app_id: str, pushkey: str) -> str:
 
 
 def set_pusher(
-    client: redis.Redis,
+    client: DataClient,
     instance_id: str,
     user_id: str,
     app_id: str,
@@ -71,7 +70,7 @@ def set_pusher(
     return result[1]
 
 
-def delete_pusher(client: redis.Redis, instance_id: str, user_id: str, app_id: str, pushkey: str) -> bool:
+def delete_pusher(client: DataClient, instance_id: str, user_id: str, app_id: str, pushkey: str) -> bool:
     """Delete the user's pusher (other users' are left alone); False when the
     user had none."""
     shared = shared_id(instance_id, app_id, pushkey)
@@ -83,7 +82,7 @@ def delete_pusher(client: redis.Redis, instance_id: str, user_id: str, app_id: s
     return int(result[1]) > 0
 
 
-def of_user(client: redis.Redis, instance_id: str, user_id: str) -> list[Device]:
+def of_user(client: DataClient, instance_id: str, user_id: str) -> list[Device]:
     """The user's pushers, in the order they were set."""
     ids = devices.user_device_ids(client, instance_id, user_id)
     found = devices.load_many(client, instance_id, ids)

@@ -38,6 +38,8 @@ from typing import Any
 import redis
 from redis.exceptions import ClusterError, ResponseError
 
+from pushlite.storage.cluster import DataClient
+
 from .cluster import is_cluster
 
 
@@ -72,7 +74,7 @@ def code(name: str) -> Code:
     return Code(function=function, library=library)
 
 
-def run(client: redis.Redis, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+def run(client: DataClient, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
     """Run ``lua/<name>`` once and return its answer.
 
     On a Cluster, while the call's slot moves, a call whose keys are not all
@@ -96,7 +98,7 @@ def run(client: redis.Redis, name: str, keys: Sequence[str], args: Sequence[Any]
             time.sleep(0.05)
 
 
-def _run_once(client: redis.Redis, call: Call) -> Any:
+def _run_once(client: DataClient, call: Call) -> Any:
     try:
         return client.execute_command(*call.command())
     except ResponseError as exc:
@@ -106,7 +108,7 @@ def _run_once(client: redis.Redis, call: Call) -> Any:
     return client.execute_command(*call.command())
 
 
-def run_many(client: redis.Redis, calls: Sequence[Call]) -> list[Any]:
+def run_many(client: DataClient, calls: Sequence[Call]) -> list[Any]:
     """Run each call once, pipelined (one round trip per Redis node), and
     return their answers in order. Raises the first error a call met (the
     other calls may have run)."""
@@ -133,7 +135,7 @@ def run_many(client: redis.Redis, calls: Sequence[Call]) -> list[Any]:
     return answers
 
 
-def load(client: redis.Redis, name: str) -> None:
+def load(client: DataClient, name: str) -> None:
     """Load ``lua/<name>`` on Redis: on every master of a Cluster that answers
     (one that is down gets it when it is next called)."""
     library = code(name).library

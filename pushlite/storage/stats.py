@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import cast
 
-import redis
+from pushlite.storage.cluster import DataClient
 
 from . import keys
 
@@ -77,7 +77,7 @@ class Tally:
         return out
 
 
-def record(client: redis.Redis, instance_id: str, tally: Tally, now: float | None = None) -> None:
+def record(client: DataClient, instance_id: str, tally: Tally, now: float | None = None) -> None:
     """Add a chunk's counts, in one round trip."""
     if not tally:
         return
@@ -102,7 +102,7 @@ def minute_of(timestamp: float) -> int:
     return int(timestamp // 60) * 60
 
 
-def totals(client: redis.Redis) -> dict[str, dict[tuple[str, ...], float]]:
+def totals(client: DataClient) -> dict[str, dict[tuple[str, ...], float]]:
     """The global counters: kind ("n", "r", "l") -> (provider, name) -> value."""
     out: dict[str, dict[tuple[str, ...], float]] = {"n": {}, "r": {}, "l": {}}
     stored = cast("dict[str, str]", client.hgetall(keys.DELIVERY_STATS))
@@ -113,7 +113,7 @@ def totals(client: redis.Redis) -> dict[str, dict[tuple[str, ...], float]]:
     return out
 
 
-def per_minute(client: redis.Redis, instance_id: str, minutes: int = 60,
+def per_minute(client: DataClient, instance_id: str, minutes: int = 60,
                now: float | None = None) -> list[tuple[int, dict[str, int]]]:
     """The instance's counts for each of the last ``minutes`` minutes (the
     current one last), as (minute start, outcome -> count)."""

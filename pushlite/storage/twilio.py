@@ -17,10 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
-import redis
-
 from pushlite import platforms
 from pushlite.platforms import Platform
+from pushlite.storage.cluster import DataClient
 
 from . import devices, keys
 from .errors import DeviceNotFound, InstanceNotFound, StorageError, UserDeviceLimit
@@ -78,7 +77,7 @@ def token_digest(provider: str, token: str) -> str:
     return hashlib.sha256(f"{provider}\n{token}".encode()).hexdigest()
 
 
-def _call(client: redis.Redis, instance_id: str, args: Sequence[Any], extra_keys: Sequence[str] = ()) -> list:
+def _call(client: DataClient, instance_id: str, args: Sequence[Any], extra_keys: Sequence[str] = ()) -> list:
     result = run(
         client,
         "twilio.lua",
@@ -91,7 +90,7 @@ def _call(client: redis.Redis, instance_id: str, args: Sequence[Any], extra_keys
     return result
 
 
-def _forget(client: redis.Redis, instance_id: str, registration: Registration) -> None:
+def _forget(client: DataClient, instance_id: str, registration: Registration) -> None:
     _call(client, instance_id, ["forget", registration.id, token_digest(registration.provider, registration.token)])
 
 
@@ -99,7 +98,7 @@ def _parse(registration_id: str, raw: str) -> Registration:
     return Registration(id=registration_id, **json.loads(raw))
 
 
-def _live_device(client: redis.Redis, instance_id: str, registration: Registration) -> Device | None:
+def _live_device(client: DataClient, instance_id: str, registration: Registration) -> Device | None:
     try:
         device = devices.get(client, instance_id, registration.device_id)
     except DeviceNotFound:
@@ -107,7 +106,7 @@ def _live_device(client: redis.Redis, instance_id: str, registration: Registrati
     return device if registration.user_id in device.users else None
 
 
-def get(client: redis.Redis, instance_id: str, registration_id: str) -> tuple[Registration, Device]:
+def get(client: DataClient, instance_id: str, registration_id: str) -> tuple[Registration, Device]:
     """The registration and its device; RegistrationNotFound when either has gone."""
     raw = cast("str | None", client.hget(keys.twilio_registrations(instance_id), registration_id))
     if raw is None:
@@ -123,7 +122,7 @@ def get(client: redis.Redis, instance_id: str, registration_id: str) -> tuple[Re
 
 
 def find_by_token(
-    client: redis.Redis, instance_id: str, provider: str, token: str
+    client: DataClient, instance_id: str, provider: str, token: str
 ) -> tuple[Registration, Device] | None:
     registration_id = cast("str | None", client.hget(keys.twilio_tokens(instance_id), token_digest(provider, token)))
     if registration_id is None:
@@ -135,7 +134,7 @@ def find_by_token(
 
 
 def register(
-    client: redis.Redis, instance_id: str, provider: str, token: str, app: str, user_id: str | None,
+    client: DataClient, instance_id: str, provider: str, token: str, app: str, user_id: str | None,
     tags: Mapping[str, str] | None = None,
 ) -> tuple[Registration, Device, bool]:
     """Register a token for a user (a new one when ``user_id`` is None) and an
@@ -175,7 +174,7 @@ def register(
     return registration, devices.get(client, instance_id, device_id), True
 
 
-def _retag(client: redis.Redis, instance_id: str, registration: Registration, tags: dict[str, str]) -> Registration:
+def _retag(client: DataClient, instance_id: str, registration: Registration, tags: dict[str, str]) -> Registration:
     """The registration with new tags: a compare-and-set of its record, tried
     again if another request changed it in between."""
     for _ in range(3):
@@ -192,7 +191,7 @@ def _retag(client: redis.Redis, instance_id: str, registration: Registration, ta
     return get(client, instance_id, registration.id)[0]
 
 
-def _drop_if_unheld(client: redis.Redis, instance_id: str, device_id: str) -> None:
+def _drop_if_unheld(client: DataClient, instance_id: str, device_id: str) -> None:
     """Delete a device nothing holds (no user, no interest): nothing could reach it."""
     try:
         device = devices.get(client, instance_id, device_id)
@@ -202,7 +201,7 @@ def _drop_if_unheld(client: redis.Redis, instance_id: str, device_id: str) -> No
         pass
 
 
-def delete(client: redis.Redis, instance_id: str, registration: Registration) -> bool:
+def delete(client: DataClient, instance_id: str, registration: Registration) -> bool:
     """Delete the registration and detach its user from the device, in one
     step; the device goes too when nothing else holds it. Returns whether it did."""
     status, *rest = _call(
@@ -219,7 +218,7 @@ def delete(client: redis.Redis, instance_id: str, registration: Registration) ->
     return bool(rest[0])
 
 
-def of_user(client: redis.Redis, instance_id: str, user_id: str) -> list[tuple[Registration, Device]] | None:
+def of_user(client: DataClient, instance_id: str, user_id: str) -> list[tuple[Registration, Device]] | None:
     """The user's registrations (None when the user has no device at all,
     through any family)."""
     device_ids = devices.user_device_ids(client, instance_id, user_id)
@@ -247,7 +246,7 @@ def of_user(client: redis.Redis, instance_id: str, user_id: str) -> list[tuple[R
     return sorted(result, key=lambda pair: (pair[0].created_at, pair[0].id))
 
 
-def delete_user(client: redis.Redis, instance_id: str, user_id: str) -> bool:
+def delete_user(client: DataClient, instance_id: str, user_id: str) -> bool:
     """Delete the user: detach them from every device of theirs, through any
     family (a device nothing else holds goes), and drop their registrations.
     False when the user has no device at all."""

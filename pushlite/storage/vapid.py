@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-import redis
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pushlite import platforms
+from pushlite.storage.cluster import DataClient
 from pushlite.subscriptions import b64url
 
 from . import keys
@@ -66,7 +66,7 @@ def _public_key(fernet: Fernet, instance_id: str, token: str) -> str:
     return credential["public_key"]
 
 
-def ensure(client: redis.Redis, fernet: Fernet, instance_id: str) -> str:
+def ensure(client: DataClient, fernet: Fernet, instance_id: str) -> str:
     """The instance's VAPID public key, made now when it has none (an
     instance created before Web Push). Concurrent first calls agree on one."""
     token = cast("str | None", client.hget(keys.credentials(instance_id), PROVIDER))
@@ -78,7 +78,7 @@ def ensure(client: redis.Redis, fernet: Fernet, instance_id: str) -> str:
     return _public_key(fernet, instance_id, token)
 
 
-def rotate(client: redis.Redis, fernet: Fernet, instance_id: str) -> str:
+def rotate(client: DataClient, fernet: Fernet, instance_id: str) -> str:
     """Give the instance a new pair and return its public key. Browsers
     subscribed with the old key are refused by their push services from now
     on and must subscribe again."""

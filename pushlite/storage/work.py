@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import redis
+from pushlite.storage.cluster import DataClient
 
 from . import keys
 from .publishes import publish_keys
@@ -79,12 +79,12 @@ class Due:
 
 
 def _call(
-    client: redis.Redis, instance_id: str, publish_id: str, args: list[Any], extra_keys: Sequence[str] = ()
+    client: DataClient, instance_id: str, publish_id: str, args: list[Any], extra_keys: Sequence[str] = ()
 ) -> Any:
     return run(client, "publish.lua", [*publish_keys(instance_id, publish_id), *extra_keys], args)
 
 
-def claim(client: redis.Redis, instance_id: str, publish_id: str, item: str, owner: str, lease_ms: int) -> Claim:
+def claim(client: DataClient, instance_id: str, publish_id: str, item: str, owner: str, lease_ms: int) -> Claim:
     reply = _call(client, instance_id, publish_id, ["claim", item, owner, lease_ms])
     if reply[0] == "early":
         return Claim("early", not_before=int(reply[1]) / 1000)
@@ -95,7 +95,7 @@ def claim(client: redis.Redis, instance_id: str, publish_id: str, item: str, own
 
 
 def renew(
-    client: redis.Redis, instance_id: str, publish_id: str, owner: str, lease_ms: int, items: Sequence[str]
+    client: DataClient, instance_id: str, publish_id: str, owner: str, lease_ms: int, items: Sequence[str]
 ) -> list[str]:
     """Push the leases further; returns the items still held."""
     return _call(client, instance_id, publish_id, ["renew", owner, lease_ms, *items])
@@ -125,7 +125,7 @@ def _step(reply: list, publish_id: str) -> Step:
 
 
 def walk(
-    client: redis.Redis, instance_id: str, publish_id: str, interest_keys: Sequence[str],
+    client: DataClient, instance_id: str, publish_id: str, interest_keys: Sequence[str],
     owner: str, lease_ms: int, batch_size: int, check_ms: int,
 ) -> Step:
     """One step of an interests fan-out."""
@@ -134,7 +134,7 @@ def walk(
 
 
 def add(
-    client: redis.Redis, instance_id: str, publish_id: str, owner: str, lease_ms: int, check_ms: int,
+    client: DataClient, instance_id: str, publish_id: str, owner: str, lease_ms: int, check_ms: int,
     device_ids: Sequence[str], last: bool,
 ) -> Step:
     """One step of a users fan-out: a batch of the devices not seen before in
@@ -143,7 +143,7 @@ def add(
     return _step(reply, publish_id)
 
 
-def fanned(client: redis.Redis, instance_id: str, publish_id: str, owner: str) -> bool:
+def fanned(client: DataClient, instance_id: str, publish_id: str, owner: str) -> bool:
     """The fan-out has made and enqueued every batch; returns whether the publish is done."""
     status = _call(client, instance_id, publish_id, ["fanned", owner])
     if status == "lost":
@@ -152,7 +152,7 @@ def fanned(client: redis.Redis, instance_id: str, publish_id: str, owner: str) -
 
 
 def answer(
-    client: redis.Redis, instance_id: str, publish_id: str, item: str, owner: str, lease_ms: int, result: BatchResult,
+    client: DataClient, instance_id: str, publish_id: str, item: str, owner: str, lease_ms: int, result: BatchResult,
 ) -> None:
     """Record one chunk's answers and counters (and renew the lease) in one step."""
     args = result.args()
@@ -169,7 +169,7 @@ class Finished:
 
 
 def finish(
-    client: redis.Redis, instance_id: str, publish_id: str, item: str, owner: str, result: BatchResult,
+    client: DataClient, instance_id: str, publish_id: str, item: str, owner: str, result: BatchResult,
     *, max_attempts: int, delay_ms: int, check_ms: int, reason: str,
 ) -> Finished:
     """End this run of a batch, recording ``result`` (its last chunk's answers) in the same step."""
@@ -183,7 +183,7 @@ def finish(
 
 
 def release(
-    client: redis.Redis, instance_id: str, publish_id: str, item: str, owner: str, check_ms: int,
+    client: DataClient, instance_id: str, publish_id: str, item: str, owner: str, check_ms: int,
 ) -> tuple[float, int] | None:
     """Give an item back (``owner``'s, or with ``owner`` "" one whose lease
     expired): returns (not before, the new job generation), None when it is
@@ -192,7 +192,7 @@ def release(
     return (int(reply[1]) / 1000, int(reply[2])) if reply[0] == "ok" else None
 
 
-def due(client: redis.Redis, instance_id: str, publish_id: str) -> tuple[str, list[Due]]:
+def due(client: DataClient, instance_id: str, publish_id: str) -> tuple[str, list[Due]]:
     """The publish's status ("gone" once expired) and its items due for a look."""
     reply = _call(client, instance_id, publish_id, ["due"])
     items = [
@@ -202,14 +202,14 @@ def due(client: redis.Redis, instance_id: str, publish_id: str) -> tuple[str, li
     return reply[0], items
 
 
-def bump(client: redis.Redis, instance_id: str, publish_id: str, check_ms: int, items: Sequence[str]) -> None:
+def bump(client: DataClient, instance_id: str, publish_id: str, check_ms: int, items: Sequence[str]) -> None:
     """Free items whose job was found alive: check them again later."""
     if items:
         _call(client, instance_id, publish_id, ["bump", check_ms, *items])
 
 
 def reopen(
-    client: redis.Redis, instance_id: str, publish_id: str, token: str, check_ms: int, device_ids: Sequence[str],
+    client: DataClient, instance_id: str, publish_id: str, token: str, check_ms: int, device_ids: Sequence[str],
 ) -> tuple[str, int] | None:
     """Undelivered devices become a new batch, once per ``token``; None when
     that token was used already or the publish expired."""
@@ -217,7 +217,7 @@ def reopen(
     return (reply[0], int(reply[1])) if reply else None
 
 
-def unfinished(client: redis.Redis, instance_id: str, publish_id: str, limit: int = 100) -> list[tuple[str, int]]:
+def unfinished(client: DataClient, instance_id: str, publish_id: str, limit: int = 100) -> list[tuple[str, int]]:
     """The publish's work items not done yet, with their job generation
     (the state's fifth field, see ``lua/publish.lua``): which RQ jobs to look at."""
     items = cast("list[str]", client.zrange(keys.publish_work(instance_id, publish_id), 0, limit - 1))

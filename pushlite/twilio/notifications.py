@@ -6,12 +6,12 @@ import re
 import uuid
 from datetime import UTC, datetime
 
-import redis
 from flask.views import MethodView
 
 from pushlite import payloads, publishing, redis_clients
 from pushlite.apidoc import document_errors
 from pushlite.storage import apps, publishes
+from pushlite.storage.cluster import DataClient
 from pushlite.storage.publishes import PublishNotFound
 
 from .blueprint import blp, document_basic_auth, instance_id
@@ -40,7 +40,7 @@ def iso(timestamp: str | None) -> str | None:
     return datetime.fromtimestamp(int(timestamp), UTC).isoformat().replace("+00:00", "Z")
 
 
-def app_filter(client: redis.Redis, iid: str, app_name: str | None) -> dict[str, str]:
+def app_filter(client: DataClient, iid: str, app_name: str | None) -> dict[str, str]:
     """Which devices a send reaches, as the publish records it: those of the
     app it names, else (as Twilio's) those of the default app, plus the
     devices of no app (registered through Beams, Discord-style or Matrix).
