@@ -104,7 +104,8 @@ def test_log_in_create_send_and_watch_it_done(chrome, server):
     chrome.get(server + "/console/")
     wait(chrome, until.url_contains("/console/login?next=/console/"))
     submit(chrome, "form", token="not-the-admin-token")
-    assert "That is not the admin token." in chrome.find_element(By.CSS_SELECTOR, "p.error").text
+    refused = wait(chrome, until.presence_of_element_located((By.CSS_SELECTOR, "p.error")))
+    assert "That is not the admin token." in refused.text
     assert "/console/login" in chrome.current_url
     submit(chrome, "form", token=ADMIN_TOKEN)
     wait(chrome, until.title_contains("Instances"))
