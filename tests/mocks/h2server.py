@@ -148,6 +148,7 @@ class _Connection(asyncio.Protocol):
         self.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.server.closed_connections += 1
         for _ in self.partial:
             self.server.stream_closed()
         self.partial.clear()
@@ -177,6 +178,7 @@ class H2Server:
         self.open_streams = 0
         self.max_open_streams = 0
         self.connections = 0  # connections accepted so far
+        self.closed_connections = 0  # connections ended so far (by either side)
         self.resets = 0  # streams the client reset (RST_STREAM)
         self.silent_connections = 0  # how many of the next connections get no answer at all
 

@@ -227,6 +227,27 @@ def test_a_connection_idle_too_long_is_replaced(server: Scripted, run: Run, monk
     assert server.connections == 2
 
 
+def test_a_retired_connection_closes_when_its_last_stream_times_out(
+    server: Scripted, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(h2client, "IDLE_LIMIT", 0.2)
+
+    async def scenario() -> tuple[list[Any], int]:
+        client = H2Client(server.url, timeout=0.6)
+        # /fresh comes when the first connection has been idle too long: it is retired
+        # with /hang still on it, and closes once /hang gives up (RST_STREAM sent first).
+        hung, fresh = await outcomes(post(client, "/hang"), delayed(0.3, post(client, "/fresh")))
+        await asyncio.sleep(0.1)
+        closed_before_aclose = server.closed_connections
+        await client.aclose()
+        return [hung, fresh], closed_before_aclose
+
+    (hung, fresh), closed = run(scenario())
+    assert isinstance(hung, TransportError) and "no answer" in str(hung)
+    assert fresh.status_code == 200 and server.connections == 2
+    assert closed == 1 and server.resets == 1
+
+
 def test_a_header_h2_refuses_fails_that_request_and_the_next_goes_over_a_new_connection(server: Scripted, run: Run) -> None:
     async def scenario() -> list[Any]:
         client = H2Client(server.url, timeout=2)

@@ -207,14 +207,12 @@ class Connection(asyncio.Protocol):
             self.flush_soon()
             await stream.done
         except asyncio.CancelledError:  # timeout: give the stream back, keep the connection
-            self.streams.pop(stream_id, None)
-            self.wake()  # its slot is free
-            if self.usable:
-                try:
-                    self.h2.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
-                    self.flush()
-                except h2.exceptions.H2Error:
-                    pass
+            try:
+                self.h2.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
+                self.flush()
+            except h2.exceptions.H2Error:  # after GOAWAY h2 sends nothing more
+                pass
+            self.finish(stream_id, None)  # frees its slot; a retired connection closes with its last stream
             raise
         except h2.exceptions.H2Error as exc:
             # h2 may have refused a header after HPACK-encoding the ones before
