@@ -39,8 +39,9 @@ class Response:
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
     # "goaway": answer, then GOAWAY naming this stream last; instead of answering,
-    # "drop" cuts the TCP connection, "reset" sends RST_STREAM and "garbage"
-    # sends a frame no HTTP/2 peer accepts (a connection-level protocol error).
+    # "goaway-unanswered" sends that GOAWAY and leaves the stream open, "drop"
+    # cuts the TCP connection, "reset" sends RST_STREAM and "garbage" sends a
+    # frame no HTTP/2 peer accepts (a connection-level protocol error).
     then: str | None = None
 
     @classmethod
@@ -127,6 +128,10 @@ class _Connection(asyncio.Protocol):
         if response.then == "drop":
             if self.transport is not None:
                 self.transport.abort()
+            return
+        if response.then == "goaway-unanswered":
+            self.conn.close_connection(last_stream_id=stream_id)
+            self.flush()
             return
         if response.then == "reset":
             self.conn.reset_stream(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)

@@ -17,7 +17,7 @@ from workers.senders import h2client
 from workers.senders.h2client import H2Client, Reply, TransportError
 
 Run = Callable[[Coroutine[Any, Any, Any]], Any]
-ACTIONS = ("goaway", "drop", "reset", "garbage")
+ACTIONS = ("goaway", "goaway-unanswered", "drop", "reset", "garbage")
 
 
 class Scripted(H2Server):
@@ -171,6 +171,51 @@ def test_goaway_fails_the_streams_the_server_never_took_and_the_next_request_rec
     assert isinstance(hung, TransportError)  # stream 1: h2 takes no frame after GOAWAY, so it cannot be answered
     assert isinstance(waiting, TransportError)  # waited for a slot on that connection
     assert after.status_code == 200 and server.connections == 2
+
+
+def test_a_request_waiting_for_a_slot_fails_at_once_when_goaway_leaves_it_none(run: Run) -> None:
+    """Both slots stay taken by streams the GOAWAY names as taken (the server
+    may still answer them): the request waiting for a slot fails then, not at
+    its timeout, and the next request goes over a new connection."""
+    with serve(max_streams=2) as server:
+        async def scenario() -> tuple[list[Any], float, Reply]:
+            client = H2Client(server.url, timeout=1.5)
+            started = time.monotonic()
+            first = asyncio.ensure_future(post(client, "/hang"))
+            second = asyncio.ensure_future(post(client, "/slow/goaway-unanswered"))
+            await asyncio.sleep(0.05)
+            waiting = await asyncio.gather(post(client, "/waits"), return_exceptions=True)
+            waited = time.monotonic() - started
+            taken = await asyncio.gather(first, second, return_exceptions=True)
+            after = await post(client, "/after")
+            await client.aclose()
+            return [*taken, *waiting], waited, after
+
+        (hung, unanswered, waiting), waited, after = run(scenario())
+    assert isinstance(waiting, TransportError) and "GOAWAY" in str(waiting)
+    assert waited < 1.0  # the GOAWAY came at 0.3 s; the timeout is 1.5 s
+    assert isinstance(hung, TransportError) and isinstance(unanswered, TransportError)  # no answer came
+    assert [r.path for r in server.received].count("/waits") == 0
+    assert after.status_code == 200 and server.connections == 2
+
+
+def test_a_request_given_up_while_waiting_for_a_slot_leaves_it_to_the_next(run: Run) -> None:
+    with serve(max_streams=1) as server:
+        async def scenario() -> list[Any]:
+            client = H2Client(server.url, timeout=5)
+            busy = asyncio.ensure_future(post(client, "/slow"))
+            await asyncio.sleep(0.05)
+            given_up = asyncio.ensure_future(asyncio.wait_for(post(client, "/given-up"), 0.1))
+            await asyncio.sleep(0.01)
+            next_ = asyncio.ensure_future(post(client, "/next"))
+            results = await asyncio.gather(busy, given_up, next_, return_exceptions=True)
+            await client.aclose()
+            return results
+
+        busy, given_up, next_ = run(scenario())
+    assert busy.status_code == 200 and isinstance(given_up, TimeoutError)
+    assert next_.status_code == 200  # woken when /slow ended, past the abandoned waiter
+    assert [r.path for r in server.received] == ["/slow", "/next"] and server.connections == 1
 
 
 def test_a_lost_connection_fails_its_streams_and_the_next_request_reconnects(server: Scripted, run: Run) -> None:

@@ -169,12 +169,13 @@ class Connection(asyncio.Protocol):
             self.transport.close()
 
     def fail(self, error: Exception) -> None:
+        # Called from data_received and connection_lost: after connection_made.
+        assert self.transport is not None
         self.usable = False
         for stream_id in list(self.streams):
             self.finish(stream_id, error)
         self.fail_waiters(error)
-        if self.transport is not None:
-            self.transport.close()
+        self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.fail(TransportError("connection lost"))
