@@ -176,7 +176,8 @@ def test_goaway_fails_the_streams_the_server_never_took_and_the_next_request_rec
 def test_a_request_waiting_for_a_slot_fails_at_once_when_goaway_leaves_it_none(run: Run) -> None:
     """Both slots stay taken by streams the GOAWAY names as taken (the server
     may still answer them): the request waiting for a slot fails then, not at
-    its timeout, and the next request goes over a new connection."""
+    its timeout (one given up before is passed over), and the next request
+    goes over a new connection."""
     with serve(max_streams=2) as server:
         async def scenario() -> tuple[list[Any], float, Reply]:
             client = H2Client(server.url, timeout=1.5)
@@ -184,18 +185,21 @@ def test_a_request_waiting_for_a_slot_fails_at_once_when_goaway_leaves_it_none(r
             first = asyncio.ensure_future(post(client, "/hang"))
             second = asyncio.ensure_future(post(client, "/slow/goaway-unanswered"))
             await asyncio.sleep(0.05)
-            waiting = await asyncio.gather(post(client, "/waits"), return_exceptions=True)
+            given_up = asyncio.ensure_future(asyncio.wait_for(post(client, "/given-up"), 0.1))
+            await asyncio.sleep(0.01)  # it waits first
+            waiting = await asyncio.gather(post(client, "/waits"), given_up, return_exceptions=True)
             waited = time.monotonic() - started
             taken = await asyncio.gather(first, second, return_exceptions=True)
             after = await post(client, "/after")
             await client.aclose()
             return [*taken, *waiting], waited, after
 
-        (hung, unanswered, waiting), waited, after = run(scenario())
+        (hung, unanswered, waiting, given_up), waited, after = run(scenario())
+    assert isinstance(given_up, TimeoutError)
     assert isinstance(waiting, TransportError) and "GOAWAY" in str(waiting)
     assert waited < 1.0  # the GOAWAY came at 0.3 s; the timeout is 1.5 s
     assert isinstance(hung, TransportError) and isinstance(unanswered, TransportError)  # no answer came
-    assert [r.path for r in server.received].count("/waits") == 0
+    assert not {"/waits", "/given-up"} & {r.path for r in server.received}
     assert after.status_code == 200 and server.connections == 2
 
 
