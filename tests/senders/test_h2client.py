@@ -253,6 +253,27 @@ def test_a_server_that_never_answers_the_connection_is_given_up_and_retried(serv
     assert server.connections == 2
 
 
+def test_a_tls_handshake_that_never_ends_is_given_up_at_the_timeout(run: Run) -> None:
+    """A server that takes the TCP connection and never answers the TLS
+    ClientHello: the connect itself is cut at the client's timeout."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        port = listener.getsockname()[1]
+
+        async def scenario() -> tuple[Any, float]:
+            client = H2Client(f"https://127.0.0.1:{port}", timeout=0.5)
+            started = time.monotonic()
+            result = (await outcomes(post(client, "/first")))[0]
+            elapsed = time.monotonic() - started
+            await client.aclose()
+            return result, elapsed
+
+        result, elapsed = run(scenario())
+    assert isinstance(result, TransportError) and "within 0.5s" in str(result)
+    assert elapsed < 1.5
+
+
 def test_connection_refused_is_a_transport_error(run: Run) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
