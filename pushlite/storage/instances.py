@@ -13,7 +13,7 @@ from typing import cast
 from pushlite.storage.cluster import DataClient
 
 from . import keys
-from .cluster import is_cluster
+from .cluster import scan_slot_of
 from .errors import InstanceNotFound
 
 # How long an index entry may wait for its instance hash before a listing
@@ -224,8 +224,9 @@ def reindex(client: DataClient) -> int:
 def _instance_keys(client: DataClient, instance_id: str) -> Iterator[str]:
     """Every key of the instance: on a Cluster, only the master that holds
     its slot is scanned."""
-    match = keys.instance_pattern(instance_id)
-    if is_cluster(client):
-        node = client.get_node_from_key(keys.instance(instance_id))
-        return client.scan_iter(match=match, count=1000, target_nodes=node)
-    return client.scan_iter(match=match, count=1000)
+    match, cursor = keys.instance_pattern(instance_id), 0
+    while True:
+        cursor, names = scan_slot_of(client, keys.instance(instance_id), cursor, match, 1000)
+        yield from names
+        if cursor == 0:
+            return
