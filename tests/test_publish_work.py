@@ -55,7 +55,10 @@ def test_a_walk_with_no_device_ends_the_publish(redis_client, iid):
 
 
 def test_a_walk_of_several_batches_leaves_enqueueing_to_the_walker(redis_client, iid):
-    redis_client.sadd(keys.interest(iid, "news"), *[f"{n:012x}" for n in range(5)])
+    # SSCAN's COUNT is a hint (a small set, or one being rehashed, may come
+    # back whole), so enough devices that no one reply can hold them all.
+    ids = [f"{n:012x}" for n in range(40)]
+    redis_client.sadd(keys.interest(iid, "news"), *ids)
     publish_id = fan_out_claimed(redis_client, iid, "news")
     steps = [walk(redis_client, iid, publish_id, "news", size=2)]
     while not steps[-1].finished:
@@ -63,6 +66,8 @@ def test_a_walk_of_several_batches_leaves_enqueueing_to_the_walker(redis_client,
     assert not any(step.ended for step in steps)
     batches = [batch for step in steps for batch in step.batches]
     assert len(batches) >= 2 and all(gen == 0 for _, gen in batches)
+    stored = redis_client.hgetall(keys.publish_batches(iid, publish_id))
+    assert sorted(x for n, _ in batches for x in stored[n].split(",")) == ids  # each device in one batch
     assert record(redis_client, iid, publish_id)["status"] == "fanning_out"
     assert work.fanned(redis_client, iid, publish_id, OWNER) is False  # batches wait: not done
     assert record(redis_client, iid, publish_id)["status"] == "delivering"

@@ -16,9 +16,11 @@ class LoggedBurstWorker(BurstWorker):
 
 
 def test_batch_jobs_carry_the_request_id_and_log_it(web, runtime, settings, tenant, data, fcm_mock):
-    settings.batch_size = 2  # five devices: several batch jobs
-    for n in range(5):
-        add_device(data, tenant["id"], "fcm", f"fcm-token-ok-00000000000{n}", ["news"])
+    # Twenty devices in batches of about two (SSCAN's COUNT is a hint: no
+    # one reply holds them all): several batch jobs.
+    settings.batch_size = 2
+    for n in range(20):
+        add_device(data, tenant["id"], "fcm", f"fcm-token-ok-0000000000{n:02d}", ["news"])
     answer = web.post(f"/publish_api/v1/instances/{tenant['id']}/publishes/interests",
                       json={"interests": ["news"], "fcm": FCM}, headers={**tenant["auth"], "X-Request-Id": "deploy-9"})
     publish_id = answer.get_json()["publishId"]
@@ -39,7 +41,7 @@ def test_batch_jobs_carry_the_request_id_and_log_it(web, runtime, settings, tena
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
-    assert status(web, tenant, publish_id)["delivered"] == 5
+    assert status(web, tenant, publish_id)["delivered"] == 20
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     jobs = [line for line in lines if line["logger"] == "workers.logged_job"]
     names = [line["job"] for line in jobs]
