@@ -183,12 +183,13 @@ class Stack:
     """redis-server, the mock, gunicorn and `workers` processes; use as a context manager."""
 
     def __init__(self, workers: int = 2, web_workers: int = 4, seq: bool = False, code: Path = ROOT,
-                 aof: bool = False, cluster: bool = False) -> None:
+                 aof: bool = False, cluster: bool = False, tls: bool = False) -> None:
         """`code`: the checkout gunicorn and the workers run from (another one to
         compare a change, e.g. a `git worktree`); the bench's own storage calls use this one.
         `cluster`: the data on a Redis Cluster (three masters, a replica each),
-        the RQ queues on the redis-server."""
-        self.n_workers, self.n_web, self.seq, self.code = workers, web_workers, seq, Path(code)
+        the RQ queues on the redis-server. `tls`: APNs and FCM spoken over TLS
+        (ALPN h2) to the mock's TLS port, as to Apple and Google; else h2c."""
+        self.n_workers, self.n_web, self.seq, self.code, self.tls = workers, web_workers, seq, Path(code), tls
         self.aof = aof  # redis-server with appendonly yes / appendfsync everysec (restart_redis keeps the data)
         self.cluster: RedisClusterServers | None = RedisClusterServers() if cluster else None
         self.procs: list[subprocess.Popen] = []
@@ -238,8 +239,8 @@ class Stack:
             "PUSHLITE_QUEUE_URL": self.redis_url,
             "PUSHLITE_ADMIN_TOKEN": ADMIN_TOKEN,
             "PUSHLITE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-            "PUSHLITE_APNS_ENDPOINT": self.mock.url,
-            "PUSHLITE_FCM_ENDPOINT": self.mock.url,
+            "PUSHLITE_APNS_ENDPOINT": self.provider_url,
+            "PUSHLITE_FCM_ENDPOINT": self.provider_url,
             "PUSHLITE_DRY_RUN": "0",
             # Browsers' push endpoints: the mock's TLS port, a host the allowlist names.
             "PUSHLITE_WEBPUSH_ENDPOINT_ALLOWLIST": f"{self.mock.tls_url}/*",
@@ -266,6 +267,12 @@ class Stack:
         time.sleep(down_seconds)
         self.redis_proc = self._spawn(self.redis_args, "redis.log")
         wait_until(self.redis.ping, "redis-server", self.redis_proc)
+
+    @property
+    def provider_url(self) -> str:
+        """Where the workers reach APNs and FCM: the mock's TLS port with `tls`, else its h2c one."""
+        assert self.mock is not None and self.mock.tls_url is not None
+        return self.mock.tls_url if self.tls else self.mock.url
 
     @property
     def worker_pids(self) -> list[int]:
@@ -299,7 +306,7 @@ class Stack:
         fcm = {"service_account": {
             "type": "service_account", "project_id": "bench", "private_key_id": "0123456789abcdef",
             "private_key": pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)),
-            "client_email": "bench@bench.iam.gserviceaccount.com", "token_uri": f"{self.mock.url}/token",
+            "client_email": "bench@bench.iam.gserviceaccount.com", "token_uri": f"{self.provider_url}/token",
         }}
         for provider, body in (("apns", apns), ("fcm", fcm)):
             status, answer = self.request("PUT", f"/admin/v1/instances/{iid}/credentials/{provider}", body)

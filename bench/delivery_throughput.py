@@ -49,11 +49,13 @@ STALL_SECONDS = 30
 
 
 def h2load(mock: Mock, path: str, body: bytes, requests: int, tmp: Path) -> str:
-    """h2load against the mock: one connection, 100 streams in flight (what one worker's sender does)."""
+    """h2load against the mock (over TLS when it has a TLS port): one
+    connection, 100 streams in flight (what one worker's sender does)."""
     body_file = tmp / "h2load-body.json"
     body_file.write_bytes(body)
     out = subprocess.run(
-        ["h2load", "-n", str(requests), "-c", "1", "-m", "100", "-d", str(body_file), mock.url + path],
+        ["h2load", "-n", str(requests), "-c", "1", "-m", "100", "-d", str(body_file),
+         (mock.tls_url or mock.url) + path],
         capture_output=True, text=True, timeout=300,
     ).stdout
     finished = re.search(r"finished in ([\d.]+)(m?s), ([\d.]+) req/s", out)
@@ -134,14 +136,17 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--h2load-requests", type=int, default=100_000)
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout that gunicorn and the workers run from")
+    parser.add_argument("--tls", action="store_true",
+                        help="APNs and FCM over TLS (ALPN h2, a CA made for the run), as to Apple and Google; else h2c")
     args = parser.parse_args()
 
     failures: list[str] = []
-    with Stack(workers=args.workers, code=args.code) as stack:
+    with Stack(workers=args.workers, code=args.code, tls=args.tls) as stack:
         print(f"code: {describe_code(args.code)}; {args.workers} worker process(es), gunicorn -w 4, redis-server, "
-              f"Node mock at {stack.mock.url} (push service at {stack.mock.tls_url})")
+              f"Node mock: APNs and FCM at {stack.provider_url} ({'TLS' if args.tls else 'h2c'}), "
+              f"push service at {stack.mock.tls_url}")
 
-        ceiling_mock = Mock(stack.tmp)
+        ceiling_mock = Mock(stack.tmp, tls=stack.certificate if args.tls else None)
         try:
             apns_ceiling = h2load(ceiling_mock, "/3/device/x", json.dumps(APNS_BODY).encode(),
                                   args.h2load_requests, stack.tmp)
@@ -150,7 +155,8 @@ def main() -> int:
                                  args.h2load_requests, stack.tmp)
         finally:
             ceiling_mock.stop()
-        print(f"mock ceiling (h2load -n {args.h2load_requests} -c 1 -m 100): APNs {apns_ceiling}; FCM {fcm_ceiling}")
+        print(f"mock ceiling (h2load -n {args.h2load_requests} -c 1 -m 100{', TLS' if args.tls else ''}): "
+          f"APNs {apns_ceiling}; FCM {fcm_ceiling}")
 
         tenant = stack.tenant()
         started = time.perf_counter()

@@ -1,11 +1,16 @@
 """How many notifications per second one Python process pushes through a sender.
 
-Starts `bench/mock_providers.js` (Node, h2c) on a free 127.0.0.1 port, builds one
+Starts `bench/mock_providers.js` (Node) on a free 127.0.0.1 port, builds one
 sender against it with a key made on the spot, and sends N batches of M targets
 through that same sender (connections and tokens reused, as in a worker):
 
     python bench/sender_throughput.py                      # APNs, 20 batches of 1,000
     python bench/sender_throughput.py --provider fcm
+    python bench/sender_throughput.py --tls                # over TLS (ALPN h2), as to Apple and Google
+
+With `--tls` the mock serves HTTP/2 over TLS with a certificate made on the
+spot (its own CA), which the sender trusts through `SSL_CERT_FILE`; without
+it, h2c (HTTP/2 with prior knowledge).
 
 Prints delivered/s (wall clock) and the sender's CPU time per notification,
 which is the steadier figure on a shared machine; exits non-zero if anything
@@ -15,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,15 +42,19 @@ def _pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
     ).decode()
 
 
-def start_mock() -> tuple[subprocess.Popen[str], str]:
+def start_mock(tls: tuple[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    """The mock, and its h2c URL (with `tls`, a (cert, key) pair: its TLS one)."""
     proc = subprocess.Popen(
-        ["node", str(ROOT / "bench" / "mock_providers.js"), "0"], stdout=subprocess.PIPE, text=True
+        ["node", str(ROOT / "bench" / "mock_providers.js"), "0", *(["--tls", *tls] if tls else [])],
+        stdout=subprocess.PIPE, text=True,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline().split()
     if line[:1] != ["listening"]:
         proc.kill()
         raise SystemExit("mock_providers.js did not start (is node installed?)")
+    if tls:
+        return proc, f"https://127.0.0.1:{proc.stdout.readline().split()[1]}"
     return proc, f"http://127.0.0.1:{line[1]}"
 
 
@@ -94,12 +105,20 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=500)
+    parser.add_argument("--tls", action="store_true", help="HTTP/2 over TLS to the mock (else h2c)")
     parser.add_argument("--url", help="use an already running mock instead of starting one")
     args = parser.parse_args()
     proc = None
     url = args.url
+    tmp = tempfile.TemporaryDirectory(prefix="pushlite-bench-")
     if url is None:
-        proc, url = start_mock()
+        tls = None
+        if args.tls:
+            from _harness import certificate  # noqa: PLC0415 (imports the stack's dependencies)
+            tls = certificate(Path(tmp.name))
+            os.environ["SSL_CERT_FILE"] = tls[0]  # read by the senders' TLS context at each connect
+        proc, url = start_mock(tls)
+    print(f"mock: {url} ({'HTTP/2 over TLS' if url.startswith('https') else 'h2c'})")
     try:
         asyncio.run(measure(args.provider, url, args.batches, args.batch_size, args.concurrency))
     finally:
@@ -107,6 +126,7 @@ def main() -> None:
             proc.terminate()
             out, _ = proc.communicate(timeout=10)
             print(f"mock counted: {out.strip()}")
+        tmp.cleanup()
 
 
 if __name__ == "__main__":

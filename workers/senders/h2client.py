@@ -110,13 +110,16 @@ class H2Client:
         return conn
 
     async def post(self, path: str, *, content: bytes, headers: Mapping[str, str]) -> Reply:
+        # Every header but the path goes into the HPACK table, so that from the
+        # second request on it costs a byte: bearer tokens too (a JWT or an
+        # OAuth token is not guessable whole, and HPACK only ever matches a
+        # whole value; `pushlite.logs` keeps hpack's debug log off). The path
+        # names the device for APNs and web push: new on every request, it
+        # would only push the repeating headers out of the table.
         request_headers: list[RequestHeader] = [
-            (":method", "POST"), (":scheme", self.scheme), (":authority", self.authority), (":path", path),
-            ("content-length", str(len(content))),
+            (":method", "POST"), (":scheme", self.scheme), (":authority", self.authority),
+            NeverIndexedHeaderTuple(":path", path), ("content-length", str(len(content))), *headers.items(),
         ]
-        for name, value in headers.items():
-            # Never-indexed keeps bearer tokens out of the HPACK table and hpack's debug log.
-            request_headers.append(NeverIndexedHeaderTuple(name, value) if name == "authorization" else (name, value))
         try:
             async with asyncio.timeout(self.timeout):
                 conn = await self._connection()
