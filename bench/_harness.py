@@ -247,6 +247,7 @@ class Stack:
             "PUSHLITE_VAPID_SUBJECT": "mailto:bench@example.com",
             "SSL_CERT_FILE": self.certificate[0],
             "PYTHONPATH": str(self.code),
+            "PUSHLITE_LOG_FORMAT": "json",  # each job's line (with its duration) is read by job_intervals
         }
         self.web_proc = self._spawn(
             [sys.executable, "-m", "gunicorn", "-w", str(self.n_web), "-b", f"127.0.0.1:{self.web_port}",
@@ -355,6 +356,23 @@ class Stack:
             spent["cluster masters"] = sum(cpu_seconds(n.process.pid) for n in live if n.port in masters)
             spent["cluster replicas"] = sum(cpu_seconds(n.process.pid) for n in live if n.port not in masters)
         return spent
+
+    def job_intervals(self, worker: int, publish_id: str) -> list[tuple[float, float]]:
+        """(start, end) wall-clock seconds of each job a worker ran for a
+        publish, from the line each job logs when it ends (``LoggedJob``: its
+        time, to the millisecond, and its duration)."""
+        path = self.tmp / f"worker{worker}.log"
+        out = []
+        for line in path.read_text(errors="replace").splitlines() if path.exists() else []:
+            if not line.startswith("{"):
+                continue
+            record = json.loads(line)
+            if record.get("publish_id") != publish_id or "duration_ms" not in record:
+                continue
+            end = datetime.datetime.strptime(record["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                tzinfo=datetime.timezone.utc).timestamp()
+            out.append((end - record["duration_ms"] / 1000, end))
+        return sorted(out)
 
     def log_tail(self, name: str, lines: int = 20) -> str:
         path = self.tmp / name

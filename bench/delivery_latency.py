@@ -15,6 +15,7 @@ of its two parts: the publish HTTP request (until the response is read) and
 the rest (RQ job pick-up, fan-out, send).
 
     python bench/delivery_latency.py
+    python bench/delivery_latency.py --tls              # APNs over TLS, as to Apple
     python bench/delivery_latency.py --provider fcm --publishes 300
     python bench/delivery_latency.py --code /path/to/other/checkout
 
@@ -32,8 +33,8 @@ from pathlib import Path
 
 from _harness import ROOT, Stack, add_devices, apns_token, describe_code, fcm_token, machine_busy_seconds
 
-TARGET_P50_MS = 10.0
-TARGET_P99_MS = 50.0
+TARGET_P50_MS = 5.0
+TARGET_P99_MS = 10.0
 ARRIVAL_TIMEOUT = 10.0
 WARMUP = 10  # publishes before the measured ones: the first builds the sender (key, connection, OAuth token)
 
@@ -61,13 +62,16 @@ def main() -> int:
     parser.add_argument("--publishes", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout that gunicorn and the workers run from")
+    parser.add_argument("--tls", action="store_true",
+                        help="APNs and FCM over TLS (ALPN h2, a CA made for the run), as to Apple and Google; else h2c")
     args = parser.parse_args()
 
     total, response, rest = [], [], []
     missing: list[int] = []
-    with Stack(workers=args.workers, seq=True, code=args.code) as stack:
+    with Stack(workers=args.workers, seq=True, code=args.code, tls=args.tls) as stack:
         print(f"code: {describe_code(args.code)}; {args.workers} worker process(es), gunicorn -w 4, redis-server, "
-              f"Node mock (--seq); load average before: {os.getloadavg()[0]:.2f}")
+              f"Node mock (--seq) at {stack.provider_url} ({'TLS' if args.tls else 'h2c'}); "
+              f"load average before: {os.getloadavg()[0]:.2f}")
         tenant = stack.tenant()
         token = apns_token(0) if args.provider == "apns" else fcm_token(1)
         add_devices(stack.redis, tenant.id, [(args.provider, token)], "latency")

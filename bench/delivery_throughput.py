@@ -65,6 +65,23 @@ def h2load(mock: Mock, path: str, body: bytes, requests: int, tmp: Path) -> str:
     return f"{float(finished[3]):8,.0f} req/s ({done[1]} succeeded, {done[2]} failed)"
 
 
+def in_jobs(intervals: list[tuple[float, float]]) -> str:
+    """How much of the time from its first job's start to its last job's end
+    a worker spent in a job (the union of their intervals): the rest it
+    waited for work (the fan-out's next batches, RQ)."""
+    if not intervals:
+        return "ran no job of this publish"
+    first, last = intervals[0][0], max(end for _, end in intervals)
+    covered, reach = 0.0, first
+    for start, end in intervals:
+        if end > reach:
+            covered += end - max(start, reach)
+            reach = end
+    window = max(last - first, 1e-9)
+    return (f"busy {covered / window:.1%} of {window:.2f} s from its first job's start to its last's end "
+            f"({len(intervals)} jobs; target >= 95%)")
+
+
 def wait_done(stack: Stack, tenant, publish_id: str, started: float) -> tuple[dict, float | None]:
     """Poll the publish until "done"; (record, elapsed), elapsed None if it stalled
     (no progress for STALL_SECONDS, or its fan-out job failed)."""
@@ -120,6 +137,8 @@ def measure(stack: Stack, tenant, body: dict, devices: int, received_of: tuple[s
     print(f"{label}: machine CPU during the publish: {busy:.1f} core-s busy of {cores * elapsed:.1f} "
           f"({cores} cores x {elapsed:.1f} s): this stack {sum(cpu.values()):.1f}, "
           f"other processes on the machine {max(0.0, busy - sum(cpu.values())):.1f}")
+    for i in range(stack.n_workers):
+        print(f"{label}: worker{i} {in_jobs(stack.job_intervals(i, publish_id))}")
     print(f"{label}: publish record: {json.dumps(record)}")
     print()
     if received != delivered:
