@@ -32,7 +32,7 @@ CONTEXT_FIELDS = ("request_id", "instance_id", "publish_id")
 EXTRA_FIELDS = ("method", "route", "status", "job", "duration_ms")
 # Libraries that log request URLs and headers (APNs paths hold device tokens,
 # Authorization headers provider tokens) at INFO or DEBUG.
-QUIET_LOGGERS = ("httpx", "httpcore", "h2", "hpack", "urllib3", "werkzeug")
+QUIET_LOGGERS = ("httpx", "httpcore", "jh2", "urllib3", "werkzeug")
 
 _context: ContextVar[Mapping[str, str]] = ContextVar("pushlite_log_context", default=MappingProxyType({}))
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from hpack import NeverIndexedHeaderTuple
+from jh2.hpack import NeverIndexedHeaderTuple
 
 from workers.senders.h2protocol import Connection, Reply, RequestHeader, TransportError
 
