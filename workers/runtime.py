@@ -108,16 +108,18 @@ class Runtime:
 
     def senders(self, instance_id: str) -> dict[tuple[str, str], Sender]:
         """The instance's senders by (app, provider) (app "" for the instance's
-        own credentials), each rebuilt when its credential changed."""
-        stored = credentials.load(self.redis, self.fernet, instance_id)
+        own credentials), each rebuilt when its credential changed (only
+        those are decrypted)."""
+        stored = credentials.ciphertexts(self.redis, instance_id)
         out = {}
         with self._lock:
-            for (app, provider), (version, credential) in stored.items():
+            for (app, provider), version in stored.items():
                 key = (instance_id, app, provider)
                 cached = self._senders.get(key)
                 if cached is None or cached[0] != version:
                     if cached is not None:
                         self._close_later(cached[1])
+                    credential = credentials.decrypt(self.fernet, instance_id, app, provider, version)
                     cached = (version, self.sender_factory(provider, credential, self.sender_settings))
                     self._senders[key] = cached
                 out[app, provider] = cached[1]

@@ -65,16 +65,26 @@ def put(
 def load(client: DataClient, fernet: Fernet, instance_id: str) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
     """(app, provider) -> (ciphertext, credential) for the instance (app "")
     and every app of it; the ciphertext identifies the version."""
-    out = {}
+    return {
+        (app, provider): (token, decrypt(fernet, instance_id, app, provider, token))
+        for (app, provider), token in ciphertexts(client, instance_id).items()
+    }
+
+
+def ciphertexts(client: DataClient, instance_id: str) -> dict[tuple[str, str], str]:
+    """(app, provider) -> ciphertext, nothing decrypted: what tells a holder of
+    decrypted credentials (the workers' senders) which of them changed."""
     stored = cast("dict[str, str]", client.hgetall(keys.credentials(instance_id)))
-    for name, token in stored.items():
-        app, provider = parse_field(name)
-        try:
-            out[app, provider] = (token, json.loads(fernet.decrypt(token.encode())))
-        except InvalidToken:
-            owner = f"app {app} of {instance_id}" if app else instance_id
-            raise CredentialDecryptError(f"{provider} credential of {owner} does not decrypt") from None
-    return out
+    return {parse_field(name): token for name, token in stored.items()}
+
+
+def decrypt(fernet: Fernet, instance_id: str, app: str, provider: str, token: str) -> dict[str, Any]:
+    """One credential from its ciphertext."""
+    try:
+        return cast("dict[str, Any]", json.loads(fernet.decrypt(token.encode())))
+    except InvalidToken:
+        owner = f"app {app} of {instance_id}" if app else instance_id
+        raise CredentialDecryptError(f"{provider} credential of {owner} does not decrypt") from None
 
 
 def summary(client: DataClient, fernet: Fernet, instance_id: str, app: str = INSTANCE) -> dict[str, dict[str, Any]]:
