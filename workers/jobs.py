@@ -61,8 +61,11 @@ def job_id(publish_id: str, item: str, gen: int) -> str:
 
 
 def enqueue_publish(queue: Queue, instance_id: str, publish_id: str) -> None:
-    queue.enqueue(fan_out, instance_id, publish_id, job_id=job_id(publish_id, FANOUT, 0),
-                  job_timeout=JOB_TIMEOUT, **JOB_TTLS)
+    # One round trip: RQ alone sends its queue registration and the job in two.
+    with queue.connection.pipeline() as pipe:
+        queue.enqueue(fan_out, instance_id, publish_id, job_id=job_id(publish_id, FANOUT, 0),
+                      job_timeout=JOB_TIMEOUT, pipeline=pipe, **JOB_TTLS)
+        pipe.execute()
 
 
 def enqueue_item(rt: Runtime, instance_id: str, publish_id: str, item: str, gen: int, not_before: float = 0.0) -> None:

@@ -19,7 +19,7 @@ from pushlite.storage.cluster import DataClient
 
 from . import keys
 from .errors import InstanceNotFound
-from .scripts import run
+from .scripts import Call, run
 
 TTL_SECONDS = 7 * 24 * 3600
 COUNTERS = ("targeted", "delivered", "failed", "retried", "removed", "skipped",
@@ -99,16 +99,24 @@ def create(
         **{name: 0 for name in COUNTERS},
         **(extra or {}),
     }
-    with client.pipeline(transaction=False) as pipe:
-        watch(pipe, instance_id, publish_id)
-        _index_recent(pipe, instance_id, publish_id)
-        pipe.execute()
-    created = run(
-        client,
+    create = Call(
         "publish.lua",
         [*publish_keys(instance_id, publish_id), keys.instance(instance_id)],
         ["create", TTL_SECONDS, CHECK_MS, *[x for pair in record.items() for x in pair]],
     )
+    # One round trip, the active list first (a pipeline keeps the order).
+    with client.pipeline(transaction=False) as pipe:
+        watch(pipe, instance_id, publish_id)
+        _index_recent(pipe, instance_id, publish_id)
+        pipe.execute_command(*create.command())
+        *indexed, created = pipe.execute(raise_on_error=False)
+    for answer in indexed:
+        if isinstance(answer, Exception):
+            raise answer
+    if isinstance(created, Exception):
+        # Not run: the function is not loaded yet, or (on a Cluster) its slot
+        # is moving; `run` loads it or waits. Any other error comes again.
+        created = run(client, create.name, create.keys, create.args)
     if not created:
         forget(client, instance_id, publish_id)
         raise InstanceNotFound(instance_id)
