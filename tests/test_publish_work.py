@@ -111,3 +111,14 @@ def test_a_reopen_counts_the_devices_afresh_and_takes_them_off_the_failures(redi
     assert (got["status"], got["targeted"], got["failed"]) == ("delivering", "1", "1")
     assert [f["device_id"] for f in got["failures"]] == ["b" * 12]
     assert work.reopen(redis_client, iid, publish_id, "job-1", CHECK_MS, ["a" * 12]) is None  # once per job
+
+
+def test_a_claim_can_read_what_the_publish_asks_for_in_the_same_call(redis_client, iid):
+    publish_id = publishes.create(redis_client, iid, "interests", ["news", "sport"], {"fcm": {"data": {"a": 1}}},
+                                  {"apps": '["ios"]'})
+    plain = work.claim(redis_client, iid, publish_id, FANOUT, OWNER, LEASE_MS)
+    claimed = work.claim(redis_client, iid, publish_id, FANOUT, OWNER, LEASE_MS, with_content=True)
+    assert plain.status == claimed.status == "ok" and plain.content is None
+    assert claimed.content == publishes.content(redis_client, iid, publish_id)
+    assert claimed.content == publishes.Content("interests", ["news", "sport"], {"fcm": {"data": {"a": 1}}},
+                                                frozenset({"ios"}))

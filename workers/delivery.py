@@ -16,7 +16,7 @@ from pushlite import payloads
 from pushlite.platforms import PROVIDER_OF
 from pushlite.storage import devices, publishes, stats
 from pushlite.storage.records import Device
-from pushlite.storage.work import BatchResult
+from pushlite.storage.work import BatchResult, Claim
 from workers.dry_run import DryRunSender
 from workers.runtime import Runtime
 from workers.senders import Outcome, Sender, Target
@@ -26,13 +26,22 @@ log = logging.getLogger(__name__)
 _CONTENT: OrderedDict[tuple[str, str], publishes.Content | None] = OrderedDict()
 
 
-def publish_content(rt: Runtime, instance_id: str, publish_id: str) -> publishes.Content | None:
+def has_content(instance_id: str, publish_id: str) -> bool:
+    """Whether the publish's content is cached (else a claim can read it: ``work.claim``'s ``with_content``)."""
+    return (instance_id, publish_id) in _CONTENT
+
+
+def publish_content(
+    rt: Runtime, instance_id: str, publish_id: str, claim: Claim | None = None
+) -> publishes.Content | None:
     """The publish's targets, payloads and filter, cached: they never change.
     The payloads carry the delivery metadata the SDKs report with
-    (``payloads.with_insights``)."""
+    (``payloads.with_insights``). A claim that read the content saves
+    reading it again."""
     key = (instance_id, publish_id)
     if key not in _CONTENT:
-        content = publishes.content(rt.redis, instance_id, publish_id)
+        content = claim.content if claim is not None and claim.content is not None else \
+            publishes.content(rt.redis, instance_id, publish_id)
         if content is not None:
             content = replace(content, payload=payloads.with_insights(content.payload, instance_id, publish_id))
         _CONTENT[key] = content

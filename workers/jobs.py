@@ -104,10 +104,11 @@ def fan_out(instance_id: str, publish_id: str) -> None:
     fan-out taken over after a crash carries on from there.
     """
     rt = runtime()
-    claim = work.claim(rt.redis, instance_id, publish_id, FANOUT, rt.owner, _ms(rt.delivery.lease_seconds))
+    claim = work.claim(rt.redis, instance_id, publish_id, FANOUT, rt.owner, _ms(rt.delivery.lease_seconds),
+                       with_content=not delivery.has_content(instance_id, publish_id))
     if claim.status != "ok":
         return
-    content = delivery.publish_content(rt, instance_id, publish_id)
+    content = delivery.publish_content(rt, instance_id, publish_id, claim)
     if content is None:
         log.warning("publish %s of %s expired before fan-out", publish_id, instance_id)
         return
@@ -170,11 +171,13 @@ def deliver(instance_id: str, publish_id: str, batch: str) -> None:
     """Send one batch (see ``_deliver``) once this worker holds it."""
     rt = runtime()
     lease_ms = _ms(rt.delivery.lease_seconds)
-    claim = work.claim(rt.redis, instance_id, publish_id, batch, rt.owner, lease_ms)
+    with_content = not delivery.has_content(instance_id, publish_id)
+    claim = work.claim(rt.redis, instance_id, publish_id, batch, rt.owner, lease_ms, with_content)
     if claim.status == "early" and claim.not_before - time.time() <= EARLY_WAIT_SECONDS:
         time.sleep(max(0.0, claim.not_before - time.time()))
-        claim = work.claim(rt.redis, instance_id, publish_id, batch, rt.owner, lease_ms)
+        claim = work.claim(rt.redis, instance_id, publish_id, batch, rt.owner, lease_ms, with_content)
     if claim.status == "ok":
+        delivery.publish_content(rt, instance_id, publish_id, claim)  # cached for the batch's chunks
         _deliver(rt, instance_id, publish_id, batch, claim)
 
 

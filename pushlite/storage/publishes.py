@@ -11,7 +11,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -181,11 +181,17 @@ def _shown(record: dict[str, str]) -> dict[str, Any]:
     return shown
 
 
+CONTENT_FIELDS = ("kind", "targets", "payload", "app", "apps")  # publish.lua's CONTENT_FIELDS
+
+
 def content(client: DataClient, instance_id: str, publish_id: str) -> Content | None:
     """What the publish asks for (None once it expired)."""
-    kind, targets, payload, app, apps = cast("list[str | None]", client.hmget(
-        keys.publish(instance_id, publish_id), "kind", "targets", "payload", "app", "apps"
-    ))
+    return parse_content(cast("list[str | None]", client.hmget(keys.publish(instance_id, publish_id), CONTENT_FIELDS)))
+
+
+def parse_content(fields: Sequence[str | None]) -> Content | None:
+    """A publish's content from its ``CONTENT_FIELDS`` (None once it expired)."""
+    kind, targets, payload, app, apps = fields
     if kind is None:
         return None
     # "apps" (a JSON list) is what the Twilio-style send limits the publish

@@ -17,7 +17,7 @@ from typing import Any, cast
 from pushlite.storage.cluster import DataClient
 
 from . import keys
-from .publishes import publish_keys
+from .publishes import Content, parse_content, publish_keys
 from .scripts import run
 
 FANOUT = "fanout"
@@ -64,6 +64,7 @@ class Claim:
     gen: int = 0
     device_ids: tuple[str, ...] = ()  # untried first, then those waiting for a retry
     not_before: float = 0.0  # "early": seconds since the epoch
+    content: Content | None = None  # "ok" with ``with_content``: what the publish asks for
 
 
 @dataclass(frozen=True)
@@ -84,14 +85,21 @@ def _call(
     return run(client, "publish.lua", [*publish_keys(instance_id, publish_id), *extra_keys], args)
 
 
-def claim(client: DataClient, instance_id: str, publish_id: str, item: str, owner: str, lease_ms: int) -> Claim:
-    reply = _call(client, instance_id, publish_id, ["claim", item, owner, lease_ms])
+def claim(
+    client: DataClient, instance_id: str, publish_id: str, item: str, owner: str, lease_ms: int,
+    with_content: bool = False,
+) -> Claim:
+    """Take an item (see ``Claim``); ``with_content`` reads the publish's
+    content in the same call (a worker that has not cached it yet)."""
+    reply = _call(client, instance_id, publish_id,
+                  ["claim", item, owner, lease_ms, *(["content"] if with_content else [])])
     if reply[0] == "early":
         return Claim("early", not_before=int(reply[1]) / 1000)
     if reply[0] != "ok":
         return Claim(reply[0])
     untried, retry = (tuple(x for x in s.split(",") if x) for s in reply[4:6])
-    return Claim("ok", int(reply[1]), int(reply[2]), int(reply[3]), untried + retry)
+    content = parse_content(reply[6:11]) if with_content else None
+    return Claim("ok", int(reply[1]), int(reply[2]), int(reply[3]), untried + retry, content=content)
 
 
 def renew(

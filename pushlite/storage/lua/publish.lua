@@ -17,7 +17,8 @@
 --
 -- Commands (ARGV[1]); any other is an error:
 --   create ttl grace field value ...        -> 1, or 0 without the instance
---   claim item owner lease                  -> {"ok", attempt, takeovers, gen, ids, retry_ids} | {"done"} | {"busy"} | {"early", not_before}
+--   claim item owner lease [content]        -> {"ok", attempt, takeovers, gen, ids, retry_ids[, kind, targets,
+--                                              payload, app, apps]} | {"done"} | {"busy"} | {"early", not_before}
 --   renew owner lease item ...              -> items still held
 --   walk owner lease batch_size grace       -> a step (below)
 --   add owner lease grace last id ...       -> a step; last = "1" when no ids follow
@@ -37,6 +38,8 @@
 -- Set from each call's keys (functions get them as an argument, not a global).
 local KEYS, P, W, B, F, S
 local FAILURES_KEPT = 100
+-- The fields of what a publish asks for (see publishes.Content).
+local CONTENT_FIELDS = {"kind", "targets", "payload", "app", "apps"}
 local TERMINAL = {delivered = true, removed = true, failed = true, skipped = true}
 
 local function now_ms()
@@ -157,8 +160,13 @@ function commands.claim(a)
   if item == "fanout" and redis.call("HGET", P, "status") == "queued" then
     redis.call("HSET", P, "status", "fanning_out")
   end
-  return {"ok", st.attempt, st.takeovers, st.gen,
-          redis.call("HGET", B, item) or "", redis.call("HGET", B, item .. ":r") or ""}
+  local reply = {"ok", st.attempt, st.takeovers, st.gen,
+                 redis.call("HGET", B, item) or "", redis.call("HGET", B, item .. ":r") or ""}
+  if a[5] == "content" then  -- what the publish asks for too: the worker's next round trip
+    local content = redis.call("HMGET", P, unpack(CONTENT_FIELDS))
+    for i = 1, #CONTENT_FIELDS do reply[6 + i] = content[i] end
+  end
+  return reply
 end
 
 function commands.renew(a)
