@@ -4,7 +4,7 @@
 //
 //   node bench/mock_providers.js PORT [--seq] [--tls CERT_FILE KEY_FILE]
 //
-//   POST /3/device/<token>                   -> 200, apns-id header (APNs)
+//   POST /3/device/<token>                   -> 200, apns-id header (the request's, as APNs does) (APNs)
 //   POST /v1/projects/<id>/messages:send     -> 200 {"name": ...}    (FCM)
 //   POST /token                              -> 200 {"access_token", "expires_in": 3600, "token_type": "Bearer"}
 //   POST /wpush/<id>                         -> 201, location header (a browser push service)
@@ -62,7 +62,8 @@ function onStream(stream, headers) {
     if (logSeq && chunks.length) printSeq(Buffer.concat(chunks), performance.timeOrigin + performance.now());
     if (method === 'POST' && path.startsWith('/3/device/')) {
       counts.apns += 1;
-      finish(stream, 200, { 'apns-id': crypto.randomUUID() });
+      // Like APNs: the request's apns-id when it sent one, else a new one.
+      finish(stream, 200, { 'apns-id': headers['apns-id'] || crypto.randomUUID() });
     } else if (method === 'POST' && /^\/v1\/projects\/[^/]+\/messages:send$/.test(path)) {
       counts.fcm += 1;
       const project = path.split('/')[3];
