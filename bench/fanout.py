@@ -38,7 +38,7 @@ from rq import Queue
 from pushlite.storage import keys
 from workers.runtime import DELIVERY_QUEUE, FANOUT_QUEUE
 
-TARGET_FANOUT_SECONDS = 10.0
+TARGET_FANOUT_SECONDS = 2.0
 TARGET_RSS_MB = 200.0
 FANOUT_TIMEOUT = 120.0
 DELIVERY_QUEUE_KEY = Queue.redis_queue_namespace_prefix + DELIVERY_QUEUE
