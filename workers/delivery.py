@@ -1,14 +1,18 @@
-"""One chunk of a delivery batch: load the devices, send through each
-provider's sender concurrently, remove dead tokens, say what happened to
-each device (a ``BatchResult``, which the job records on the publish), and
-add it to the delivery statistics (``pushlite.storage.stats``)."""
+"""One chunk of a delivery batch: load the devices (``prepare``), send
+through each provider's sender concurrently (``start``), then remove dead
+tokens, say what happened to each device (a ``BatchResult``, which the job
+records on the publish) and add it to the delivery statistics
+(``pushlite.storage.stats``) (``finish``). A job prepares its next chunk
+while the current one is in flight."""
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import replace
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from typing import Any
 
 import redis
 
@@ -50,14 +54,25 @@ def publish_content(
     return _CONTENT[key]
 
 
-def send_batch(rt: Runtime, instance_id: str, publish_id: str, device_ids: Sequence[str]) -> BatchResult:
-    """Send the publish to these devices (at most one sender window of them)
-    and sort every id into the result; dead tokens are removed here."""
+@dataclass
+class Chunk:
+    """One chunk of a batch, its devices loaded and grouped: ready to send."""
+
+    instance_id: str
+    result: BatchResult  # the devices gone and skipped already; the rest once sent
+    tally: stats.Tally
+    sends: list[tuple[str, Sender, list[Target], dict[str, Any]]]  # (provider, sender, targets, payload)
+
+
+def prepare(rt: Runtime, instance_id: str, publish_id: str, device_ids: Sequence[str]) -> Chunk:
+    """Load a chunk's devices (at most one sender window of them) and group
+    them by sender; the devices gone or without a sender are filed at once."""
     content = publish_content(rt, instance_id, publish_id)
     found = devices.load_many(rt.redis, instance_id, device_ids) if content else {}
     if content and content.apps is not None:
         found = {i: d for i, d in found.items() if d.app in content.apps}
-    result = BatchResult(gone=[device_id for device_id in device_ids if device_id not in found])
+    chunk = Chunk(instance_id, BatchResult(gone=[device_id for device_id in device_ids if device_id not in found]),
+                  stats.Tally(), [])
     senders = _senders(rt, instance_id, {PROVIDER_OF[d.platform] for d in found.values()})
     groups: dict[tuple[str, str], list[Target]] = {}
     for device in found.values():
@@ -65,25 +80,36 @@ def send_batch(rt: Runtime, instance_id: str, publish_id: str, device_ids: Seque
             Target(device.id, device.token, device.platform, device.environment, device.bundle_id, device.metadata)
         )
     payload = content.payload if content else {}
-    jobs, providers, tally = [], [], stats.Tally()
     for (app, platform), group in groups.items():
         sender = senders.get((app, PROVIDER_OF[platform]))
         if sender is None or platform not in payload:
-            result.skipped.extend(t.device_id for t in group)
-            tally.count(PROVIDER_OF[platform], "skipped", len(group))
+            chunk.result.skipped.extend(t.device_id for t in group)
+            chunk.tally.count(PROVIDER_OF[platform], "skipped", len(group))
             continue
-        jobs.append(sender.send(group, payload[platform]))
-        providers.append(PROVIDER_OF[platform])
-    for provider, outcome in zip(providers, rt.run(_gather(jobs)), strict=True):
+        chunk.sends.append((PROVIDER_OF[platform], sender, group, payload[platform]))
+    return chunk
+
+
+def start(rt: Runtime, chunk: Chunk) -> Future[list[Outcome]]:
+    """Send the chunk through each provider's sender concurrently, on the
+    process's event loop; the caller can prepare the next chunk meanwhile."""
+    return rt.submit(_gather([sender.send(targets, payload) for _, sender, targets, payload in chunk.sends]))
+
+
+def finish(rt: Runtime, chunk: Chunk, outcomes: list[Outcome]) -> BatchResult:
+    """Sort every device of a sent chunk into its result, remove the dead
+    tokens and add the chunk to the delivery statistics."""
+    result = chunk.result
+    for (provider, *_), outcome in zip(chunk.sends, outcomes, strict=True):
         result.delivered.extend(outcome.delivered)
         result.removed.extend(outcome.dead)
         result.failed.extend(outcome.failed)
         result.retry.extend(outcome.retry)
-        count(tally, provider, outcome)
+        count(chunk.tally, provider, outcome)
     if result.removed:
-        devices.delete_many(rt.redis, instance_id, result.removed)
+        devices.delete_many(rt.redis, chunk.instance_id, result.removed)
     try:
-        stats.record(rt.redis, instance_id, tally)
+        stats.record(rt.redis, chunk.instance_id, chunk.tally)
     except redis.RedisError as exc:  # counting must never change what is delivered
         log.warning("delivery statistics not recorded: %s", type(exc).__name__)
     return result

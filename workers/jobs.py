@@ -201,11 +201,16 @@ def _deliver(rt: Runtime, instance_id: str, publish_id: str, batch: str, claim: 
             last = BatchResult(failed=[(device_id, reason) for device_id in ids])
             failures, ids = list(last.failed), ()
         window = max(1, rt.sender_settings.max_concurrency)
-        for start in range(0, len(ids), window):
+        chunks = [ids[start:start + window] for start in range(0, len(ids), window)]
+        ready: delivery.Chunk | None = None
+        for n, device_ids in enumerate(chunks):
             if _must_stop(rt, lease, instance_id, publish_id, batch):
                 return
-            result = delivery.send_batch(rt, instance_id, publish_id, ids[start:start + window])
-            if start + window < len(ids):
+            chunk = ready or delivery.prepare(rt, instance_id, publish_id, device_ids)
+            sending = delivery.start(rt, chunk)
+            ready = _prepare_next(rt, instance_id, publish_id, chunks[n + 1]) if n + 1 < len(chunks) else None
+            result = delivery.finish(rt, chunk, sending.result())
+            if n + 1 < len(chunks):
                 work.answer(rt.redis, instance_id, publish_id, batch, rt.owner, lease_ms, result)
             else:
                 last = result
@@ -229,6 +234,16 @@ def _deliver(rt: Runtime, instance_id: str, publish_id: str, batch: str, claim: 
             undelivered, instance_id, publish_id, [device_id for device_id, _ in failures], "; ".join(reasons),
             job_id=undelivered_job_id(publish_id), job_timeout=JOB_TIMEOUT, **JOB_TTLS,
         )
+
+
+def _prepare_next(rt: Runtime, instance_id: str, publish_id: str, device_ids: Sequence[str]) -> delivery.Chunk | None:
+    """The next chunk, loaded while the current one is in flight; None when
+    that failed (it is loaded again in turn, once the current chunk's answers
+    are recorded, and fails there if it still does: Redis away, say)."""
+    try:
+        return delivery.prepare(rt, instance_id, publish_id, device_ids)
+    except Exception:  # noqa: BLE001 - raised again where it is prepared in turn
+        return None
 
 
 def _must_stop(rt: Runtime, lease: Lease, instance_id: str, publish_id: str, item: str) -> bool:

@@ -10,6 +10,7 @@ embedded web app and the tests ``install`` their own.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import socket
 import threading
@@ -100,11 +101,16 @@ class Runtime:
     def run(self, coroutine: Awaitable[T]) -> T:
         """Run a coroutine on the process's one event loop (from any thread),
         logging with the caller's log context."""
+        return self.submit(coroutine).result()
+
+    def submit(self, coroutine: Awaitable[T]) -> concurrent.futures.Future[T]:
+        """Start a coroutine on the process's one event loop (from any thread),
+        logging with the caller's log context; its result comes in the future."""
         with self._lock:
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
                 threading.Thread(target=self._loop.run_forever, name="pushlite-senders", daemon=True).start()
-        return asyncio.run_coroutine_threadsafe(logs.carry(logs.current(), coroutine), self._loop).result()
+        return asyncio.run_coroutine_threadsafe(logs.carry(logs.current(), coroutine), self._loop)
 
     def senders(self, instance_id: str) -> dict[tuple[str, str], Sender]:
         """The instance's senders by (app, provider) (app "" for the instance's
