@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 3
 HEARTBEAT_TTL = 15
+MIN_BEAT_SECONDS = 1.0  # between two beats outside a pipeline (RQ asks for several per job)
 WORKER_TTL = 20  # RQ blocks on the queues for WORKER_TTL - 15 seconds at a time
 RESTART_BACKOFF_MAX = 5.0
 
@@ -42,6 +43,7 @@ RESTART_BACKOFF_MAX = 5.0
 class DeliveryWorker(SimpleWorker):
     max_connection_wait_time = RESTART_BACKOFF_MAX  # RQ's wait between reconnections (60 s by default)
     job_class = LoggedJob  # jobs log with their request, instance and publish ids
+    _last_beat = -MIN_BEAT_SECONDS  # monotonic time of the last beat outside a pipeline
 
     def __init__(self, queues: Sequence[Queue], *, connection: redis.Redis, runtime: Runtime) -> None:
         super().__init__(queues, connection=connection, worker_ttl=WORKER_TTL, maintenance_interval=60)
@@ -55,7 +57,18 @@ class DeliveryWorker(SimpleWorker):
         return HEARTBEAT_TTL
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
-        super().heartbeat(timeout or HEARTBEAT_TTL, pipeline)
+        """RQ beats several times a job, each beat outside a pipeline two
+        round trips of its own: such a beat goes in one, and at most every
+        ``MIN_BEAT_SECONDS`` (the worker's key lives ``HEARTBEAT_TTL``)."""
+        if pipeline is not None:
+            super().heartbeat(timeout or HEARTBEAT_TTL, pipeline)
+            return
+        if time.monotonic() - self._last_beat < MIN_BEAT_SECONDS:
+            return
+        with self.connection.pipeline() as pipe:
+            super().heartbeat(timeout or HEARTBEAT_TTL, pipe)
+            pipe.execute()
+        self._last_beat = time.monotonic()
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         self._beat_for(job)
