@@ -14,6 +14,7 @@ flight when wrk stopped). wrk's Lua `response()` hook counts every status.
 
     python3 bench/register_throughput.py
     python3 bench/register_throughput.py --duration 5 --connections 64
+    python3 bench/register_throughput.py --code /path/to/other/checkout
 
 Prints requests/s and latency p50/p99 per run, the medians, the ratio and the
 checks. Exit status: 0 target met and checks passed, 1 a check failed
@@ -38,7 +39,7 @@ from pathlib import Path
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGET_RATIO = 0.6
+TARGET_RATIO = 0.63  # issue 15
 TOKEN_LENGTH = 163
 
 # wrk script. Each wrk thread has its own Lua state: `tid` (set by setup) keeps
@@ -198,7 +199,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1), help="gunicorn workers (2 x nproc)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (2)")
+    parser.add_argument("--code", type=Path, default=ROOT,
+                        help="checkout that pushlite's gunicorn runs from (another worktree, to compare a change)")
     args = parser.parse_args()
+    # Here, not at the top: _harness imports this module's helpers.
+    from _harness import describe_code
 
     # A SIGTERM must still run the finally below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -225,14 +230,15 @@ def main() -> int:
             "PUSHLITE_ADMIN_TOKEN": admin_token,
             # A fixed, valid Fernet key: this bench stores no credentials.
             "PUSHLITE_ENCRYPTION_KEY": "YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtMDA=",
-            "PYTHONPATH": str(ROOT),
         })
         gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--log-level", "warning"]
         procs.append(subprocess.Popen(
-            [*gunicorn, "--bind", f"127.0.0.1:{minimal_port}", "bench.minimal_app:app"], cwd=ROOT, env=env
+            [*gunicorn, "--bind", f"127.0.0.1:{minimal_port}", "bench.minimal_app:app"], cwd=ROOT,
+            env={**env, "PYTHONPATH": str(ROOT)},
         ))
         procs.append(subprocess.Popen(
-            [*gunicorn, "--bind", f"127.0.0.1:{pushlite_port}", "wsgi:app"], cwd=ROOT, env=env
+            [*gunicorn, "--bind", f"127.0.0.1:{pushlite_port}", "wsgi:app"], cwd=args.code,
+            env={**env, "PYTHONPATH": str(args.code)},
         ))
         minimal_url = f"http://127.0.0.1:{minimal_port}"
         pushlite_url = f"http://127.0.0.1:{pushlite_port}"
@@ -244,6 +250,7 @@ def main() -> int:
             iid = admin_create_instance(pushlite_url, admin_token, name)
             return iid, f"/device_api/v1/instances/{iid}/devices/fcm"
 
+        print(f"code: {describe_code(args.code)}")
         print(f"redis {redis_version}, gunicorn sync workers: {args.workers} (nproc {os.cpu_count()}), "
               f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, "
               f"FCM token {TOKEN_LENGTH} chars, one new token per request")

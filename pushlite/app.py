@@ -1,6 +1,10 @@
 """The application factory."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import FunctionType, MethodType
+from typing import Any
+
 import swagger_ui_bundle
 from flask import Flask, Response, send_from_directory
 from flask_smorest import Api
@@ -28,12 +32,33 @@ from pushlite import (
 from pushlite.metrics import web as web_metrics
 
 
+class App(Flask):
+    """Flask, asking once per function rather than on every request whether
+    a hook or view is a coroutine function (Flask asks ``ensure_sync`` for
+    each of a request's hooks and its view: about 10 per request)."""
+
+    def __init__(self, import_name: str) -> None:
+        super().__init__(import_name)
+        self._sync_functions: set[Callable[..., Any]] = set()
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        # A method is asked about through its function (a MethodView's
+        # ``post`` is bound to a new view object on every request).
+        key = func.__func__ if isinstance(func, MethodType) else func
+        if key in self._sync_functions:
+            return func
+        wrapped = super().ensure_sync(func)
+        if wrapped is func and isinstance(key, FunctionType):
+            self._sync_functions.add(key)
+        return wrapped
+
+
 def create_app(config: object | None = None) -> Flask:
     """Build the app from a config object (default: `Config()` from the environment)."""
     config = config if config is not None else Config()
     if hasattr(config, "validate"):
         config.validate()
-    app = Flask(__name__)
+    app = App(__name__)
     app.json = parsing.JSONProvider(app)
     app.config.from_object(config)
     # "/instances//devices" must reach the Beams "missing param" errors, not a redirect.

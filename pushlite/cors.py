@@ -10,9 +10,10 @@ carries no credentials.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, request
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,7 @@ def allow(app: Flask, prefixes: tuple[str, ...], *, origin: str, methods: str, h
     the one header they need, the allowed origin)."""
     policies: list[CorsPolicy] = app.extensions.setdefault("pushlite.cors", [])
     if not policies:
-        app.before_request(answer_preflight)
-        app.after_request(add_headers)
+        _install(app, policies)
     for_preflights = (
         ("Access-Control-Allow-Methods", methods),
         ("Access-Control-Allow-Headers", headers),
@@ -45,27 +45,35 @@ def allow(app: Flask, prefixes: tuple[str, ...], *, origin: str, methods: str, h
         policies.append(CorsPolicy(prefixes, origin_header + for_preflights, ()))
 
 
-def policy_of(app: Flask, path: str) -> CorsPolicy | None:
-    for policy in app.extensions.get("pushlite.cors", ()):
+def _policy(policies: Sequence[CorsPolicy], path: str) -> CorsPolicy | None:
+    for policy in policies:
         if path.startswith(policy.prefixes):
             return policy
     return None
 
 
-def answer_preflight() -> Response | None:
-    """A preflight under a CORS prefix: 204 with the headers (``add_headers``
-    adds them), whatever the path, without running the endpoint."""
-    if request.method == "OPTIONS" and policy_of(current_app, request.path) is not None:
-        return Response(status=204)
-    return None
+def _install(app: Flask, policies: list[CorsPolicy]) -> None:
+    """The app's two hooks, over its list of policies (every response goes
+    through them: they hold the list rather than look it up)."""
 
+    def answer_preflight() -> Response | None:
+        """A preflight under a CORS prefix: 204 with the headers (``add_headers``
+        adds them), whatever the path, without running the endpoint."""
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        if req.method == "OPTIONS" and _policy(policies, req.path) is not None:
+            return Response(status=204)
+        return None
 
-def add_headers(response: Response) -> Response:
-    policy = policy_of(current_app, request.path)
-    if policy is not None:
-        for name, value in policy.headers:
-            response.headers[name] = value
-        if request.method == "OPTIONS":
-            for name, value in policy.preflight_headers:
+    def add_headers(response: Response) -> Response:
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        policy = _policy(policies, req.path)
+        if policy is not None:
+            for name, value in policy.headers:
                 response.headers[name] = value
-    return response
+            if req.method == "OPTIONS":
+                for name, value in policy.preflight_headers:
+                    response.headers[name] = value
+        return response
+
+    app.before_request(answer_preflight)
+    app.after_request(add_headers)

@@ -53,7 +53,9 @@ class JSONProvider(DefaultJSONProvider):
             raise TypeError("app.json.response() takes either args or kwargs, not both")
         obj = args[0] if len(args) == 1 else (args or kwargs or None)
         body = orjson.dumps(obj, default=self.default, option=self.OPTIONS) + b"\n"
-        return self._app.response_class(body, mimetype=self.mimetype)
+        # content_type, not mimetype: the same header ("application/json"
+        # takes no charset) without werkzeug working it out on every answer.
+        return self._app.response_class(body, content_type=self.mimetype)
 
 
 def whole_value_pattern(regex: str) -> str:

@@ -13,13 +13,27 @@ View = TypeVar("View", bound=Callable[..., Any])
 """A view function, as the rule decorators take and return it."""
 
 
+_VIEWS = "pushlite.views"  # app.extensions: (endpoint, method) -> what current_view answers
+
+
 def current_view(app: Flask, request: Request) -> Any:
     """The function that answers ``request``: the method of a MethodView
     (``post``, ``put``...), or a plain view function. None for a request no
-    route matched."""
-    view = app.view_functions.get(request.endpoint) if request.endpoint else None
-    view_class = getattr(view, "view_class", None)
-    if view_class is None:
-        return view
-    return getattr(view_class, request.method.lower(), None)
+    route matched.
+
+    Looked up once per endpoint and method (a request that reaches a view
+    was routed, so its method is one the endpoint takes): Flask takes no
+    new routes once it serves requests."""
+    endpoint = request.endpoint
+    if endpoint is None:
+        return None
+    views = app.extensions.get(_VIEWS)
+    if views is None:
+        views = app.extensions[_VIEWS] = {}
+    key = (endpoint, request.method)
+    if key not in views:
+        view = app.view_functions.get(endpoint)
+        view_class = getattr(view, "view_class", None)
+        views[key] = view if view_class is None else getattr(view_class, request.method.lower(), None)
+    return views[key]
 

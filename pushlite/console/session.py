@@ -18,10 +18,13 @@ import secrets
 from datetime import timedelta
 
 from flask import Flask, Request, abort, request, session
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.sessions import NullSession, SecureCookieSession, SecureCookieSessionInterface
 
 PREFIX = "/console"
 LIFETIME = timedelta(hours=12)
+# What every request outside /console gets for a session: read-only and never
+# saved, so one serves them all.
+NO_SESSION = NullSession()
 
 
 class ConsoleSessions(SecureCookieSessionInterface):
@@ -32,6 +35,9 @@ class ConsoleSessions(SecureCookieSessionInterface):
         if not _under_console(request.path):
             return None
         return super().open_session(app, request)
+
+    def make_null_session(self, app: Flask) -> NullSession:
+        return NO_SESSION
 
     def get_cookie_secure(self, app: Flask) -> bool:
         forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()

@@ -54,15 +54,19 @@ class Breaker:
     def is_open(self) -> bool:
         return self._open
 
-    def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        if self._open:
-            raise CircuitOpen("Redis did not answer moments ago; not trying again yet")
-        try:
-            return function(*args, **kwargs)
-        except Exception as exc:
-            if is_unavailable(exc):
-                self._trip()
-            raise
+    def guarded(self, function: Callable[..., T]) -> Callable[..., T]:
+        """``function`` through this breaker: refused while it is open, and
+        opening it on an error that means "unavailable"."""
+        def call(*args: Any, **kwargs: Any) -> T:
+            if self._open:
+                raise CircuitOpen("Redis did not answer moments ago; not trying again yet")
+            try:
+                return function(*args, **kwargs)
+            except Exception as exc:
+                if is_unavailable(exc):
+                    self._trip()
+                raise
+        return call
 
     def _trip(self) -> None:
         with self._lock:
@@ -86,18 +90,13 @@ class Breaker:
 
     def guard(self, client: AnyClient) -> AnyClient:
         """Route the client's commands and pipelines through this breaker (in place)."""
-        execute_command = client.execute_command
         make_pipeline = client.pipeline
-
-        def guarded_command(*args: Any, **options: Any) -> Any:
-            return self.call(execute_command, *args, **options)
 
         def guarded_pipeline(*args: Any, **kwargs: Any) -> Any:
             pipe = make_pipeline(*args, **kwargs)
-            execute = pipe.execute
-            pipe.execute = lambda *a, **k: self.call(execute, *a, **k)  # type: ignore[method-assign]
+            pipe.execute = self.guarded(pipe.execute)  # type: ignore[method-assign]
             return pipe
 
-        client.execute_command = guarded_command  # type: ignore[method-assign]
+        client.execute_command = self.guarded(client.execute_command)  # type: ignore[method-assign]
         client.pipeline = guarded_pipeline  # type: ignore[method-assign]
         return client

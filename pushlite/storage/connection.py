@@ -76,6 +76,21 @@ def _cluster(target: urls.RedisTarget, settings: dict[str, Any]) -> Cluster:
         raise redis.ConnectionError(f"no node of the Redis Cluster answers: {exc}") from None
 
 
+# How many forks this process is from the one that imported this module: a
+# client made in a parent holds the parent's connection, which a forked child
+# must not share. Counted at each fork rather than asking os.getpid() (a
+# system call) on every request.
+_forks = 0
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 class ThreadClients:
     """Data clients for a process serving requests.
 
@@ -124,11 +139,11 @@ class ThreadClients:
             return self._shared_cluster()
         local = self._local
         client = getattr(local, "client", None)
-        if client is None or local.pid != os.getpid():
+        if client is None or local.forks != _forks:
             client = redis.Redis(connection_pool=self.pool, single_connection_client=True)
             if self.breaker is not None:
                 self.breaker.guard(client)
-            local.client, local.pid = client, os.getpid()
+            local.client, local.forks = client, _forks
         return client
 
     def _shared_cluster(self) -> Cluster:

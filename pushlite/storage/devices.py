@@ -17,7 +17,7 @@ from pushlite.storage.cluster import DataClient
 from . import keys, records
 from .errors import DeviceNotFound, InstanceNotFound, InterestLimit, UserAlreadySet, UserDeviceLimit
 from .records import Device
-from .scripts import Call, run, run_many
+from .scripts import Call, run_call, run_many
 
 MAX_DEVICES_PER_USER = 100
 MAX_INTERESTS_PER_DEVICE = 5000
@@ -48,8 +48,12 @@ def call(
     """Run one device.lua command with the keys of these devices, interests
     and users (and any other it turns out to need); raise the domain exception
     for a failure."""
-    return checked(call_many(client, instance_id, [Command(command, args, devices, interests, users)])[0],
-                   devices, users)
+    return call_one(client, instance_id, Command(command, args, devices, interests, users))
+
+
+def call_one(client: DataClient, instance_id: str, command: Command) -> list[Any]:
+    """``call`` for a command already made (``register_command``...)."""
+    return checked(call_many(client, instance_id, [command])[0], command.devices, command.users)
 
 
 def checked(result: list[Any], devices: Sequence[str] = (), users: Sequence[str] = ()) -> list[Any]:
@@ -85,7 +89,7 @@ def call_many(client: DataClient, instance_id: str, commands: Sequence[Command])
     for _ in range(_ROUNDS):
         calls = [_script_call(instance_id, commands[i], manifests[i]) for i in pending]
         if len(calls) == 1:  # the usual case: no pipeline to build
-            answers = [run(client, calls[0].name, calls[0].keys, calls[0].args)]
+            answers = [run_call(client, calls[0])]
         else:
             answers = run_many(client, calls)
         asking = []
@@ -134,8 +138,7 @@ def register(
     """
     command = register_command(instance_id, platform, token, environment=environment, bundle_id=bundle_id,
                                metadata=metadata, app=app)
-    result = call(client, instance_id, command.name, command.args, devices=command.devices)
-    return registered(result)
+    return registered(call_one(client, instance_id, command))
 
 
 def register_command(

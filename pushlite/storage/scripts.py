@@ -83,7 +83,11 @@ def run(client: DataClient, name: str, keys: Sequence[str], args: Sequence[Any])
     for the client's ``moving_slot_patience`` more seconds, before that error
     goes up (a 503).
     """
-    call = Call(name, keys, args)
+    return run_call(client, Call(name, keys, args))
+
+
+def run_call(client: DataClient, call: Call) -> Any:
+    """``run`` for a call already made."""
     deadline = None
     while True:
         try:
