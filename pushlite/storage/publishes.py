@@ -181,7 +181,7 @@ def _shown(record: dict[str, str]) -> dict[str, Any]:
     return shown
 
 
-CONTENT_FIELDS = ("kind", "targets", "payload", "app", "apps")  # publish.lua's CONTENT_FIELDS
+CONTENT_FIELDS = ("kind", "targets", "payload", "app", "apps")  # what a publish asks for (``Content``)
 
 
 def content(client: DataClient, instance_id: str, publish_id: str) -> Content | None:

@@ -17,7 +17,7 @@ from typing import Any, cast
 from pushlite.storage.cluster import DataClient
 
 from . import keys
-from .publishes import Content, parse_content, publish_keys
+from .publishes import CONTENT_FIELDS, Content, parse_content, publish_keys
 from .scripts import run
 
 FANOUT = "fanout"
@@ -92,13 +92,13 @@ def claim(
     """Take an item (see ``Claim``); ``with_content`` reads the publish's
     content in the same call (a worker that has not cached it yet)."""
     reply = _call(client, instance_id, publish_id,
-                  ["claim", item, owner, lease_ms, *(["content"] if with_content else [])])
+                  ["claim", item, owner, lease_ms, *(CONTENT_FIELDS if with_content else ())])
     if reply[0] == "early":
         return Claim("early", not_before=int(reply[1]) / 1000)
     if reply[0] != "ok":
         return Claim(reply[0])
     untried, retry = (tuple(x for x in s.split(",") if x) for s in reply[4:6])
-    content = parse_content(reply[6:11]) if with_content else None
+    content = parse_content(reply[6:]) if with_content else None
     return Claim("ok", int(reply[1]), int(reply[2]), int(reply[3]), untried + retry, content=content)
 
 

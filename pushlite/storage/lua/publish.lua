@@ -17,8 +17,8 @@
 --
 -- Commands (ARGV[1]); any other is an error:
 --   create ttl grace field value ...        -> 1, or 0 without the instance
---   claim item owner lease [content]        -> {"ok", attempt, takeovers, gen, ids, retry_ids[, kind, targets,
---                                              payload, app, apps]} | {"done"} | {"busy"} | {"early", not_before}
+--   claim item owner lease [field ...]      -> {"ok", attempt, takeovers, gen, ids, retry_ids[, the publish's
+--                                              fields]} | {"done"} | {"busy"} | {"early", not_before}
 --   renew owner lease item ...              -> items still held
 --   walk owner lease batch_size grace       -> a step (below)
 --   add owner lease grace last id ...       -> a step; last = "1" when no ids follow
@@ -38,8 +38,6 @@
 -- Set from each call's keys (functions get them as an argument, not a global).
 local KEYS, P, W, B, F, S
 local FAILURES_KEPT = 100
--- The fields of what a publish asks for (see publishes.Content).
-local CONTENT_FIELDS = {"kind", "targets", "payload", "app", "apps"}
 local TERMINAL = {delivered = true, removed = true, failed = true, skipped = true}
 
 local function now_ms()
@@ -162,9 +160,9 @@ function commands.claim(a)
   end
   local reply = {"ok", st.attempt, st.takeovers, st.gen,
                  redis.call("HGET", B, item) or "", redis.call("HGET", B, item .. ":r") or ""}
-  if a[5] == "content" then  -- what the publish asks for too: the worker's next round trip
-    local content = redis.call("HMGET", P, unpack(CONTENT_FIELDS))
-    for i = 1, #CONTENT_FIELDS do reply[6 + i] = content[i] end
+  if #a > 4 then  -- fields of the publish too (what it asks for): the worker's next round trip
+    local fields = redis.call("HMGET", P, unpack(a, 5, #a))
+    for i = 1, #a - 4 do reply[6 + i] = fields[i] end
   end
   return reply
 end
