@@ -65,6 +65,22 @@ async def outcomes(*requests: Coroutine[Any, Any, Reply]) -> list[Any]:
     return await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def then_after(
+    url: str, *paths: str | tuple[str, dict[str, str]], timeout: float = 2
+) -> Coroutine[Any, Any, list[Any]]:
+    """On one client: the outcomes of posts to ``paths`` (a path, or a path and
+    its headers), started in order one loop turn apart, then of one to
+    ``/after`` once they have all ended."""
+    async def scenario() -> list[Any]:
+        client = H2Client(url, timeout=timeout)
+        requests = [post(client, p) if isinstance(p, str) else post(client, p[0], **p[1]) for p in paths]
+        results = await outcomes(*requests)
+        results.append(await post(client, "/after"))
+        await client.aclose()
+        return results
+    return scenario()
+
+
 def test_a_post_gets_status_headers_and_body_and_reuses_the_connection(server: Scripted, run: Run) -> None:
     async def scenario() -> list[Reply]:
         client = H2Client(server.url, timeout=2)
@@ -129,14 +145,7 @@ async def delayed(seconds: float, request: Coroutine[Any, Any, Reply]) -> Reply:
 
 
 def test_a_reset_stream_fails_that_request_only(server: Scripted, run: Run) -> None:
-    async def scenario() -> list[Any]:
-        client = H2Client(server.url, timeout=2)
-        results = await outcomes(post(client, "/slow"), post(client, "/reset"))
-        results.append(await post(client, "/after"))
-        await client.aclose()
-        return results
-
-    slow, reset, after = run(scenario())
+    slow, reset, after = run(then_after(server.url, "/slow", "/reset"))
     assert isinstance(reset, TransportError) and "reset by server" in str(reset)
     assert slow.status_code == 200 and after.status_code == 200
     assert server.connections == 1
@@ -144,14 +153,7 @@ def test_a_reset_stream_fails_that_request_only(server: Scripted, run: Run) -> N
 
 def test_a_protocol_error_fails_every_stream_and_the_next_request_reconnects(run: Run) -> None:
     with serve(max_streams=2) as server:
-        async def scenario() -> list[Any]:
-            client = H2Client(server.url, timeout=2)
-            results = await outcomes(post(client, "/hang"), post(client, "/slow/garbage"), post(client, "/waits"))
-            results.append(await post(client, "/after"))
-            await client.aclose()
-            return results
-
-        *failed, after = run(scenario())
+        *failed, after = run(then_after(server.url, "/hang", "/slow/garbage", "/waits"))
     assert all(isinstance(r, TransportError) for r in failed), failed
     assert "protocol error" in str(failed[0])
     assert after.status_code == 200 and server.connections == 2
@@ -159,14 +161,7 @@ def test_a_protocol_error_fails_every_stream_and_the_next_request_reconnects(run
 
 def test_goaway_fails_the_streams_the_server_never_took_and_the_next_request_reconnects(run: Run) -> None:
     with serve(max_streams=2) as server:
-        async def scenario() -> list[Any]:
-            client = H2Client(server.url, timeout=3)
-            results = await outcomes(post(client, "/hang"), post(client, "/slow/goaway"), post(client, "/waits"))
-            results.append(await post(client, "/after"))
-            await client.aclose()
-            return results
-
-        hung, goaway, waiting, after = run(scenario())
+        hung, goaway, waiting, after = run(then_after(server.url, "/hang", "/slow/goaway", "/waits", timeout=3))
     assert goaway.status_code == 200  # stream 3, named last by the GOAWAY that follows its answer
     assert isinstance(hung, TransportError)  # stream 1: h2 takes no frame after GOAWAY, so it cannot be answered
     assert isinstance(waiting, TransportError)  # waited for a slot on that connection
@@ -223,14 +218,7 @@ def test_a_request_given_up_while_waiting_for_a_slot_leaves_it_to_the_next(run: 
 
 
 def test_a_lost_connection_fails_its_streams_and_the_next_request_reconnects(server: Scripted, run: Run) -> None:
-    async def scenario() -> list[Any]:
-        client = H2Client(server.url, timeout=2)
-        results = await outcomes(post(client, "/hang"), post(client, "/drop"))
-        results.append(await post(client, "/after"))
-        await client.aclose()
-        return results
-
-    hung, dropped, after = run(scenario())
+    hung, dropped, after = run(then_after(server.url, "/hang", "/drop"))
     assert isinstance(hung, TransportError) and "connection lost" in str(hung)
     assert isinstance(dropped, TransportError)
     assert after.status_code == 200 and server.connections == 2
@@ -321,14 +309,7 @@ def test_a_retired_connection_closes_when_its_last_stream_times_out(
 def test_a_header_the_server_refuses_fails_that_request_and_the_next_goes_over_a_new_connection(
     server: Scripted, run: Run
 ) -> None:
-    async def scenario() -> list[Any]:
-        client = H2Client(server.url, timeout=2)
-        results = await outcomes(post(client, "/bad", connection="keep-alive"))
-        results.append(await post(client, "/after"))
-        await client.aclose()
-        return results
-
-    refused, after = run(scenario())
+    refused, after = run(then_after(server.url, ("/bad", {"connection": "keep-alive"})))
     # The client does not validate its own headers (the senders build them);
     # the server takes a connection-specific header as a protocol error.
     assert isinstance(refused, TransportError)
@@ -338,14 +319,7 @@ def test_a_header_the_server_refuses_fails_that_request_and_the_next_goes_over_a
 def test_an_answer_without_a_valid_status_fails_its_request_and_keeps_the_connection(
     server: Scripted, run: Run
 ) -> None:
-    async def scenario() -> list[Any]:
-        client = H2Client(server.url, timeout=2)
-        results = await outcomes(post(client, "/no-status"), post(client, "/bad-status"))
-        results.append(await post(client, "/after"))
-        await client.aclose()
-        return results
-
-    missing, malformed, after = run(scenario())
+    missing, malformed, after = run(then_after(server.url, "/no-status", "/bad-status"))
     for failed in (missing, malformed):
         assert isinstance(failed, TransportError) and "without a valid :status" in str(failed)
     assert after.status_code == 200 and server.connections == 1
