@@ -1,5 +1,10 @@
 """The web process's Redis clients: one connection per thread, a new one in a
-forked child, and a client that connects again after Redis comes back."""
+forked child, and a client that connects again after Redis comes back.
+
+A command whose reply needs no conversion (HGET, EXISTS, FCALL...) goes
+straight to the client's connection (``HeldConnectionClient``); the tests
+below check that it still decodes, raises a reply's error, times out, and
+connects again like any other command."""
 from __future__ import annotations
 
 import os
@@ -59,3 +64,43 @@ def test_unreachable_then_back(redis_server):
         redis_server.start()
     assert clients.get().ping() is True
     assert str(clients.get().client_id()) in connection_ids(redis_server.url)
+
+
+def test_a_direct_command_decodes_its_reply_and_raises_its_error_on_the_same_connection(redis_server):
+    client = ThreadClients(redis_server.url).get()
+    client.hset("h", "f", "v")
+    connection = client.client_id()
+    assert "HGET" not in client.response_callbacks  # the direct path
+    assert client.execute_command("HGET", "h", "f") == "v"
+    assert client.execute_command("HMGET", "h", "f", "g") == ["v", None]
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+        client.execute_command("HGET", "h")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        client.execute_command("LLEN", "h")
+    assert client.execute_command("HGET", "h", "f") == "v"
+    assert client.client_id() == connection  # an error reply keeps the connection
+
+
+def test_a_direct_command_to_a_hung_redis_times_out_then_works_once_it_answers(redis_server):
+    client = ThreadClients(redis_server.url, socket_timeout=0.3).get()
+    client.hset("h", "f", "v")
+    redis_server.pause()
+    try:
+        with pytest.raises(redis.TimeoutError):
+            client.execute_command("HGET", "h", "f")
+    finally:
+        redis_server.resume()
+    # The timed-out connection was dropped: its late reply cannot answer the next command.
+    assert client.execute_command("HGET", "h", "f") == "v"
+    assert client.execute_command("EXISTS", "h") == 1
+
+
+def test_a_direct_command_after_a_redis_restart_fails_once_then_connects_again(redis_server):
+    client = ThreadClients(redis_server.url, connect_timeout=0.5, socket_timeout=0.5).get()
+    before = client.client_id()
+    redis_server.stop()
+    redis_server.start()
+    with pytest.raises(redis.ConnectionError):
+        client.execute_command("EXISTS", "h")
+    assert client.execute_command("EXISTS", "h") == 0
+    assert client.client_id() != before
