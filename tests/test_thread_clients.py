@@ -81,6 +81,19 @@ def test_a_direct_command_decodes_its_reply_and_raises_its_error_on_the_same_con
     assert client.client_id() == connection  # an error reply keeps the connection
 
 
+def test_commands_redis_py_packs_itself_still_go_through(redis_server):
+    """pushlite packs commands itself (``CommandPacker``); what it leaves to
+    redis-py's packer (a command name of two words, a bytearray or memoryview
+    argument, a value no packer takes) still works as before."""
+    client = ThreadClients(redis_server.url).get()
+    client.execute_command("HSET", "h", "f", bytearray(b"bytes"), "g", memoryview(b"view"), "n", 1.5)
+    assert client.hgetall("h") == {"f": "bytes", "g": "view", "n": "1.5"}
+    assert client.execute_command("CONFIG GET", "maxmemory-policy") == {"maxmemory-policy": "noeviction"}
+    with pytest.raises(redis.DataError):
+        client.execute_command("HSET", "h", "f", None)
+    assert client.execute_command("HGET", "h", "f") == "bytes"
+
+
 def test_a_direct_command_to_a_hung_redis_times_out_then_works_once_it_answers(redis_server):
     client = ThreadClients(redis_server.url, socket_timeout=0.3).get()
     client.hset("h", "f", "v")
