@@ -35,7 +35,7 @@ PLATFORM = "<any(apns, fcm, web):platform>"
 def check_client_token(instance_id: str) -> None:
     """The Beams SDKs send no credentials to register; a client that does
     send ``Authorization: Bearer <client token>`` must send the right one."""
-    header = request.headers.get("Authorization")
+    header = request.environ.get("HTTP_AUTHORIZATION")  # request.headers' own lookup, without its EnvironHeaders
     if header is None:
         return
     try:
