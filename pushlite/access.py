@@ -13,7 +13,7 @@ Requests are labelled by their route template (``/device_api/v1/instances/
 from __future__ import annotations
 
 import logging
-import os
+import random
 import re
 import time
 
@@ -43,7 +43,9 @@ def _begin() -> None:
     req = request._get_current_object()  # type: ignore[attr-defined]
     environ = req.environ
     given = environ.get("HTTP_X_REQUEST_ID")
-    request_id = given if given and REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
+    # A trace id, not a secret: from ``random`` (reseeded in each forked
+    # process), as OpenTelemetry makes its trace ids, without a system call.
+    request_id = given if given and REQUEST_ID.fullmatch(given) else f"{random.getrandbits(128):032x}"
     instance_id = req.view_args.get("instance_id") if req.view_args else None
     token = logs.push(request_id=request_id,
                       instance_id=instance_id if instance_id and is_instance_id(instance_id) else None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,9 +68,12 @@ def derive_id(instance_id: str, platform: str, token: str) -> str:
 
 def random_id() -> str:
     """The id for a token whose derived id is taken (see ``device.lua``).
-    Every registration makes one: ``os.urandom`` directly, which is what
-    ``secrets.token_hex`` reads through three calls."""
-    return os.urandom(DEVICE_ID_LENGTH // 2).hex()
+
+    Every registration makes one, so it comes from ``random`` (reseeded from
+    the OS in each forked process) rather than a ``getrandom`` system call:
+    a device id is a name, like the derived ids anyone holding the token can
+    compute, not a secret."""
+    return f"{random.getrandbits(DEVICE_ID_LENGTH * 4):0{DEVICE_ID_LENGTH}x}"
 
 
 def is_device_id(value: str) -> bool:
