@@ -145,6 +145,8 @@ def run(tmp_path_factory, _apns_server, _fcm_server, _webpush_server, webpush_ce
         start("worker", [sys.executable, "-m", "workers"])
         with MatrixGatewayMock() as gateway:
             traffic(result, base, push, gateway, stored_credentials)
+            # Each worker writes its request metrics once a second (web.FLUSH_SECONDS).
+            time.sleep(2.0)
             result.metrics = parse_metrics(requests.get(base + "/metrics", headers=admin(), timeout=10).text)
             result.port_metrics = parse_metrics(
                 requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text)

@@ -95,6 +95,29 @@ def test_a_redis_outage_shows_as_503s_and_redis_errors():
         server.stop()
 
 
+def test_a_request_reaches_its_metrics_within_a_second_without_a_scrape(app, client):
+    """Requests are queued and written by a thread of the process once a
+    second (a scrape in another gunicorn worker reads only what was written)."""
+    route = "/admin/v1/instances"
+    registry = app.extensions["pushlite.metrics_registry"]  # read directly: registry_of would flush
+
+    def counted() -> float:
+        return registry.get_sample_value("pushlite_http_requests_total", {
+            "family": "pushlite", "route": route, "method": "GET", "status": "200"}) or 0.0
+
+    before = counted()
+    for _ in range(3):
+        assert client.get(route, headers=ADMIN).status_code == 200
+    deadline = time.monotonic() + 3 * web.FLUSH_SECONDS
+    while counted() < before + 3:
+        assert time.monotonic() < deadline, f"counted {counted() - before} of 3 requests"
+        time.sleep(0.05)
+    time.sleep(web.FLUSH_SECONDS)
+    assert counted() == before + 3  # written once
+    assert registry.get_sample_value("pushlite_http_request_duration_seconds_count",
+                                     {"family": "pushlite", "route": route}) >= 3
+
+
 def test_the_metrics_port_serves_without_the_token(app, client):
     client.post("/admin/v1/instances", json={"name": "counted"}, headers=ADMIN)
     port = free_port()

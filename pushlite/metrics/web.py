@@ -1,8 +1,13 @@
 """The web processes' own metrics and ``GET /metrics`` (Flask)."""
 from __future__ import annotations
 
+import atexit
+import logging
 import os
 import threading
+import time
+import weakref
+from collections import deque
 
 from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import (
@@ -19,6 +24,8 @@ from pushlite.auth import is_admin
 from pushlite.errors import ApiError
 
 from .collectors import RedisCollector, scrape_registry
+
+log = logging.getLogger(__name__)
 
 _pid = os.getpid()
 
@@ -49,7 +56,18 @@ blp = Blueprint("metrics", __name__)
 
 class WebMetrics:
     """What a web process counts itself. ``registry`` None: multiprocess mode
-    (the values go to files, not to a registry)."""
+    (the values go to files, not to a registry).
+
+    An answered request is only queued (``request``): prometheus-client's
+    three writes for it (a counter, a histogram's sum and bucket; to files in
+    multiprocess mode) cost a registration ~10 us of its ~330 us under
+    gunicorn (``bench/register_throughput.py``), most of it in cold caches
+    after the request's Redis round trip. ``flush`` makes them for the queue
+    at once: a thread of the process does every ``FLUSH_SECONDS``, and a
+    scrape of this process first (``registry_of``). So a request shows in
+    ``/metrics`` within a second, at once when the process that answered it
+    serves the scrape.
+    """
 
     def __init__(self, registry: CollectorRegistry | None) -> None:
         self.requests = Counter(
@@ -67,16 +85,83 @@ class WebMetrics:
         # Label lookups cost more than the increments: each combination's children, once.
         self._children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
         self._lock = threading.Lock()
+        # (family, route, method, status), seconds: deque's append and popleft
+        # are atomic, so requests and flushes on several threads need no lock.
+        self._answered: deque[tuple[tuple[str, str, str, int], float]] = deque()
+        _FLUSHER.watch(self)
 
     def request(self, family: str, route: str, method: str, status: int, seconds: float) -> None:
-        key = (family, route, method, status)
+        """Count an answered request (queued; see the class)."""
+        self._answered.append(((family, route, method, status), seconds))
+        if _FLUSHER.pid != _pid:  # a new process (a forked worker): its thread
+            _FLUSHER.start()
+
+    def flush(self) -> None:
+        """Write every queued request to its metrics."""
+        counts: dict[tuple[str, str, str, int], int] = {}
+        answered = self._answered
+        while answered:
+            try:
+                key, seconds = answered.popleft()
+            except IndexError:  # another thread flushed the rest
+                break
+            counts[key] = counts.get(key, 0) + 1
+            self._children_of(key)[1].observe(seconds)
+        for key, count in counts.items():
+            self._children_of(key)[0].inc(count)
+
+    def _children_of(self, key: tuple[str, str, str, int]) -> tuple[Counter, Histogram]:
         children = self._children.get(key)
         if children is None:
+            family, route, method, status = key
             with self._lock:
                 children = self._children[key] = (
                     self.requests.labels(family, route, method, str(status)), self.duration.labels(family, route))
-        children[0].inc()
-        children[1].observe(seconds)
+        return children
+
+
+FLUSH_SECONDS = 1.0
+
+
+class _Flusher:
+    """The thread that flushes the process's ``WebMetrics`` (one per
+    process, started by its first request: a gunicorn master that loads the
+    app before forking its workers serves none, and forks no thread)."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self._lock = threading.Lock()
+        self._watched: weakref.WeakSet[WebMetrics] = weakref.WeakSet()
+
+    def watch(self, metrics: WebMetrics) -> None:
+        with self._lock:
+            self._watched.add(metrics)
+
+    def start(self) -> None:
+        with self._lock:
+            if self.pid == _pid:
+                return
+            self.pid = _pid
+        threading.Thread(target=self._run, name="pushlite-metrics-flush", daemon=True).start()
+
+    def flush_all(self) -> None:
+        with self._lock:
+            watched = list(self._watched)
+        for metrics in watched:
+            try:
+                metrics.flush()
+            except Exception:  # the thread must outlive a failed flush
+                log.exception("could not write request metrics")
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            self.flush_all()
+
+
+_FLUSHER = _Flusher()
+# A process that exits (a gunicorn worker restarted) writes what it queued.
+atexit.register(_FLUSHER.flush_all)
 
 
 def current() -> WebMetrics:
@@ -87,6 +172,7 @@ def current() -> WebMetrics:
 def registry_of(app: Flask) -> CollectorRegistry:
     """What a scrape reads: this process's registry, or in multiprocess mode
     a new one over every process's files."""
+    app.extensions["pushlite.metrics"].flush()
     registry = app.extensions["pushlite.metrics_registry"]
     if registry is not None:
         return registry
