@@ -132,6 +132,9 @@ class _Flusher:
         self.pid: int | None = None
         self._lock = threading.Lock()
         self._watched: weakref.WeakSet[WebMetrics] = weakref.WeakSet()
+        # Never forked while the thread holds the lock (the child would keep it held).
+        os.register_at_fork(before=self._lock.acquire, after_in_parent=self._lock.release,
+                            after_in_child=self._lock.release)
 
     def watch(self, metrics: WebMetrics) -> None:
         with self._lock:
