@@ -117,3 +117,30 @@ def test_a_direct_command_after_a_redis_restart_fails_once_then_connects_again(r
         client.execute_command("EXISTS", "h")
     assert client.execute_command("EXISTS", "h") == 0
     assert client.client_id() != before
+
+
+def test_a_client_shared_between_threads_gives_each_its_own_replies(redis_server):
+    """``ThreadClients`` gives each thread a client, but a client shared
+    between threads (as some tests share one) must not mix their commands
+    on its one connection."""
+    client = ThreadClients(redis_server.url).get()
+    client.hset("h", mapping={f"f{n}": f"v{n}" for n in range(8)})
+    wrong: list[object] = []
+    barrier = threading.Barrier(8)
+
+    def ask(n: int) -> None:
+        barrier.wait()
+        for _ in range(300):
+            try:
+                answer = client.execute_command("HGET", "h", f"f{n}")
+            except redis.RedisError as exc:
+                answer = exc
+            if answer != f"v{n}":
+                wrong.append(answer)
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert wrong == []

@@ -117,15 +117,16 @@ PACKER = CommandPacker()
 
 
 class HeldConnectionClient(redis.Redis):
-    """A client that holds one connection of its pool and is used by one
-    thread only (``ThreadClients``).
+    """A client that holds one connection of its pool (``ThreadClients``
+    makes one per thread).
 
     A command given to ``execute_command`` as is, whose reply needs no
     conversion (no response callback, no options: the FCALLs of pushlite's
     Lua, a raw HGET or EXISTS; redis-py's own ``hget()`` passes options),
     goes straight to the connection. redis-py's command path around it does
-    nothing for such a client: a lock for a client shared between threads,
-    a retry loop (the pool's connections retry 0 times), maintenance and
+    nothing for such a client but take its lock (kept: a client shared
+    between threads must not mix their commands on its one connection): a
+    retry loop (the pool's connections retry 0 times), maintenance and
     observability hooks (off), a response callback lookup. It cost a
     registration ~10 us of the ~165 us it takes in-process
     (``bench/register_throughput.py``). The connection still does what
@@ -139,8 +140,9 @@ class HeldConnectionClient(redis.Redis):
         conn = self.connection
         if options or conn is None or args[0] in self.response_callbacks:
             return super().execute_command(*args, **options)
-        conn.send_packed_command(conn.pack_command(*args))
-        return conn.read_response()
+        with self.single_connection_lock:  # a client may be shared between threads (tests do)
+            conn.send_packed_command(conn.pack_command(*args))
+            return conn.read_response()
 
 
 class ThreadClients:
