@@ -43,6 +43,9 @@ ADMIN_TOKEN = "full-run-admin-token-5f1c2d9e8b7a"
 ENCRYPTION_KEY = "nAvXMyYq1PtqcKUzldnnEQ5FINvJcmgB3-DbTq8cmtw="
 PUBLISH_REQUEST_ID = "full-run-publish-1"
 REGISTRATIONS = 12  # FCM devices registered through the Beams device API
+REGISTERED_KEY = ("pushlite_http_requests_total", frozenset({
+    ("family", "beams"), ("route", "/device_api/v1/instances/<instance_id>/devices/fcm"), ("method", "POST"),
+    ("status", "200")}))
 
 
 def wait_for(condition, timeout: float, what: str) -> Any:
@@ -145,11 +148,17 @@ def run(tmp_path_factory, _apns_server, _fcm_server, _webpush_server, webpush_ce
         start("worker", [sys.executable, "-m", "workers"])
         with MatrixGatewayMock() as gateway:
             traffic(result, base, push, gateway, stored_credentials)
-            # Each worker writes its request metrics once a second (web.FLUSH_SECONDS).
-            time.sleep(2.0)
-            result.metrics = parse_metrics(requests.get(base + "/metrics", headers=admin(), timeout=10).text)
-            result.port_metrics = parse_metrics(
-                requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text)
+            # Each worker writes its request metrics once a second (web.FLUSH_SECONDS):
+            # scrape until both listeners show every registration (or 10 s have passed).
+            deadline = time.monotonic() + 10
+            while True:
+                result.metrics = parse_metrics(requests.get(base + "/metrics", headers=admin(), timeout=10).text)
+                result.port_metrics = parse_metrics(
+                    requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text)
+                counted = [m.get(REGISTERED_KEY, 0) for m in (result.metrics, result.port_metrics)]
+                if min(counted) >= REGISTRATIONS or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
         result.secrets.update(provider_secrets(_fcm_server, _apns_server, fcm_key, apns_key, redis_server.url,
                                                result.instance_id))
     finally:
@@ -337,12 +346,9 @@ def test_the_publish_request_id_is_on_its_jobs_lines(run):
 
 
 def test_metrics_add_up_both_gunicorn_workers(run):
-    route = "/device_api/v1/instances/<instance_id>/devices/fcm"
-    key = ("pushlite_http_requests_total",
-           frozenset({("family", "beams"), ("route", route), ("method", "POST"), ("status", "200")}))
     # Every registration is counted whichever worker answered it, on both listeners.
-    assert run.metrics[key] == REGISTRATIONS
-    assert run.port_metrics[key] == REGISTRATIONS
+    assert run.metrics[REGISTERED_KEY] == REGISTRATIONS
+    assert run.port_metrics[REGISTERED_KEY] == REGISTRATIONS
     published = {labels: v for (name, labels), v in run.metrics.items() if name == "pushlite_publishes_total"}
     assert published == {frozenset({("family", "beams")}): 2, frozenset({("family", "mpush")}): 1,
                          frozenset({("family", "twilio")}): 1}
