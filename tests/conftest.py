@@ -7,6 +7,8 @@ skipped, with the reason shown, where redis-server (7+) or redis-cli is
 missing."""
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -29,6 +31,22 @@ pytest_plugins = ("tests.mocks.providers",)
 
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def run_together(worker: Callable[..., None], arguments: Sequence[tuple]) -> None:
+    """``worker(*args)`` on one thread per args, all released at once; returns
+    when every thread has ended (or after 30 s each)."""
+    start = threading.Barrier(len(arguments))
+
+    def run(*args) -> None:
+        start.wait()
+        worker(*args)
+
+    threads = [threading.Thread(target=run, args=args) for args in arguments]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
 
 # Not API families: static files, the docs, the probes, the Prometheus metrics, and the operator's
 # HTML pages (RQ Dashboard, the console).

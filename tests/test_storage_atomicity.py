@@ -18,6 +18,7 @@ from pushlite.storage.errors import (
     UserAlreadySet,
     UserDeviceLimit,
 )
+from tests.conftest import run_together
 
 TOKENS = {
     "fcm": [f"fcm-token-{i:02d}-0123456789abcdef" for i in range(8)],
@@ -355,10 +356,8 @@ def test_user_cap_holds_under_concurrent_requests(redis_client, iid):
            for n in range(MAX_DEVICES_PER_USER + extra)]
     refused: list[str] = []
     lock = threading.Lock()
-    barrier = threading.Barrier(10)
 
     def worker(chunk: list[str]) -> None:
-        barrier.wait()
         for device_id in chunk:
             try:
                 devices.add_user(redis_client, iid, device_id, "fcm", "crowd", exclusive=True)
@@ -366,11 +365,7 @@ def test_user_cap_holds_under_concurrent_requests(redis_client, iid):
                 with lock:
                     refused.append(device_id)
 
-    threads = [threading.Thread(target=worker, args=(ids[n::10],)) for n in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    run_together(worker, [(ids[n::10],) for n in range(10)])
     assert len(refused) == extra
     assert len(devices.user_device_ids(redis_client, iid, "crowd")) == MAX_DEVICES_PER_USER
     check_invariants(redis_client, iid)
@@ -382,10 +377,8 @@ def test_interest_cap_holds_under_concurrent_requests(redis_client, iid):
                       [f"i{n:05d}" for n in range(MAX_INTERESTS_PER_DEVICE - 20)])
     refused: list[str] = []
     lock = threading.Lock()
-    barrier = threading.Barrier(8)
 
     def worker(n: int) -> None:
-        barrier.wait()
         for k in range(10):
             name = f"race-{n}-{k}"
             try:
@@ -394,11 +387,7 @@ def test_interest_cap_holds_under_concurrent_requests(redis_client, iid):
                 with lock:
                     refused.append(name)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    run_together(worker, [(n,) for n in range(8)])
     assert len(refused) == 80 - 20
     assert len(devices.get(redis_client, iid, device_id).interests) == MAX_INTERESTS_PER_DEVICE
     check_invariants(redis_client, iid)

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from pushlite.storage.connection import ThreadClients
+from tests.conftest import run_together
 
 
 def connection_ids(server_url: str) -> set[str]:
@@ -126,10 +127,8 @@ def test_a_client_shared_between_threads_gives_each_its_own_replies(redis_server
     client = ThreadClients(redis_server.url).get()
     client.hset("h", mapping={f"f{n}": f"v{n}" for n in range(8)})
     wrong: list[object] = []
-    barrier = threading.Barrier(8)
 
     def ask(n: int) -> None:
-        barrier.wait()
         for _ in range(300):
             try:
                 answer = client.execute_command("HGET", "h", f"f{n}")
@@ -138,9 +137,5 @@ def test_a_client_shared_between_threads_gives_each_its_own_replies(redis_server
             if answer != f"v{n}":
                 wrong.append(answer)
 
-    threads = [threading.Thread(target=ask, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    run_together(ask, [(n,) for n in range(8)])
     assert wrong == []
