@@ -15,10 +15,16 @@ flight when wrk stopped). wrk's Lua `response()` hook counts every status.
     python3 bench/register_throughput.py
     python3 bench/register_throughput.py --duration 5 --connections 64
     python3 bench/register_throughput.py --code /path/to/other/checkout
+    python3 bench/register_throughput.py --baseline /path/to/older/checkout --rounds 3
 
 Prints requests/s and latency p50/p99 per run, the medians, the ratio and the
-checks. Exit status: 0 target met and checks passed, 1 a check failed
-(non-2xx responses, socket errors, device count mismatch), 2 target missed.
+checks. With --baseline, a third gunicorn serves another checkout against the
+same redis-server, measured in every round right before or after this one
+(they take turns), and its ratio and CPU per registration are printed beside
+(its stored devices are not counted: an older checkout may keep them in
+another layout). Exit status: 0 target met and checks passed, 1 a check
+failed (non-2xx responses, socket errors, device count mismatch), 2 target
+missed.
 """
 from __future__ import annotations
 
@@ -216,6 +222,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (2)")
     parser.add_argument("--code", type=Path, default=ROOT,
                         help="checkout that pushlite's gunicorn runs from (another worktree, to compare a change)")
+    parser.add_argument("--baseline", type=Path,
+                        help="another checkout, served by a third gunicorn and measured in the same rounds "
+                             "(its turn alternates with --code's), to compare the two on one machine state")
     args = parser.parse_args()
     # Here, not at the top: _harness imports this module's helpers.
     from _harness import describe_code
@@ -228,7 +237,7 @@ def main() -> int:
     tmp = Path(tmpdir.name)
     failures: list[str] = []
     try:
-        redis_port, minimal_port, pushlite_port = free_port(), free_port(), free_port()
+        redis_port, minimal_port = free_port(), free_port()
         procs.append(subprocess.Popen(
             ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(tmp)],
@@ -251,42 +260,59 @@ def main() -> int:
             [*gunicorn, "--bind", f"127.0.0.1:{minimal_port}", "bench.minimal_app:app"], cwd=ROOT,
             env={**env, "PYTHONPATH": str(ROOT)},
         ))
-        procs.append(subprocess.Popen(
-            [*gunicorn, "--bind", f"127.0.0.1:{pushlite_port}", "wsgi:app"], cwd=args.code,
-            env={**env, "PYTHONPATH": str(args.code)},
-        ))
         minimal_url = f"http://127.0.0.1:{minimal_port}"
-        pushlite_url = f"http://127.0.0.1:{pushlite_port}"
         wait_until(lambda: http_answers(minimal_url + "/"), "gunicorn (minimal app)", procs[1])
-        wait_until(lambda: http_answers(pushlite_url + "/healthz"), "gunicorn (pushlite)", procs[2])
-        minimal_pids, pushlite_pids = (procs[1].pid, procs[0].pid), (procs[2].pid, procs[0].pid)
+        minimal_pids = (procs[1].pid, procs[0].pid)
+        # Each pushlite side: its gunicorn's URL and (master, redis-server) pids.
+        sides: dict[str, tuple[str, tuple[int, int]]] = {}
+        for side, code in (("pushlite", args.code), ("baseline", args.baseline)):
+            if code is None:
+                continue
+            port = free_port()
+            procs.append(subprocess.Popen(
+                [*gunicorn, "--bind", f"127.0.0.1:{port}", "wsgi:app"], cwd=code,
+                env={**env, "PYTHONPATH": str(code)},
+            ))
+            url = f"http://127.0.0.1:{port}"
+            wait_until(lambda url=url: http_answers(url + "/healthz"), f"gunicorn ({side})", procs[-1])
+            sides[side] = url, (procs[-1].pid, procs[0].pid)
 
-        def pushlite_path(name: str) -> tuple[str, str]:
-            iid = admin_create_instance(pushlite_url, admin_token, name)
+        def pushlite_path(side: str, name: str) -> tuple[str, str]:
+            iid = admin_create_instance(sides[side][0], admin_token, name)
             return iid, f"/device_api/v1/instances/{iid}/devices/fcm"
 
+        def measure_pushlite(side: str, rnd: int) -> dict:
+            url, pids = sides[side]
+            iid, path = pushlite_path(side, f"bench-run-{rnd}")
+            res = run_wrk(url + path, path, f"{side[0]}{rnd}", tmp, args, args.duration, pids)
+            if side == "pushlite":
+                time.sleep(0.5)  # let requests in flight when wrk stopped finish
+                res["devices"] = stored_devices(client, iid)
+                res["token_index"] = client.hlen("{%s}:tokens" % iid)
+            return res
+
         print(f"code: {describe_code(args.code)}")
+        if args.baseline is not None:
+            print(f"baseline: {describe_code(args.baseline)}")
         print(f"redis {redis_version}, gunicorn sync workers: {args.workers} (nproc {os.cpu_count()}), "
               f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, "
               f"FCM token {TOKEN_LENGTH} chars, one new token per request")
 
         # Warm-up (not reported): both servers, every worker, Lua script loaded.
         run_wrk(minimal_url + "/register", "/register", "w0", tmp, args, args.warmup, minimal_pids)
-        _, warm_path = pushlite_path("bench-warmup")
-        run_wrk(pushlite_url + warm_path, warm_path, "w1", tmp, args, args.warmup, pushlite_pids)
+        for side, (url, pids) in sides.items():
+            _, warm_path = pushlite_path(side, "bench-warmup")
+            run_wrk(url + warm_path, warm_path, f"w{side[0]}", tmp, args, args.warmup, pids)
 
-        results: dict[str, list[dict]] = {"minimal": [], "pushlite": []}
+        results: dict[str, list[dict]] = {"minimal": [], **{side: [] for side in sides}}
         for rnd in range(1, args.rounds + 1):
             res = run_wrk(minimal_url + "/register", "/register", f"m{rnd}", tmp, args, args.duration, minimal_pids)
             results["minimal"].append(res)
-            iid, path = pushlite_path(f"bench-run-{rnd}")
-            res = run_wrk(pushlite_url + path, path, f"p{rnd}", tmp, args, args.duration, pushlite_pids)
-            time.sleep(0.5)  # let requests in flight when wrk stopped finish
-            res["devices"] = stored_devices(client, iid)
-            res["token_index"] = client.hlen("{%s}:tokens" % iid)
-            results["pushlite"].append(res)
+            # With a baseline, the two checkouts take turns going first.
+            for side in (list(sides) if rnd % 2 else list(sides)[::-1]):
+                results[side].append(measure_pushlite(side, rnd))
 
-        for side in ("minimal", "pushlite"):
+        for side in results:
             for rnd, res in enumerate(results[side], 1):
                 line = (f"{side:8} run {rnd}: {res['rps']:8.0f} req/s  p50 {res['p50_us'] / 1000:6.2f} ms  "
                         f"p99 {res['p99_us'] / 1000:6.2f} ms  requests {res['requests']}  "
@@ -313,7 +339,7 @@ def main() -> int:
         }
         ratio = med["pushlite"]["rps"] / med["minimal"]["rps"]
         print()
-        for side in ("minimal", "pushlite"):
+        for side in results:
             m = med[side]
             print(f"median {side:8}: {m['rps']:8.0f} req/s  p50 {m['p50_us'] / 1000:6.2f} ms  "
                   f"p99 {m['p99_us'] / 1000:6.2f} ms  CPU/request: gunicorn {m['server_cpu_us']:.0f} us, "
@@ -321,6 +347,10 @@ def main() -> int:
         cpu = {side: med[side]["server_cpu_us"] + med[side]["redis_cpu_us"] for side in med}
         print(f"CPU per request (gunicorn + redis) minimal/pushlite: {cpu['minimal'] / cpu['pushlite']:.2f} "
               f"(what the req/s ratio tends to when every core is busy)")
+        if "baseline" in med:
+            print(f"baseline: ratio baseline/minimal {med['baseline']['rps'] / med['minimal']['rps']:.3f}; "
+                  f"CPU per registration (gunicorn + redis) {cpu['pushlite']:.0f} us against the baseline's "
+                  f"{cpu['baseline']:.0f} us ({100 * (cpu['pushlite'] / cpu['baseline'] - 1):+.1f}%)")
         verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
         others = sum(r["others_cpu"] for side in results for r in results[side])
         print(f"ratio pushlite/minimal: {ratio:.3f} (target >= {TARGET_RATIO}: {verdict}); other processes "
