@@ -285,8 +285,8 @@ def main() -> int:
             url, pids = sides[side]
             iid, path = pushlite_path(side, f"bench-run-{rnd}")
             res = run_wrk(url + path, path, f"{side[0]}{rnd}", tmp, args, args.duration, pids)
+            time.sleep(0.5)  # let requests in flight when wrk stopped finish
             if side == "pushlite":
-                time.sleep(0.5)  # let requests in flight when wrk stopped finish
                 res["devices"] = stored_devices(client, iid)
                 res["token_index"] = client.hlen("{%s}:tokens" % iid)
             return res
@@ -298,7 +298,7 @@ def main() -> int:
               f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, "
               f"FCM token {TOKEN_LENGTH} chars, one new token per request")
 
-        # Warm-up (not reported): both servers, every worker, Lua script loaded.
+        # Warm-up (not reported): every server, every worker, Lua script loaded.
         run_wrk(minimal_url + "/register", "/register", "w0", tmp, args, args.warmup, minimal_pids)
         for side, (url, pids) in sides.items():
             _, warm_path = pushlite_path(side, "bench-warmup")
