@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 import redis
 
+from pushlite.storage.breaker import Breaker, CircuitOpen
 from pushlite.storage.connection import ThreadClients
 from tests.conftest import run_together
 
@@ -65,6 +67,38 @@ def test_unreachable_then_back(redis_server):
         redis_server.start()
     assert clients.get().ping() is True
     assert str(clients.get().client_id()) in connection_ids(redis_server.url)
+
+
+def test_a_thread_that_never_connected_fails_fast_once_redis_hangs(redis_server):
+    """A thread with no connection yet (a gunicorn worker that had served
+    nothing) while Redis hangs: its first call waits the socket timeout and
+    opens the breaker; the next ones are refused at once instead of each
+    waiting the timeout again. Once Redis answers, the probe closes the
+    breaker and the thread connects."""
+    def probe():
+        redis.Redis.from_url(redis_server.url, socket_timeout=0.3, socket_connect_timeout=0.3).ping()
+
+    breaker = Breaker(probe, retry_after=0.1)
+    clients = ThreadClients(redis_server.url, socket_timeout=0.3, connect_timeout=0.3, breaker=breaker)
+    redis_server.pause()
+    try:
+        outcomes = []
+        for _ in range(3):
+            started = time.monotonic()
+            with pytest.raises((redis.TimeoutError, redis.ConnectionError)) as raised:
+                clients.get().execute_command("EXISTS", "h")
+            outcomes.append((raised.type, time.monotonic() - started))
+        assert outcomes[0][0] is redis.TimeoutError and outcomes[0][1] >= 0.25
+        assert [kind for kind, _ in outcomes[1:]] == [CircuitOpen, CircuitOpen]
+        assert max(elapsed for _, elapsed in outcomes[1:]) < 0.1
+        assert breaker.is_open
+    finally:
+        redis_server.resume()
+    deadline = time.monotonic() + 3
+    while breaker.is_open and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not breaker.is_open
+    assert clients.get().execute_command("EXISTS", "h") == 0
 
 
 def test_a_direct_command_decodes_its_reply_and_raises_its_error_on_the_same_connection(redis_server):

@@ -190,17 +190,28 @@ class ThreadClients:
 
     def get(self) -> DataClient:
         """This thread's client (connecting it first: raises ConnectionError
-        while Redis is unreachable, and tries again on the next call)."""
+        while Redis is unreachable, and tries again on the next call).
+
+        The connecting goes through the breaker too: refused at once while
+        it is open, and opening it when Redis does not answer. A thread that
+        had not connected before Redis hung (a gunicorn worker that had
+        served nothing yet) would otherwise wait the socket timeout on every
+        request, since redis-py connects a held connection when the client
+        is made, before any guarded command."""
         if self.pool is None:
             return self._shared_cluster()
         local = self._local
         client = getattr(local, "client", None)
         if client is None or local.forks != _forks:
-            client = HeldConnectionClient(connection_pool=self.pool, single_connection_client=True)
-            if self.breaker is not None:
-                self.breaker.guard(client)
+            if self.breaker is None:
+                client = self._connect()
+            else:
+                client = self.breaker.guard(self.breaker.guarded(self._connect)())
             local.client, local.forks = client, _forks
         return client
+
+    def _connect(self) -> HeldConnectionClient:
+        return HeldConnectionClient(connection_pool=self.pool, single_connection_client=True)
 
     def _shared_cluster(self) -> Cluster:
         made = self._cluster

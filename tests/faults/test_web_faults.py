@@ -1,8 +1,9 @@
 """The Procfile's web line (gunicorn, 4 sync workers) while Redis is hung
 (SIGSTOP) or refuses writes (READONLY, as a replica after a failover): 16
 concurrent clients each get their 503, in their family's shape, within 2 s
-(a read-only Redis still serves reads); /readyz says 503 within 2 s;
-service is back within 2 s of Redis answering."""
+(a read-only Redis still serves reads), and at once while a hang lasts
+(each worker's breaker is open); /readyz says 503 within 2 s; service is
+back within 2 s of Redis answering."""
 from __future__ import annotations
 
 import http.client
@@ -84,15 +85,16 @@ def family_calls(iid: str) -> list[tuple[str, str, dict | None, dict, set[str], 
     ]
 
 
-def assert_all_fail_fast(web: Web, iid: str, reads_served: bool = False) -> None:
-    """Every client gets its 503 in its family's shape within 2 s; with
-    ``reads_served`` (a read-only Redis) a read may get its usual answer instead."""
+def assert_all_fail_fast(web: Web, iid: str, reads_served: bool = False, within: float = DEADLINE) -> None:
+    """Every client gets its 503 in its family's shape within ``within``
+    seconds; with ``reads_served`` (a read-only Redis) a read may get its
+    usual answer instead."""
     calls = family_calls(iid)
     jobs = [calls[i % len(calls)] for i in range(CLIENTS)] + [("GET", "/readyz", None, {}, {"status"}, None)]
     with ThreadPoolExecutor(len(jobs)) as pool:
         answers = list(pool.map(lambda c: (c, web.request(c[0], c[1], c[2], c[3])), jobs))
     for (method, path, _, _, fields, read_status), (status, body, elapsed) in answers:
-        assert elapsed < DEADLINE, (method, path, elapsed)
+        assert elapsed < within, (method, path, elapsed)
         if reads_served and read_status is not None and status == read_status:
             continue
         assert status == 503, (method, path, status, body)
@@ -129,7 +131,11 @@ def test_hung_redis_every_client_gets_its_503_within_2_seconds(web, fault_redis)
     fault_redis.signal(signal.SIGSTOP)
     try:
         assert_all_fail_fast(web, iid)
-        assert_all_fail_fast(web, iid)  # and again, while it lasts
+        # And again while it lasts, now without waiting: every worker met the
+        # hang above, so its breaker is open (a worker that had not connected
+        # before the hang used to wait the socket timeout again, 1 s, on each
+        # request, and one answered in 2.006 s in a CI run).
+        assert_all_fail_fast(web, iid, within=0.5)
     finally:
         fault_redis.signal(signal.SIGCONT)
     assert_recovers(web, iid)
