@@ -1,5 +1,6 @@
 """The web process's Redis clients: one connection per thread, a new one in a
-forked child, and a client that connects again after Redis comes back.
+forked child, a client that connects again after Redis comes back, and a
+thread's first connect going through the circuit breaker.
 
 A command whose reply needs no conversion (HGET, EXISTS, FCALL...) goes
 straight to the client's connection (``HeldConnectionClient``); the tests
