@@ -118,8 +118,12 @@ _ROUNDS = 5
 def _manifest(command: Command) -> list[str]:
     """The entries naming the keys a command is known to touch ("d<device id>",
     "i<interest>", "u<user id>"), each once."""
-    return list(dict.fromkeys([*("d" + d for d in command.devices), *("i" + i for i in command.interests),
-                               *("u" + u for u in command.users)]))
+    entries = ["d" + d for d in command.devices]
+    if command.interests:
+        entries += ["i" + i for i in command.interests]
+    if command.users:
+        entries += ["u" + u for u in command.users]
+    return list(dict.fromkeys(entries))
 
 
 def _add_needed(manifest: list[str], answer: list[Any]) -> None:
