@@ -4,7 +4,10 @@ line and its HTTP metrics.
 The id is the caller's ``X-Request-Id`` when it is 1-128 characters of
 ``A-Z a-z 0-9 - _ . : + / =`` (a proxy's or a load balancer's), else a new
 one; it is answered in ``X-Request-Id``, stored on any publish the request
-creates and carried by that publish's jobs (``workers.logged_job``).
+creates and carried by that publish's jobs (``workers.logged_job``). Lines
+logged during the request carry it, and the instance id of the path; they
+are read from the request when a line is logged (``logs.add_source``), so
+that the many requests that log nothing pay nothing for them.
 
 Requests are labelled by their route template (``/device_api/v1/instances/
 <instance_id>/devices/fcm``), never their path: a path may hold a push token
@@ -16,8 +19,9 @@ import logging
 import random
 import re
 import time
+from collections.abc import Mapping
 
-from flask import Flask, Request, current_app, request
+from flask import Flask, Request, current_app, has_request_context, request
 
 from pushlite import logs
 from pushlite.errors import family_of
@@ -26,7 +30,7 @@ from pushlite.storage.instances import is_instance_id
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "<unmatched>"
-STATE = "pushlite.access"  # the request's (id, start, log context token), in its WSGI environ
+STATE = "pushlite.access"  # the request's (id, start), in its WSGI environ
 
 access_log = logging.getLogger("pushlite.access")
 
@@ -39,17 +43,35 @@ def family_label(app: Flask, path: str) -> str:
 
 
 def _begin() -> None:
-    # The hot path: the objects behind Flask's proxies are read once.
-    req = request._get_current_object()  # type: ignore[attr-defined]
-    environ = req.environ
+    environ = request._get_current_object().environ  # type: ignore[attr-defined]
     given = environ.get("HTTP_X_REQUEST_ID")
     # A trace id, not a secret: from ``random`` (reseeded in each forked
     # process), as OpenTelemetry makes its trace ids, without a system call.
-    request_id = given if given and REQUEST_ID.fullmatch(given) else f"{random.getrandbits(128):032x}"
+    environ[STATE] = (given if given and REQUEST_ID.fullmatch(given) else f"{random.getrandbits(128):032x}",
+                      time.perf_counter())
+
+
+def request_id() -> str | None:
+    """The id of the request being served (None outside one)."""
+    if not has_request_context():
+        return None
+    state = request.environ.get(STATE)
+    return state[0] if state is not None else None
+
+
+def log_fields() -> Mapping[str, str]:
+    """What a line logged while a request is served carries: its id, and the
+    instance id of its path when it is one."""
+    if not has_request_context():
+        return {}
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    state = req.environ.get(STATE)
+    if state is None:
+        return {}
     instance_id = req.view_args.get("instance_id") if req.view_args else None
-    token = logs.push(request_id=request_id,
-                      instance_id=instance_id if instance_id and is_instance_id(instance_id) else None)
-    environ[STATE] = (request_id, time.perf_counter(), token)
+    if instance_id and is_instance_id(instance_id):
+        return {"request_id": state[0], "instance_id": instance_id}
+    return {"request_id": state[0]}
 
 
 def _labels(app: Flask, req: Request) -> tuple[str, str]:
@@ -68,9 +90,8 @@ def _end(response):
     state = req.environ.get(STATE)
     if state is None:  # the request failed before _begin (never, short of a bug)
         return response
-    request_id, started, _ = state
-    seconds = time.perf_counter() - started
-    response.headers["X-Request-Id"] = request_id
+    seconds = time.perf_counter() - state[1]
+    response.headers["X-Request-Id"] = state[0]
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     family, route = _labels(app, req)
     method = req.method if req.method in METHODS else "other"
@@ -82,15 +103,9 @@ def _end(response):
     return response
 
 
-def _reset(_exc: BaseException | None) -> None:
-    state = request.environ.pop(STATE, None)
-    if state is not None:
-        logs.pop(state[2])
-
-
 def init_app(app: Flask) -> None:
     """Install the hooks; called first, so that ``_begin`` runs before any other."""
     app.extensions["pushlite.route_labels"] = {}
     app.before_request(_begin)
     app.after_request(_end)
-    app.teardown_request(_reset)
+    logs.add_source(log_fields)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from types import MappingProxyType
@@ -35,11 +35,27 @@ EXTRA_FIELDS = ("method", "route", "status", "job", "duration_ms")
 QUIET_LOGGERS = ("httpx", "httpcore", "jh2", "urllib3", "werkzeug")
 
 _context: ContextVar[Mapping[str, str]] = ContextVar("pushlite_log_context", default=MappingProxyType({}))
+# Functions giving fields of what is being served, asked only when a line is
+# logged (``add_source``): a web request costs nothing for its fields unless
+# something logs during it.
+_sources: list[Callable[[], Mapping[str, str]]] = []
+
+
+def add_source(source: Callable[[], Mapping[str, str]]) -> None:
+    """Have every line carry the fields ``source()`` gives at the time (once
+    per source; fields bound with ``bind`` or ``push`` win over them)."""
+    if source not in _sources:
+        _sources.append(source)
 
 
 def current() -> Mapping[str, str]:
     """The fields every line logged here and now carries."""
-    return _context.get()
+    fields = _context.get()
+    for source in _sources:
+        given = source()
+        if given:
+            fields = {**given, **fields}
+    return fields
 
 
 def push(**fields: str | None) -> Any:
@@ -72,7 +88,7 @@ class ContextFilter(logging.Filter):
     """Copies the context onto each record (the handler's filter, so every logger's lines get it)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        for name, value in _context.get().items():
+        for name, value in current().items():
             if not hasattr(record, name):
                 setattr(record, name, value)
         return True

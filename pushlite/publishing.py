@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, current_app, request
 from rq import Queue
 
-from pushlite import access, logs, payloads, redis_clients
+from pushlite import access, payloads, redis_clients
 from pushlite.metrics import web as web_metrics
 from pushlite.storage import publishes
 from pushlite.storage.connection import connect_queue
@@ -67,7 +67,7 @@ def publish(
     """
     content = payloads.check(payload)
     fields = dict(extra or {})
-    request_id = logs.current().get("request_id")
+    request_id = access.request_id()
     if request_id:
         fields["request_id"] = request_id
     publish_id = publishes.create(redis_clients.client(), instance_id, kind, targets, content, fields)

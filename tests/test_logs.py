@@ -90,6 +90,31 @@ def test_each_request_logs_one_access_line_with_its_id_and_duration(logged, json
     assert all(isinstance(a["duration_ms"], float) and a["time"] and a["level"] == "INFO" for a in access)
 
 
+def test_lines_logged_during_a_request_carry_its_id_and_instance_id_and_later_lines_do_not(logged, json_lines):
+    iid = logged.post("/admin/v1/instances", json={"name": "x"}, headers=ADMIN).get_json()["id"]
+    answer = logged.post(f"/device_api/v1/instances/{iid}/devices/fcm", json={"token": "f" * 160},
+                         headers={"X-Request-Id": "reg-1"})
+    assert answer.status_code == 200 and answer.headers["X-Request-Id"] == "reg-1"
+    logged.get("/device_api/v1/instances/not-an-instance/devices/fcm/0123456789ab", headers={"X-Request-Id": "bad-1"})
+    logging.getLogger("pushlite.test").warning("after the requests")
+    lines = {line.get("request_id"): line for line in json_lines()}
+    assert (lines["reg-1"]["route"], lines["reg-1"]["instance_id"]) == (
+        "/device_api/v1/instances/<instance_id>/devices/fcm", iid)
+    assert "instance_id" not in lines["bad-1"]  # not an instance id: not carried
+    assert lines[None]["message"] == "after the requests"
+
+
+def test_fields_bound_during_a_request_win_over_the_requests_own(json_lines):
+    app = create_app(config.TestingConfig())
+    with app.test_request_context("/healthz", headers={"X-Request-Id": "outer"}):
+        app.preprocess_request()
+        with logs.bind(request_id="inner", publish_id="p-1"):
+            logging.getLogger("pushlite.test").warning("bound")
+        logging.getLogger("pushlite.test").warning("unbound")
+    assert [(line["message"], line["request_id"], line.get("publish_id")) for line in json_lines()] == [
+        ("bound", "inner", "p-1"), ("unbound", "outer", None)]
+
+
 def test_an_access_line_names_the_route_not_the_path(logged, json_lines):
     """A channels path holds a push token; the line names the route template."""
     token = "secret-push-token-in-the-path-0123456789"

@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass, field
 
 import pytest
+from redis.exceptions import TryAgainError
 
 from pushlite.storage import devices, instances, interests, keys, records
 from pushlite.storage.devices import MAX_DEVICES_PER_USER, MAX_INTERESTS_PER_DEVICE
@@ -391,3 +392,24 @@ def test_interest_cap_holds_under_concurrent_requests(redis_client, iid):
     assert len(refused) == 80 - 20
     assert len(devices.get(redis_client, iid, device_id).interests) == MAX_INTERESTS_PER_DEVICE
     check_invariants(redis_client, iid)
+
+
+def test_a_command_that_keeps_needing_keys_gives_up_after_five_rounds(redis_client, iid, monkeypatch):
+    """device.lua answers "need" when a change touches keys nobody could name
+    beforehand; a device whose keys keep changing under it is given up on
+    (TryAgainError, a 503), by one command as by a batch."""
+    asked = []
+
+    def always_needing(client, call):
+        asked.append(call)
+        return ["need", f"i{len(asked)}"]
+
+    monkeypatch.setattr(devices, "run_call", always_needing)
+    with pytest.raises(TryAgainError, match="kept changing"):
+        devices.delete(redis_client, iid, "0123456789ab")
+    assert len(asked) == 5
+    assert asked[-1].args[1:7] == [5, "d0123456789ab", "i1", "i2", "i3", "i4"]  # every key it asked for
+    asked.clear()
+    with pytest.raises(TryAgainError, match="kept changing"):
+        devices.call_many(redis_client, iid, [devices.Command("delete", ["0123456789ab", ""], ["0123456789ab"])])
+    assert len(asked) == 5

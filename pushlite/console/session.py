@@ -32,8 +32,9 @@ class ConsoleSessions(SecureCookieSessionInterface):
     none, and pays nothing for them."""
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if not _under_console(request.path):
-            return None
+        path = request.path
+        if path != PREFIX and not path.startswith(PREFIX + "/"):
+            return NO_SESSION
         return super().open_session(app, request)
 
     def make_null_session(self, app: Flask) -> NullSession:
@@ -42,10 +43,6 @@ class ConsoleSessions(SecureCookieSessionInterface):
     def get_cookie_secure(self, app: Flask) -> bool:
         forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
         return request.is_secure or forwarded == "https"
-
-
-def _under_console(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")
 
 
 def csrf_token() -> str:

@@ -52,8 +52,16 @@ def call(
 
 
 def call_one(client: DataClient, instance_id: str, command: Command) -> list[Any]:
-    """``call`` for a command already made (``register_command``...)."""
-    return checked(call_many(client, instance_id, [command])[0], command.devices, command.users)
+    """``call`` for a command already made (``register_command``...): what
+    ``call_many`` does for one command, without its batch bookkeeping (a
+    registration's path)."""
+    manifest = _manifest(command)
+    for _ in range(_ROUNDS):
+        answer = run_call(client, _script_call(instance_id, command, manifest))
+        if answer[0] != "need":
+            return checked(answer, command.devices, command.users)
+        _add_needed(manifest, answer)
+    raise _kept_changing(instance_id)
 
 
 def checked(result: list[Any], devices: Sequence[str] = (), users: Sequence[str] = ()) -> list[Any]:
@@ -79,23 +87,19 @@ def call_many(client: DataClient, instance_id: str, commands: Sequence[Command])
     """Run device.lua commands in one round trip (two or three when a command
     turns out to touch keys nobody could name beforehand, such as the
     interest sets of a device being deleted), and return their answers."""
-    manifests = [
-        list(dict.fromkeys([*("d" + d for d in c.devices), *("i" + i for i in c.interests),
-                            *("u" + u for u in c.users)]))
-        for c in commands
-    ]
+    manifests = [_manifest(c) for c in commands]
     results: list[Any] = [None] * len(commands)
     pending = list(range(len(commands)))
     for _ in range(_ROUNDS):
         calls = [_script_call(instance_id, commands[i], manifests[i]) for i in pending]
-        if len(calls) == 1:  # the usual case: no pipeline to build
+        if len(calls) == 1:  # no pipeline to build
             answers = [run_call(client, calls[0])]
         else:
             answers = run_many(client, calls)
         asking = []
         for i, answer in zip(pending, answers, strict=True):
             if answer[0] == "need":
-                manifests[i] += [entry for entry in answer[1:] if entry not in manifests[i]]
+                _add_needed(manifests[i], answer)
                 asking.append(i)
             else:
                 results[i] = answer
@@ -103,12 +107,32 @@ def call_many(client: DataClient, instance_id: str, commands: Sequence[Command])
         if not pending:
             break
     else:
-        raise TryAgainError(f"devices of {instance_id} kept changing while a change was made; try again")
+        raise _kept_changing(instance_id)
     return results
 
 
 # device.lua is asked again at most this many times for keys it needed.
 _ROUNDS = 5
+
+
+def _manifest(command: Command) -> list[str]:
+    """The entries naming the keys a command is known to touch ("d<device id>",
+    "i<interest>", "u<user id>"), each once."""
+    entries = ["d" + d for d in command.devices]
+    if command.interests:
+        entries += ["i" + i for i in command.interests]
+    if command.users:
+        entries += ["u" + u for u in command.users]
+    return list(dict.fromkeys(entries))
+
+
+def _add_needed(manifest: list[str], answer: list[Any]) -> None:
+    """Add the entries a "need" answer asked for."""
+    manifest += [entry for entry in answer[1:] if entry not in manifest]
+
+
+def _kept_changing(instance_id: str) -> TryAgainError:
+    return TryAgainError(f"devices of {instance_id} kept changing while a change was made; try again")
 _KEY_OF = {"d": keys.device_bucket, "i": keys.interest, "u": keys.user_bucket}
 
 
