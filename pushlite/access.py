@@ -62,16 +62,13 @@ def request_id() -> str | None:
 def log_fields() -> Mapping[str, str]:
     """What a line logged while a request is served carries: its id, and the
     instance id of its path when it is one."""
-    if not has_request_context():
+    given = request_id()
+    if given is None:
         return {}
-    req = request._get_current_object()  # type: ignore[attr-defined]
-    state = req.environ.get(STATE)
-    if state is None:
-        return {}
-    instance_id = req.view_args.get("instance_id") if req.view_args else None
+    instance_id = (request.view_args or {}).get("instance_id")
     if instance_id and is_instance_id(instance_id):
-        return {"request_id": state[0], "instance_id": instance_id}
-    return {"request_id": state[0]}
+        return {"request_id": given, "instance_id": instance_id}
+    return {"request_id": given}
 
 
 def _labels(app: Flask, req: Request) -> tuple[str, str]:

@@ -48,6 +48,7 @@ def run_together(worker: Callable[..., None], arguments: Sequence[tuple]) -> Non
     for thread in threads:
         thread.join(30)
 
+
 # Not API families: static files, the docs, the probes, the Prometheus metrics, and the operator's
 # HTML pages (RQ Dashboard, the console).
 SKIP_ENDPOINTS = ("static", "api-docs.", "health.", "swagger_assets", "rq_dashboard.", "metrics.", "console.",

@@ -133,6 +133,8 @@ def _add_needed(manifest: list[str], answer: list[Any]) -> None:
 
 def _kept_changing(instance_id: str) -> TryAgainError:
     return TryAgainError(f"devices of {instance_id} kept changing while a change was made; try again")
+
+
 _KEY_OF = {"d": keys.device_bucket, "i": keys.interest, "u": keys.user_bucket}
 
 
